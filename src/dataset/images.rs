@@ -1,0 +1,107 @@
+//! Lazy image access. Images are decoded only when something needs their
+//! pixels (a thumbnail, pixel features, duplicate hashing), one at a time, so a
+//! million-file dataset opens without reading them.
+
+use image::{DynamicImage, GenericImageView, imageops::FilterType};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::Dataset;
+use crate::error::{Error, Result};
+use crate::linalg::Matrix;
+
+/// Side of the grayscale thumbnail used for pixel features and hashing.
+pub const FEATURE_SIDE: u32 = 16;
+
+/// Decodes sample `i`'s image, refusing paths outside the dataset folder.
+pub fn load(ds: &Dataset, i: usize) -> Result<DynamicImage> {
+    let path = ds.file_path(i)?;
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    image::load_from_memory(&bytes)
+        .map_err(|e| Error::file(&path, format!("cannot decode image: {e}")))
+}
+
+/// What the scan needs from one image, from a single decode.
+#[derive(Debug, Clone)]
+pub struct ImageDigest {
+    /// SHA-256 of the decoded pixels (size + RGBA), so re-encoded copies match.
+    pub pixel_hash: [u8; 32],
+    /// 64-bit difference hash: near-identical images differ in few bits.
+    pub dhash: u64,
+    /// 16×16 grayscale pixels in 0..1, the fallback features.
+    pub features: Vec<f32>,
+}
+
+/// Computes the digest of one decoded image.
+pub fn digest(img: &DynamicImage) -> ImageDigest {
+    let (w, h) = img.dimensions();
+    let rgba = img.to_rgba8();
+    let mut hasher = Sha256::new();
+    hasher.update(w.to_le_bytes());
+    hasher.update(h.to_le_bytes());
+    hasher.update(rgba.as_raw());
+    let pixel_hash: [u8; 32] = hasher.finalize().into();
+    let gray = img.to_luma8();
+    let small = image::imageops::resize(&gray, FEATURE_SIDE, FEATURE_SIDE, FilterType::Triangle);
+    let features = small.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
+    let d = image::imageops::resize(&gray, 9, 8, FilterType::Triangle);
+    let mut dhash = 0u64;
+    for y in 0..8 {
+        for x in 0..8 {
+            let a = d.get_pixel(x, y)[0];
+            let b = d.get_pixel(x + 1, y)[0];
+            dhash = (dhash << 1) | u64::from(a > b);
+        }
+    }
+    ImageDigest {
+        pixel_hash,
+        dhash,
+        features,
+    }
+}
+
+/// Digests every image in parallel. A sample whose file is missing, refused
+/// or corrupt gets `Err(reason)`; the others are unaffected.
+pub fn digest_all(
+    ds: &Dataset,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Vec<Result<ImageDigest, String>> {
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    (0..ds.len())
+        .into_par_iter()
+        .map(|i| {
+            let r = load(ds, i)
+                .map(|img| digest(&img))
+                .map_err(|e| e.to_string());
+            let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if k % 1024 == 0 {
+                progress(k);
+            }
+            r
+        })
+        .collect()
+}
+
+/// Pixel features for datasets without embeddings; unreadable images get the
+/// mean feature vector so they neither crash nor dominate the scan.
+pub fn pixel_features(digests: &[Result<ImageDigest, String>]) -> Option<Matrix> {
+    let d = (FEATURE_SIDE * FEATURE_SIDE) as usize;
+    let ok: Vec<&ImageDigest> = digests.iter().filter_map(|r| r.as_ref().ok()).collect();
+    if ok.is_empty() {
+        return None;
+    }
+    let mut mean = vec![0f32; d];
+    for g in &ok {
+        for (m, v) in mean.iter_mut().zip(&g.features) {
+            *m += v / ok.len() as f32;
+        }
+    }
+    let mut data = Vec::with_capacity(digests.len() * d);
+    for r in digests {
+        match r {
+            Ok(g) => data.extend_from_slice(&g.features),
+            Err(_) => data.extend_from_slice(&mean),
+        }
+    }
+    Some(Matrix::new(digests.len(), d, data))
+}

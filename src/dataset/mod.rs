@@ -1,0 +1,209 @@
+//! Opening datasets: one [`Dataset`] type whatever the source (CSV or Parquet
+//! manifest, ImageFolder tree), so detectors, CLI and workbench never care
+//! where the data came from.
+
+mod imagefolder;
+pub mod images;
+mod manifest;
+pub mod npy;
+pub mod paths;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::linalg::Matrix;
+
+/// Where a dataset's embeddings came from; shown to users so they know what the
+/// detectors looked at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmbeddingSource {
+    /// A `.npy` file (sidecar or `--embeddings`).
+    Npy(PathBuf),
+    /// A Parquet list column named `embedding`.
+    ParquetColumn,
+    /// Numeric manifest columns `emb_0 … emb_{D-1}`.
+    Columns(usize),
+    /// None given: features are computed from pixels when a scan needs them.
+    None,
+}
+
+/// A metadata column carried through unchanged (shown in the sample view, kept in exports).
+#[derive(Debug, Clone)]
+pub struct MetaColumn {
+    /// Column name as in the manifest.
+    pub name: String,
+    /// One value per sample, rendered as text (empty for null).
+    pub values: Vec<String>,
+}
+
+/// A dataset opened from any supported source.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// The file or folder the user opened (used in messages).
+    pub source: PathBuf,
+    /// The folder that sample paths are relative to; nothing outside it is read.
+    pub root: PathBuf,
+    /// The manifest file, if any (ImageFolder datasets have none).
+    pub manifest: Option<PathBuf>,
+    /// Sample ids, unique, as text.
+    pub ids: Vec<String>,
+    /// Given label of each sample, as an index into `classes`.
+    pub labels: Vec<u32>,
+    /// Class names, sorted.
+    pub classes: Vec<String>,
+    /// Relative path of each sample's file, if the dataset has files.
+    pub paths: Option<Vec<String>>,
+    /// Other manifest columns, kept for display and export.
+    pub metadata: Vec<MetaColumn>,
+    /// N×D embeddings, if the dataset has any.
+    pub embeddings: Option<Matrix>,
+    /// Where `embeddings` came from.
+    pub embedding_source: EmbeddingSource,
+    /// Non-fatal findings at open time (e.g. a class with a single sample).
+    pub warnings: Vec<String>,
+}
+
+/// Options for [`Dataset::open`].
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Embeddings file that overrides any sidecar or column.
+    pub embeddings: Option<PathBuf>,
+}
+
+impl Dataset {
+    /// Opens a manifest file, a folder holding `manifest.parquet`/`manifest.csv`,
+    /// or an ImageFolder root.
+    pub fn open(path: &Path, opts: &OpenOptions) -> Result<Dataset> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let mut ds = if meta.is_dir() {
+            let parquet = path.join("manifest.parquet");
+            let csv = path.join("manifest.csv");
+            if parquet.is_file() {
+                manifest::open(&parquet, opts)?
+            } else if csv.is_file() {
+                manifest::open(&csv, opts)?
+            } else {
+                imagefolder::open(path, opts)?
+            }
+        } else {
+            manifest::open(path, opts)?
+        };
+        ds.source = path.to_path_buf();
+        ds.check_class_sizes();
+        Ok(ds)
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when the dataset has no samples (never true for an opened dataset).
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Class name of sample `i`'s given label.
+    pub fn label_name(&self, i: usize) -> &str {
+        &self.classes[self.labels[i] as usize]
+    }
+
+    /// Absolute, checked path of sample `i`'s file; refuses anything that
+    /// resolves outside the dataset folder (symlinks included).
+    pub fn file_path(&self, i: usize) -> Result<PathBuf> {
+        let rel = self
+            .paths
+            .as_ref()
+            .and_then(|p| p.get(i))
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| Error::Other(format!("sample '{}' has no file", self.ids[i])))?;
+        paths::resolve_existing(&self.root, rel)
+    }
+
+    /// Per-class sample counts, indexed like `classes`.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut c = vec![0; self.classes.len()];
+        for &l in &self.labels {
+            c[l as usize] += 1;
+        }
+        c
+    }
+
+    fn check_class_sizes(&mut self) {
+        let counts = self.class_counts();
+        for (k, &n) in counts.iter().enumerate() {
+            if n == 1 {
+                let i = self
+                    .labels
+                    .iter()
+                    .position(|&l| l as usize == k)
+                    .unwrap_or(0);
+                self.warnings.push(format!(
+                    "class '{}' has a single sample (row {}, id '{}'): per-class detectors skip it",
+                    self.classes[k],
+                    i + 1,
+                    self.ids[i]
+                ));
+            }
+        }
+    }
+}
+
+/// Builds the sorted class list and label indices from label strings.
+/// Labels that all parse as integers sort numerically, others alphabetically.
+pub(crate) fn index_labels(raw: &[String]) -> (Vec<String>, Vec<u32>) {
+    let mut classes: Vec<String> = raw.to_vec();
+    classes.sort();
+    classes.dedup();
+    if classes.iter().all(|c| c.parse::<i64>().is_ok()) {
+        classes.sort_by_key(|c| c.parse::<i64>().unwrap_or(0));
+    }
+    let index: HashMap<&str, u32> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u32))
+        .collect();
+    let labels = raw.iter().map(|l| index[l.as_str()]).collect();
+    (classes, labels)
+}
+
+/// Checks ids are present and unique; names the row of the first offence.
+pub(crate) fn check_ids(file: &Path, column: &str, ids: &[String]) -> Result<()> {
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if id.trim().is_empty() {
+            return Err(Error::cell(file, i + 1, column, "missing id"));
+        }
+        if let Some(first) = seen.insert(id.as_str(), i + 1) {
+            return Err(Error::cell(
+                file,
+                i + 1,
+                column,
+                format!("duplicate id '{id}' (first seen at row {first})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every embedding value is finite; names the row and the column.
+pub(crate) fn check_finite(
+    file: &Path,
+    m: &Matrix,
+    col_name: impl Fn(usize) -> String,
+) -> Result<()> {
+    for r in 0..m.rows {
+        for (c, v) in m.row(r).iter().enumerate() {
+            if !v.is_finite() {
+                return Err(Error::cell(
+                    file,
+                    r + 1,
+                    &col_name(c),
+                    format!("embedding value {v} is not a finite number"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

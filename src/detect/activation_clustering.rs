@@ -1,0 +1,211 @@
+//! Activation clustering (Chen et al. 2018), with a test that the split is real.
+//!
+//! ART splits every class in two and calls the smaller half poison, which flags
+//! ~40% of a clean dataset. Here each class is reduced by PCA, a one- and a
+//! two-component full-covariance Gaussian model are fitted, and the class is
+//! only called split when two components explain it much better than one (a
+//! log-likelihood gain of [`SPLIT_GAIN`] nats per sample). Natural sub-styles of
+//! a class gain 1–2.7 nats on Fashion-MNIST; a backdoor cluster 3.5–4.5, also
+//! when only 5% of the class is poisoned.
+
+use linfa::DatasetBase;
+use linfa::traits::{Fit, Predict};
+use linfa_clustering::KMeans;
+use ndarray::Array2;
+use rand_xoshiro::Xoshiro256Plus;
+use rand_xoshiro::rand_core::SeedableRng;
+use rayon::prelude::*;
+
+use super::gmm::{self, CovKind};
+use super::{ClassClusters, DetectorScores, Features};
+use crate::linalg::{Matrix, Pca, knn};
+
+/// Log-likelihood gain (nats/sample) above which a class counts as two groups.
+pub const SPLIT_GAIN: f64 = 3.0;
+/// PCA dimensions per class (as in the paper and ART).
+pub const DIMS: usize = 10;
+/// Classes smaller than this are not clustered (too few samples for 10-d Gaussians).
+pub const MIN_CLASS: usize = 40;
+/// Within-class neighbours used to smooth cluster membership.
+const SMOOTH_K: usize = 15;
+
+/// Per-class result before it is spread over samples.
+struct ClassResult {
+    members: Vec<usize>,
+    posterior: Vec<f64>,
+    info: ClassClusters,
+}
+
+/// Runs the detector; returns per-sample scores and the per-class cluster summary.
+pub fn run(f: &Features, seed: u64) -> (DetectorScores, Vec<ClassClusters>, Vec<u8>) {
+    let n = f.labels.len();
+    let results: Vec<ClassResult> = (0..f.n_classes)
+        .into_par_iter()
+        .map(|c| cluster_class(f, c as u32, seed))
+        .collect();
+    let mut scores = DetectorScores::new("activation_cluster", n);
+    let mut cluster_of = vec![0u8; n];
+    let mut infos = Vec::with_capacity(results.len());
+    for r in results {
+        let strength = (r.info.gain / SPLIT_GAIN).clamp(0.0, 1.0);
+        for (&i, &q) in r.members.iter().zip(&r.posterior) {
+            cluster_of[i] = u8::from(q > 0.5);
+            if r.info.flagged {
+                scores.score[i] = q as f32;
+                if q > 0.5 {
+                    scores.flagged[i] = true;
+                    scores.reasons[i] = Some(format!(
+                        "in a distinct cluster of {} of {} '{}' samples (two groups fit {:.1} nats/sample better than one): typical of a backdoor",
+                        r.info.minority_size,
+                        r.info.size,
+                        f.class_names[r.info.class as usize],
+                        r.info.gain
+                    ));
+                }
+            } else {
+                scores.score[i] = (q * strength * 0.499) as f32;
+            }
+        }
+        infos.push(r.info);
+    }
+    (scores, infos, cluster_of)
+}
+
+fn cluster_class(f: &Features, class: u32, seed: u64) -> ClassResult {
+    let members: Vec<usize> = (0..f.labels.len())
+        .filter(|&i| f.labels[i] == class)
+        .collect();
+    let size = members.len();
+    let mut info = ClassClusters {
+        class,
+        size,
+        minority_size: 0,
+        gain: 0.0,
+        separation: 0.0,
+        flagged: false,
+    };
+    if size < MIN_CLASS {
+        return ClassResult {
+            posterior: vec![0.0; size],
+            members,
+            info,
+        };
+    }
+    let x = f.matrix.select_rows(&members);
+    let dims = DIMS.min(size / 4).min(x.cols).max(1);
+    let pca = Pca::fit(&x, dims);
+    let mut z = pca.transform(&x);
+    let scale = pca.variances[0].sqrt().max(1e-12);
+    z.iter_mut().flatten().for_each(|v| *v /= scale);
+
+    let assign = kmeans2(&z, seed.wrapping_add(class as u64));
+    let init: Vec<Vec<f64>> = assign
+        .iter()
+        .map(|&a| {
+            if a == 0 {
+                vec![0.9, 0.1]
+            } else {
+                vec![0.1, 0.9]
+            }
+        })
+        .collect();
+    let full2 = gmm::fit(&z, init, CovKind::Full, 200);
+    let full1 = gmm::fit(&z, vec![vec![1.0]; size], CovKind::Full, 2);
+    let gain = full2.mean_log_likelihood - full1.mean_log_likelihood;
+    let small = if full2.weights[0] <= full2.weights[1] {
+        0
+    } else {
+        1
+    };
+    // Diagonal model started from the full model's split: better membership
+    // when the cluster differs in a few units.
+    let init_diag: Vec<Vec<f64>> = full2
+        .resp
+        .iter()
+        .map(|r| vec![r[small].clamp(0.01, 0.99), 1.0 - r[small].clamp(0.01, 0.99)])
+        .collect();
+    let diag = gmm::fit(&z, init_diag, CovKind::Diagonal, 200);
+    let mut q: Vec<f64> = diag.resp.iter().map(|r| r[0]).collect();
+    // Smooth membership over within-class neighbours (cosine): a sample whose
+    // neighbours sit in the cluster belongs to it.
+    let nb = knn(&normalized(&x), SMOOTH_K.min(size - 1));
+    for _ in 0..3 {
+        let prev = q.clone();
+        for (i, qi) in q.iter_mut().enumerate() {
+            let m: f64 =
+                nb.of(i).iter().map(|&j| prev[j as usize]).sum::<f64>() / nb.k.max(1) as f64;
+            *qi = 0.5 * prev[i] + 0.5 * m;
+        }
+    }
+    let minority = q.iter().filter(|&&v| v > 0.5).count();
+    info.gain = gain;
+    info.minority_size = minority;
+    info.separation = separation(&z, &q);
+    info.flagged = gain >= SPLIT_GAIN && minority >= 5 && minority * 2 < size;
+    ClassResult {
+        posterior: q,
+        members,
+        info,
+    }
+}
+
+/// Distance between the two groups' means in units of their pooled spread
+/// along that direction (reported to users; not used to decide).
+fn separation(z: &[Vec<f64>], q: &[f64]) -> f64 {
+    let d = z.first().map_or(0, Vec::len);
+    let (mut m1, mut m0, mut w1, mut w0) = (vec![0.0; d], vec![0.0; d], 0.0, 0.0);
+    for (x, &p) in z.iter().zip(q) {
+        for j in 0..d {
+            m1[j] += p * x[j];
+            m0[j] += (1.0 - p) * x[j];
+        }
+        w1 += p;
+        w0 += 1.0 - p;
+    }
+    if w1 < 1.0 || w0 < 1.0 {
+        return 0.0;
+    }
+    m1.iter_mut().for_each(|v| *v /= w1);
+    m0.iter_mut().for_each(|v| *v /= w0);
+    let dir: Vec<f64> = m1.iter().zip(&m0).map(|(a, b)| a - b).collect();
+    let norm = dir.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
+    let proj: Vec<f64> = z
+        .iter()
+        .map(|x| x.iter().zip(&dir).map(|(a, b)| a * b).sum::<f64>() / norm)
+        .collect();
+    let (mut v1, mut v0) = (0.0, 0.0);
+    let c1: f64 = m1.iter().zip(&dir).map(|(a, b)| a * b).sum::<f64>() / norm;
+    let c0: f64 = m0.iter().zip(&dir).map(|(a, b)| a * b).sum::<f64>() / norm;
+    for (p, &w) in proj.iter().zip(q) {
+        v1 += w * (p - c1).powi(2);
+        v0 += (1.0 - w) * (p - c0).powi(2);
+    }
+    (c1 - c0).abs() / ((v1 / w1 + v0 / w0) / 2.0).sqrt().max(1e-12)
+}
+
+/// 2-means with linfa (k-means++ start, several runs, seeded).
+fn kmeans2(z: &[Vec<f64>], seed: u64) -> Vec<usize> {
+    let d = z[0].len();
+    let arr =
+        Array2::from_shape_vec((z.len(), d), z.iter().flatten().copied().collect()).expect("shape");
+    let data = DatasetBase::from(arr.clone());
+    let rng = Xoshiro256Plus::seed_from_u64(seed);
+    match KMeans::params_with_rng(2, rng)
+        .n_runs(5)
+        .tolerance(1e-6)
+        .fit(&data)
+    {
+        Ok(model) => model.predict(&arr).to_vec(),
+        // Degenerate data (e.g. all samples identical): one group.
+        Err(_) => vec![0; z.len()],
+    }
+}
+
+fn normalized(x: &Matrix) -> Matrix {
+    let mut m = x.clone();
+    for r in m.data.chunks_mut(x.cols.max(1)) {
+        let n = r.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+        r.iter_mut().for_each(|v| *v /= n);
+    }
+    m
+}

@@ -1,0 +1,301 @@
+//! The detectors and the combined report.
+//!
+//! Every detector gives every sample a score in 0..1 (0.5 exactly at its own
+//! flag threshold) and a readable reason. They are combined so that both kinds
+//! of poison are caught in one dataset: label checking (`label_flip`,
+//! `duplicate`) finds flipped labels but is blind to backdoors, because the
+//! model learned the trigger as the target class; activation clustering finds
+//! backdoors but not scattered flips. Either flags a sample. `spectral` and
+//! `outlier` fire on odd-but-clean samples too, so they flag only together.
+
+pub mod activation_clustering;
+pub mod duplicates;
+pub mod gmm;
+pub mod label_flip;
+pub mod outlier;
+pub mod spectral;
+
+use crate::dataset::{Dataset, EmbeddingSource, images};
+use crate::error::{Error, Result};
+use crate::linalg::{Matrix, Pca, knn};
+
+/// Dimensions above which embeddings are reduced by PCA before scanning, so
+/// that neighbour search stays fast on wide embeddings (512-d and up).
+pub const MAX_SCAN_DIMS: usize = 64;
+
+/// Scan settings.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Seed for every randomised step; equal seeds give equal reports.
+    pub seed: u64,
+    /// Decode images to find duplicates (and for pixel features when there are no embeddings).
+    pub use_images: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            seed: 0,
+            use_images: true,
+        }
+    }
+}
+
+/// What every detector sees: one matrix, labels and names.
+pub struct Features {
+    /// N×D features (embeddings, possibly PCA-reduced, or pixel features).
+    pub matrix: Matrix,
+    /// Given label per sample.
+    pub labels: Vec<u32>,
+    /// Number of classes.
+    pub n_classes: usize,
+    /// Class names.
+    pub class_names: Vec<String>,
+    /// Sample ids (for reasons that point at another sample).
+    pub ids: Vec<String>,
+}
+
+/// One detector's output for every sample.
+#[derive(Debug, Clone)]
+pub struct DetectorScores {
+    /// Detector name, also the report column suffix (`score_<name>`).
+    pub name: &'static str,
+    /// 0..1, 0.5 at the detector's threshold.
+    pub score: Vec<f32>,
+    /// Whether this detector flags the sample.
+    pub flagged: Vec<bool>,
+    /// Why, for flagged samples.
+    pub reasons: Vec<Option<String>>,
+}
+
+impl DetectorScores {
+    /// All-zero scores for `n` samples.
+    pub fn new(name: &'static str, n: usize) -> Self {
+        DetectorScores {
+            name,
+            score: vec![0.0; n],
+            flagged: vec![false; n],
+            reasons: vec![None; n],
+        }
+    }
+}
+
+/// The activation-clustering summary for one class (the cluster map's data).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClassClusters {
+    /// Class index.
+    pub class: u32,
+    /// Samples in the class.
+    pub size: usize,
+    /// Samples in the smaller group.
+    pub minority_size: usize,
+    /// Log-likelihood gain of two groups over one (nats/sample).
+    pub gain: f64,
+    /// Distance between the groups in pooled standard deviations.
+    pub separation: f64,
+    /// Whether the split was judged real (its minority is flagged).
+    pub flagged: bool,
+}
+
+/// The full result of a scan.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Sample ids.
+    pub ids: Vec<String>,
+    /// Given labels.
+    pub labels: Vec<u32>,
+    /// Class names.
+    pub class_names: Vec<String>,
+    /// Combined suspicion, 0..1; ≥ 0.5 exactly when flagged.
+    pub score: Vec<f32>,
+    /// Combined verdict.
+    pub flagged: Vec<bool>,
+    /// Reasons from every detector that fired, joined by "; ".
+    pub reasons: Vec<String>,
+    /// Suggested label when it differs from the given one.
+    pub suggested_label: Vec<Option<u32>>,
+    /// Confidence of the neighbourhood's most probable label.
+    pub suggested_confidence: Vec<f32>,
+    /// Each detector's scores.
+    pub detectors: Vec<DetectorScores>,
+    /// Per-class cluster summary.
+    pub clusters: Vec<ClassClusters>,
+    /// Cluster (0 main, 1 minority) of each sample within its class.
+    pub cluster_of: Vec<u8>,
+    /// What the detectors looked at, in words.
+    pub feature_source: String,
+    /// Problems that did not stop the scan (unreadable images, tiny classes).
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    /// Number of flagged samples.
+    pub fn flagged_count(&self) -> usize {
+        self.flagged.iter().filter(|&&f| f).count()
+    }
+
+    /// A detector's scores by name.
+    pub fn detector(&self, name: &str) -> Option<&DetectorScores> {
+        self.detectors.iter().find(|d| d.name == name)
+    }
+}
+
+/// Progress callback: stage name and fraction done (0..1).
+pub type Progress<'a> = &'a (dyn Fn(&str, f32) + Sync);
+
+/// Scans a dataset with every detector and combines the results.
+pub fn scan(ds: &Dataset, opts: &ScanOptions, progress: Progress) -> Result<Report> {
+    let n = ds.len();
+    if n < 2 {
+        return Err(Error::file(&ds.source, "a scan needs at least 2 samples"));
+    }
+    let mut warnings = ds.warnings.clone();
+    let digests = if opts.use_images && ds.paths.is_some() {
+        progress("reading images", 0.0);
+        let d = images::digest_all(ds, &|k| progress("reading images", k as f32 / n as f32));
+        let bad: Vec<String> = d
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                r.as_ref()
+                    .err()
+                    .map(|e| format!("sample '{}' (row {}): {e}", ds.ids[i], i + 1))
+            })
+            .collect();
+        if !bad.is_empty() {
+            warnings.push(format!(
+                "{} image(s) could not be read; they are scanned by embedding only",
+                bad.len()
+            ));
+            warnings.extend(bad.into_iter().take(20));
+        }
+        d
+    } else {
+        Vec::new()
+    };
+    let (matrix, feature_source) = match (&ds.embeddings, &ds.embedding_source) {
+        (Some(m), src) => (
+            m.clone(),
+            match src {
+                EmbeddingSource::Npy(p) => {
+                    format!("embeddings from {} ({}-d)", p.display(), m.cols)
+                }
+                EmbeddingSource::ParquetColumn => {
+                    format!("embeddings from the 'embedding' column ({}-d)", m.cols)
+                }
+                EmbeddingSource::Columns(d) => {
+                    format!("embeddings from columns emb_0…emb_{} ({d}-d)", d - 1)
+                }
+                EmbeddingSource::None => format!("{}-d embeddings", m.cols),
+            },
+        ),
+        (None, _) => match images::pixel_features(&digests) {
+            Some(m) => {
+                warnings.push(
+                    "no embeddings given: using 16×16 grayscale pixel features, which are far weaker than a model's embeddings"
+                        .into(),
+                );
+                (m, "pixel features (no embeddings given)".to_string())
+            }
+            None => {
+                return Err(Error::file(
+                    &ds.source,
+                    "no embeddings (no embeddings.npy, 'embedding' column or emb_* columns) and no readable images to compute features from",
+                ));
+            }
+        },
+    };
+    let matrix = if matrix.cols > MAX_SCAN_DIMS {
+        progress("reducing dimensions", 0.0);
+        Pca::fit(&matrix, MAX_SCAN_DIMS).transform_matrix(&matrix)
+    } else {
+        matrix
+    };
+    let f = Features {
+        matrix,
+        labels: ds.labels.clone(),
+        n_classes: ds.classes.len(),
+        class_names: ds.classes.clone(),
+        ids: ds.ids.clone(),
+    };
+    progress("finding neighbours", 0.1);
+    let k = label_k(n, f.n_classes);
+    let nb = knn(&f.matrix, k);
+    progress("checking labels", 0.5);
+    let (label, sug) = label_flip::run(&f, &nb);
+    progress("clustering classes", 0.6);
+    let (ac, clusters, cluster_of) = activation_clustering::run(&f, opts.seed);
+    progress("spectral signatures", 0.8);
+    let spec = spectral::run(&f);
+    let out = outlier::run(&f, &nb);
+    let dup = duplicates::run(&f, &digests, &nb);
+    progress("combining", 0.95);
+    let detectors = vec![label, ac, spec, out, dup];
+    let (score, flagged, reasons) = combine(&detectors, n);
+    let suggested_label = (0..n)
+        .map(|i| (sug.label[i] != f.labels[i]).then_some(sug.label[i]))
+        .collect();
+    progress("done", 1.0);
+    Ok(Report {
+        ids: ds.ids.clone(),
+        labels: ds.labels.clone(),
+        class_names: ds.classes.clone(),
+        score,
+        flagged,
+        reasons,
+        suggested_label,
+        suggested_confidence: sug.confidence,
+        detectors,
+        clusters,
+        cluster_of,
+        feature_source,
+        warnings,
+    })
+}
+
+/// Neighbours for the label check: 40, fewer for tiny datasets.
+fn label_k(n: usize, classes: usize) -> usize {
+    let per_class = n / classes.max(1);
+    40.min((per_class / 2).max(5)).min(n - 1)
+}
+
+/// Primary detectors flag on their own; supporting ones only together.
+const PRIMARY: [&str; 3] = ["label_flip", "activation_cluster", "duplicate"];
+const SUPPORTING: [&str; 2] = ["spectral", "outlier"];
+
+fn combine(detectors: &[DetectorScores], n: usize) -> (Vec<f32>, Vec<bool>, Vec<String>) {
+    let by = |name: &str| {
+        detectors
+            .iter()
+            .find(|d| d.name == name)
+            .expect("detector present")
+    };
+    let mut score = vec![0f32; n];
+    let mut flagged = vec![false; n];
+    let mut reasons = vec![String::new(); n];
+    for i in 0..n {
+        let mut s = PRIMARY.iter().map(|p| by(p).score[i]).fold(0f32, f32::max);
+        let support = SUPPORTING
+            .iter()
+            .map(|p| by(p).score[i])
+            .fold(f32::INFINITY, f32::min);
+        s = s.max(support);
+        let mut why = Vec::new();
+        for p in PRIMARY {
+            if let Some(r) = &by(p).reasons[i] {
+                why.push(r.clone());
+            }
+        }
+        if SUPPORTING.iter().all(|p| by(p).flagged[i]) {
+            for p in SUPPORTING {
+                if let Some(r) = &by(p).reasons[i] {
+                    why.push(r.clone());
+                }
+            }
+        }
+        flagged[i] = !why.is_empty();
+        score[i] = if flagged[i] { s.max(0.5) } else { s.min(0.499) };
+        reasons[i] = why.join("; ");
+    }
+    (score, flagged, reasons)
+}

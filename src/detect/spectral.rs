@@ -1,0 +1,66 @@
+//! Spectral signature (Tran et al. 2018), with the paper's centred score.
+//!
+//! Per class: centre the embeddings, find the top singular vector, score each
+//! sample by its squared projection. ART then cuts every class at a fixed
+//! assumed poison rate (flagging ~50%); here the cut comes from the class's own
+//! score distribution: Tukey's far-out fence (Q3 + 3·IQR). Because a clean
+//! class's top direction also has a heavy tail, this detector is supporting
+//! evidence: on its own it never flags a sample in the combined report.
+
+use rayon::prelude::*;
+
+use super::{DetectorScores, Features};
+use crate::linalg::Pca;
+
+/// Classes smaller than this get no spectral score.
+const MIN_CLASS: usize = 10;
+
+/// Runs the detector.
+pub fn run(f: &Features) -> DetectorScores {
+    let n = f.labels.len();
+    let per_class: Vec<(Vec<usize>, Vec<f64>, f64)> = (0..f.n_classes as u32)
+        .into_par_iter()
+        .map(|c| {
+            let members: Vec<usize> = (0..n).filter(|&i| f.labels[i] == c).collect();
+            if members.len() < MIN_CLASS {
+                return (members, vec![], f64::INFINITY);
+            }
+            let x = f.matrix.select_rows(&members);
+            let pca = Pca::fit(&x, 1);
+            let s: Vec<f64> = pca.transform(&x).into_iter().map(|v| v[0] * v[0]).collect();
+            let fence = tukey_far_fence(&s);
+            (members, s, fence)
+        })
+        .collect();
+    let mut out = DetectorScores::new("spectral", n);
+    for (members, s, fence) in per_class {
+        if s.is_empty() {
+            continue;
+        }
+        for (&i, &v) in members.iter().zip(&s) {
+            out.score[i] = (0.5 * v / fence.max(1e-12)).min(1.0) as f32;
+            if v > fence {
+                out.flagged[i] = true;
+                out.reasons[i] = Some(format!(
+                    "extreme on its class's top singular direction ({:.1}× the far-out fence)",
+                    v / fence.max(1e-12)
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Q3 + 3·IQR of the values.
+pub fn tukey_far_fence(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let pos = p * (s.len() - 1) as f64;
+        let lo = pos.floor() as usize;
+        let hi = pos.ceil() as usize;
+        s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+    };
+    let (q1, q3) = (q(0.25), q(0.75));
+    q3 + 3.0 * (q3 - q1)
+}

@@ -1,0 +1,97 @@
+//! Measuring detection quality against a `truth.csv` (`id, poisoned, …`), as
+//! shipped with the devsets and `sample_data/`. Shared by the evaluation
+//! example and the quality tests so both count the same way.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::detect::Report;
+use crate::error::{Error, Result};
+
+/// Precision, recall, F1 and false-positive rate of a set of flags.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Quality {
+    /// Samples flagged.
+    pub flagged: usize,
+    /// Poisoned samples in the dataset.
+    pub poisoned: usize,
+    /// Poisoned and flagged.
+    pub true_positives: usize,
+    /// Clean but flagged.
+    pub false_positives: usize,
+    /// Clean samples.
+    pub clean: usize,
+}
+
+impl Quality {
+    /// Precision (NaN when nothing is flagged).
+    pub fn precision(&self) -> f64 {
+        self.true_positives as f64 / self.flagged as f64
+    }
+    /// Recall (NaN when nothing is poisoned).
+    pub fn recall(&self) -> f64 {
+        self.true_positives as f64 / self.poisoned as f64
+    }
+    /// Harmonic mean of precision and recall (0 when either is undefined or 0).
+    pub fn f1(&self) -> f64 {
+        let (p, r) = (self.precision(), self.recall());
+        if p.is_nan() || r.is_nan() || p + r == 0.0 {
+            0.0
+        } else {
+            2.0 * p * r / (p + r)
+        }
+    }
+    /// Share of clean samples flagged.
+    pub fn fpr(&self) -> f64 {
+        self.false_positives as f64 / self.clean.max(1) as f64
+    }
+}
+
+/// Reads `truth.csv` into id → poisoned.
+pub fn read_truth(path: &Path) -> Result<HashMap<String, bool>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |n: &str| {
+        header
+            .iter()
+            .position(|h| *h == n)
+            .ok_or_else(|| Error::file(path, format!("no '{n}' column")))
+    };
+    let (ci, cp) = (col("id")?, col("poisoned")?);
+    let mut out = HashMap::new();
+    for (row, line) in lines.enumerate() {
+        let f: Vec<&str> = line.split(',').collect();
+        let id = f
+            .get(ci)
+            .ok_or_else(|| Error::cell(path, row + 1, "id", "missing"))?;
+        let p = f
+            .get(cp)
+            .ok_or_else(|| Error::cell(path, row + 1, "poisoned", "missing"))?;
+        out.insert(id.to_string(), *p == "1" || p.eq_ignore_ascii_case("true"));
+    }
+    Ok(out)
+}
+
+/// Scores `flags` against the truth.
+pub fn quality(ids: &[String], flags: &[bool], truth: &HashMap<String, bool>) -> Quality {
+    let mut q = Quality::default();
+    for (id, &f) in ids.iter().zip(flags) {
+        let p = truth.get(id).copied().unwrap_or(false);
+        q.flagged += usize::from(f);
+        q.poisoned += usize::from(p);
+        q.clean += usize::from(!p);
+        q.true_positives += usize::from(f && p);
+        q.false_positives += usize::from(f && !p);
+    }
+    q
+}
+
+/// Quality of the combined verdict and of each detector alone.
+pub fn report_quality(r: &Report, truth: &HashMap<String, bool>) -> Vec<(String, Quality)> {
+    let mut out = vec![("combined".to_string(), quality(&r.ids, &r.flagged, truth))];
+    for d in &r.detectors {
+        out.push((d.name.to_string(), quality(&r.ids, &d.flagged, truth)));
+    }
+    out
+}

@@ -1,0 +1,16 @@
+//! poisonlens: find and remove poisoned samples from training data.
+//!
+//! The library is the single source of truth shared by the headless CLI and the
+//! desktop workbench: datasets are opened by [`dataset`], scored by [`detect`],
+//! and reported by [`report`]. Nothing here depends on the GUI, so pipelines can
+//! link it with `--no-default-features`.
+
+pub mod dataset;
+pub mod detect;
+pub mod error;
+pub mod eval;
+pub mod linalg;
+pub mod report;
+
+pub use dataset::Dataset;
+pub use error::{Error, Result};

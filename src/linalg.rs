@@ -1,0 +1,409 @@
+//! Small dense linear algebra the detectors share: a row-major matrix, PCA,
+//! and exact k-nearest neighbours. Kept in one place so every detector sees
+//! the same projections and neighbours (and so they are computed once).
+
+use ndarray::{Array2, ArrayView2, s};
+use rayon::prelude::*;
+
+/// Row-major N×D f32 matrix: the in-memory form of embeddings and features.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Matrix {
+    /// Number of rows (samples).
+    pub rows: usize,
+    /// Number of columns (dimensions).
+    pub cols: usize,
+    /// `rows * cols` values, row after row.
+    pub data: Vec<f32>,
+}
+
+impl Matrix {
+    /// Wraps `data`; panics only on a programming error (length mismatch).
+    pub fn new(rows: usize, cols: usize, data: Vec<f32>) -> Self {
+        assert_eq!(rows * cols, data.len(), "matrix data length");
+        Matrix { rows, cols, data }
+    }
+
+    /// Row `i` as a slice.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// A new matrix holding the given rows, in that order.
+    pub fn select_rows(&self, idx: &[usize]) -> Matrix {
+        let mut data = Vec::with_capacity(idx.len() * self.cols);
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        Matrix::new(idx.len(), self.cols, data)
+    }
+
+    /// Zero-copy ndarray view, for matrix products.
+    pub fn view(&self) -> ArrayView2<'_, f32> {
+        ArrayView2::from_shape((self.rows, self.cols), &self.data).expect("shape matches data")
+    }
+}
+
+/// A fitted principal-component projection.
+#[derive(Debug, Clone)]
+pub struct Pca {
+    /// Column means subtracted before projecting.
+    pub mean: Vec<f64>,
+    /// `k` unit-length components, each of length D, largest variance first.
+    pub components: Vec<Vec<f64>>,
+    /// Variance along each component.
+    pub variances: Vec<f64>,
+}
+
+impl Pca {
+    /// Fits the top `k` components of `x` (k is clipped to D).
+    pub fn fit(x: &Matrix, k: usize) -> Pca {
+        let (n, d) = (x.rows, x.cols);
+        let k = k.min(d).max(1);
+        let mean = column_means(x);
+        let cov = covariance(x, &mean);
+        let (vals, vecs) = top_eigen(&cov, d, k);
+        let _ = n;
+        Pca {
+            mean,
+            components: vecs,
+            variances: vals,
+        }
+    }
+
+    /// Projects every row of `x` onto the components (N×k, f64).
+    pub fn transform(&self, x: &Matrix) -> Vec<Vec<f64>> {
+        (0..x.rows)
+            .into_par_iter()
+            .map(|i| {
+                let r = x.row(i);
+                self.components
+                    .iter()
+                    .map(|c| {
+                        r.iter()
+                            .zip(&self.mean)
+                            .zip(c)
+                            .map(|((&v, m), w)| (v as f64 - m) * w)
+                            .sum()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Projects every row into a new f32 matrix (for neighbour search).
+    pub fn transform_matrix(&self, x: &Matrix) -> Matrix {
+        let rows = self.transform(x);
+        let k = self.components.len();
+        let data = rows.into_iter().flatten().map(|v| v as f32).collect();
+        Matrix::new(x.rows, k, data)
+    }
+}
+
+/// Column means in f64.
+pub fn column_means(x: &Matrix) -> Vec<f64> {
+    let mut m = vec![0.0f64; x.cols];
+    for i in 0..x.rows {
+        for (a, &v) in m.iter_mut().zip(x.row(i)) {
+            *a += v as f64;
+        }
+    }
+    let n = x.rows.max(1) as f64;
+    m.iter_mut().for_each(|v| *v /= n);
+    m
+}
+
+/// Sample covariance (D×D, row-major f64), via a blocked matrix product.
+pub fn covariance(x: &Matrix, mean: &[f64]) -> Vec<f64> {
+    let d = x.cols;
+    let chunk = 4096;
+    let partial: Vec<Array2<f64>> = (0..x.rows.div_ceil(chunk))
+        .into_par_iter()
+        .map(|b| {
+            let lo = b * chunk;
+            let hi = ((b + 1) * chunk).min(x.rows);
+            let mut c = Array2::<f64>::zeros((hi - lo, d));
+            for (r, i) in (lo..hi).enumerate() {
+                for (j, &v) in x.row(i).iter().enumerate() {
+                    c[[r, j]] = v as f64 - mean[j];
+                }
+            }
+            c.t().dot(&c)
+        })
+        .collect();
+    let mut acc = Array2::<f64>::zeros((d, d));
+    for p in partial {
+        acc += &p;
+    }
+    let denom = (x.rows.saturating_sub(1)).max(1) as f64;
+    acc.mapv_inplace(|v| v / denom);
+    acc.into_raw_vec_and_offset().0
+}
+
+/// Top `k` eigenpairs of a symmetric D×D matrix (row-major), largest first.
+/// Small matrices use full Jacobi; large ones subspace iteration with a
+/// Rayleigh–Ritz step, which is exact enough for PCA and far cheaper.
+pub fn top_eigen(a: &[f64], d: usize, k: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+    if d <= 128 {
+        let (vals, vecs) = jacobi_eigen(a, d);
+        return (vals[..k].to_vec(), vecs[..k].to_vec());
+    }
+    let p = (k + 8).min(d);
+    let am = Array2::from_shape_vec((d, d), a.to_vec()).expect("square");
+    // Deterministic start: a fixed pseudo-random basis.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut q = Array2::<f64>::from_shape_fn((d, p), |_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    });
+    orthonormalize(&mut q);
+    for _ in 0..40 {
+        q = am.dot(&q);
+        orthonormalize(&mut q);
+    }
+    let small = q.t().dot(&am).dot(&q);
+    let (vals, vecs) = jacobi_eigen(small.as_slice().expect("contiguous"), p);
+    let mut out_vecs = Vec::with_capacity(k);
+    for v in vecs.iter().take(k) {
+        let col: Vec<f64> = (0..d)
+            .map(|r| (0..p).map(|c| q[[r, c]] * v[c]).sum())
+            .collect();
+        out_vecs.push(col);
+    }
+    (vals[..k].to_vec(), out_vecs)
+}
+
+fn orthonormalize(q: &mut Array2<f64>) {
+    let p = q.ncols();
+    for j in 0..p {
+        for i in 0..j {
+            let dot: f64 = q.column(i).dot(&q.column(j));
+            let ci = q.column(i).to_owned();
+            let mut cj = q.slice_mut(s![.., j]);
+            cj.scaled_add(-dot, &ci);
+        }
+        let norm = q.column(j).dot(&q.column(j)).sqrt().max(1e-300);
+        q.column_mut(j).mapv_inplace(|v| v / norm);
+    }
+}
+
+/// All eigenpairs of a symmetric matrix by cyclic Jacobi rotations, sorted by
+/// decreasing eigenvalue. Eigenvectors are returned as rows.
+pub fn jacobi_eigen(a: &[f64], d: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let mut m = a.to_vec();
+    let mut v = vec![0.0; d * d];
+    for i in 0..d {
+        v[i * d + i] = 1.0;
+    }
+    for _sweep in 0..60 {
+        let mut off = 0.0;
+        for i in 0..d {
+            for j in (i + 1)..d {
+                off += m[i * d + j] * m[i * d + j];
+            }
+        }
+        let scale: f64 = (0..d).map(|i| m[i * d + i].abs()).sum::<f64>().max(1e-300);
+        if off.sqrt() < 1e-12 * scale {
+            break;
+        }
+        for p in 0..d {
+            for q in (p + 1)..d {
+                let apq = m[p * d + q];
+                if apq.abs() < 1e-300 {
+                    continue;
+                }
+                let app = m[p * d + p];
+                let aqq = m[q * d + q];
+                let theta = (aqq - app) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for r in 0..d {
+                    let arp = m[r * d + p];
+                    let arq = m[r * d + q];
+                    m[r * d + p] = c * arp - s * arq;
+                    m[r * d + q] = s * arp + c * arq;
+                }
+                for r in 0..d {
+                    let apr = m[p * d + r];
+                    let aqr = m[q * d + r];
+                    m[p * d + r] = c * apr - s * aqr;
+                    m[q * d + r] = s * apr + c * aqr;
+                }
+                for r in 0..d {
+                    let vrp = v[r * d + p];
+                    let vrq = v[r * d + q];
+                    v[r * d + p] = c * vrp - s * vrq;
+                    v[r * d + q] = s * vrp + c * vrq;
+                }
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..d).collect();
+    order.sort_by(|&a, &b| m[b * d + b].total_cmp(&m[a * d + a]));
+    let vals = order.iter().map(|&i| m[i * d + i].max(0.0)).collect();
+    let vecs = order
+        .iter()
+        .map(|&i| {
+            let mut col: Vec<f64> = (0..d).map(|r| v[r * d + i]).collect();
+            // Sign convention: largest-magnitude entry positive, for determinism.
+            let big = col
+                .iter()
+                .copied()
+                .fold(0.0f64, |a, b| if b.abs() > a.abs() { b } else { a });
+            if big < 0.0 {
+                col.iter_mut().for_each(|x| *x = -*x);
+            }
+            col
+        })
+        .collect();
+    (vals, vecs)
+}
+
+/// Exact k nearest neighbours of every row (excluding itself), by squared
+/// Euclidean distance. Returns row-major N×k indices and squared distances,
+/// nearest first. Ties break by index, so results are deterministic.
+pub struct Neighbors {
+    /// Neighbours per row.
+    pub k: usize,
+    /// N×k neighbour indices.
+    pub idx: Vec<u32>,
+    /// N×k squared distances.
+    pub dist2: Vec<f32>,
+}
+
+impl Neighbors {
+    /// Neighbour indices of row `i`.
+    pub fn of(&self, i: usize) -> &[u32] {
+        &self.idx[i * self.k..(i + 1) * self.k]
+    }
+    /// Squared distances of row `i`'s neighbours.
+    pub fn dist2_of(&self, i: usize) -> &[f32] {
+        &self.dist2[i * self.k..(i + 1) * self.k]
+    }
+}
+
+/// Brute-force kNN with blocked matrix products (‖a‖²+‖b‖²−2a·b), parallel
+/// over query blocks.
+pub fn knn(x: &Matrix, k: usize) -> Neighbors {
+    let n = x.rows;
+    let k = k.min(n.saturating_sub(1));
+    if k == 0 {
+        return Neighbors {
+            k: 0,
+            idx: vec![],
+            dist2: vec![],
+        };
+    }
+    let norms: Vec<f32> = (0..n)
+        .map(|i| x.row(i).iter().map(|v| v * v).sum())
+        .collect();
+    let all = x.view();
+    const BLOCK: usize = 128;
+    let blocks: Vec<(Vec<u32>, Vec<f32>)> = (0..n.div_ceil(BLOCK))
+        .into_par_iter()
+        .map(|b| {
+            let lo = b * BLOCK;
+            let hi = ((b + 1) * BLOCK).min(n);
+            let q = all.slice(s![lo..hi, ..]);
+            let dots = q.dot(&all.t());
+            let mut idx = Vec::with_capacity((hi - lo) * k);
+            let mut dst = Vec::with_capacity((hi - lo) * k);
+            let mut heap: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+            for (r, i) in (lo..hi).enumerate() {
+                heap.clear();
+                let row = dots.row(r);
+                let ni = norms[i];
+                let mut worst = f32::INFINITY;
+                for (j, (&dot, &nj)) in row.iter().zip(&norms).enumerate() {
+                    if j == i {
+                        continue;
+                    }
+                    let d = (ni + nj - 2.0 * dot).max(0.0);
+                    if heap.len() < k {
+                        heap.push((d, j as u32));
+                        if heap.len() == k {
+                            heap.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                            worst = heap[k - 1].0;
+                        }
+                    } else if d < worst {
+                        // Insert in order, drop the last.
+                        let pos = heap.partition_point(|e| e.0 <= d);
+                        heap.insert(pos, (d, j as u32));
+                        heap.pop();
+                        worst = heap[k - 1].0;
+                    }
+                }
+                if heap.len() < k {
+                    heap.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                }
+                for &(d, j) in heap.iter() {
+                    idx.push(j);
+                    dst.push(d);
+                }
+            }
+            (idx, dst)
+        })
+        .collect();
+    let mut idx = Vec::with_capacity(n * k);
+    let mut dist2 = Vec::with_capacity(n * k);
+    for (i, d) in blocks {
+        idx.extend(i);
+        dist2.extend(d);
+    }
+    Neighbors { k, idx, dist2 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jacobi_matches_known_eigenvalues() {
+        let a = [2.0, 1.0, 1.0, 2.0];
+        let (vals, vecs) = jacobi_eigen(&a, 2);
+        assert!((vals[0] - 3.0).abs() < 1e-9 && (vals[1] - 1.0).abs() < 1e-9);
+        assert!((vecs[0][0].abs() - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn subspace_iteration_agrees_with_jacobi() {
+        let d = 150;
+        let mut a = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                a[i * d + j] = ((i * 7 + j * 3) % 11) as f64 * 0.01
+                    + if i == j { (d - i) as f64 } else { 0.0 };
+            }
+        }
+        // symmetrise
+        for i in 0..d {
+            for j in 0..i {
+                let m = (a[i * d + j] + a[j * d + i]) / 2.0;
+                a[i * d + j] = m;
+                a[j * d + i] = m;
+            }
+        }
+        let (v1, _) = jacobi_eigen(&a, d);
+        let (v2, _) = top_eigen(&a, d, 5);
+        for i in 0..5 {
+            assert!(
+                (v1[i] - v2[i]).abs() < 1e-6 * v1[i],
+                "{} vs {}",
+                v1[i],
+                v2[i]
+            );
+        }
+    }
+
+    #[test]
+    fn knn_finds_exact_neighbours() {
+        let x = Matrix::new(5, 1, vec![0.0, 10.0, 1.0, 3.0, 10.5]);
+        let nb = knn(&x, 2);
+        assert_eq!(nb.of(0), &[2, 3]);
+        assert_eq!(nb.of(1), &[4, 3]);
+        assert_eq!(nb.dist2_of(0), &[1.0, 9.0]);
+    }
+}

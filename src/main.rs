@@ -1,0 +1,115 @@
+//! The `poisonlens` command: headless scans for pipelines.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use poisonlens::dataset::{Dataset, OpenOptions};
+use poisonlens::detect::{self, ScanOptions};
+
+#[derive(Parser)]
+#[command(
+    name = "poisonlens",
+    version,
+    about = "Find and remove poisoned training data"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan a dataset and write a report of suspicious samples.
+    Scan {
+        /// A manifest (.csv/.parquet), a folder holding one, or an ImageFolder root.
+        dataset: PathBuf,
+        /// Embeddings (.npy, N×D float32/float64) overriding any in the dataset.
+        #[arg(long)]
+        embeddings: Option<PathBuf>,
+        /// Report file: .csv, .parquet or .json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed for the randomised steps (same seed, same report).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Do not decode images (skips image duplicate checks).
+        #[arg(long)]
+        no_images: bool,
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Scan {
+            dataset,
+            embeddings,
+            out,
+            seed,
+            no_images,
+            quiet,
+        }) => run_scan(dataset, embeddings, out, seed, !no_images, quiet),
+        None => {
+            use clap::CommandFactory;
+            let _ = Cli::command().print_help();
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_scan(
+    dataset: PathBuf,
+    embeddings: Option<PathBuf>,
+    out: PathBuf,
+    seed: u64,
+    use_images: bool,
+    quiet: bool,
+) -> Result<(), poisonlens::Error> {
+    let t0 = Instant::now();
+    let ds = Dataset::open(&dataset, &OpenOptions { embeddings })?;
+    let last = std::sync::Mutex::new(String::new());
+    let progress = |stage: &str, frac: f32| {
+        if quiet {
+            return;
+        }
+        let line = format!("{stage} {:>3.0}%", frac * 100.0);
+        let mut l = last.lock().unwrap_or_else(|e| e.into_inner());
+        if *l != line {
+            eprint!("\r\x1b[2K{line}");
+            *l = line;
+        }
+    };
+    let report = detect::scan(&ds, &ScanOptions { seed, use_images }, &progress)?;
+    if !quiet {
+        eprintln!(
+            "\r\x1b[2Kscanned {} samples in {:.1}s using {}",
+            ds.len(),
+            t0.elapsed().as_secs_f32(),
+            report.feature_source
+        );
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    poisonlens::report::write(&report, &out)?;
+    print!("{}", poisonlens::report::summary_table(&report));
+    println!(
+        "{} of {} samples flagged; report written to {}",
+        report.flagged_count(),
+        ds.len(),
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Opening real data in every supported form and scanning it end to end.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use poisonlens::dataset::{Dataset, EmbeddingSource, OpenOptions};
+use poisonlens::detect::{ScanOptions, scan};
+use poisonlens::eval::{read_truth, report_quality};
+
+fn sample() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data")
+}
+
+fn devsets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/devsets")
+}
+
+#[test]
+fn sample_data_opens_with_embeddings_and_metadata() {
+    let ds = Dataset::open(&sample(), &OpenOptions::default()).unwrap();
+    assert_eq!(ds.len(), 3000);
+    assert_eq!(ds.classes.len(), 10);
+    assert!(matches!(ds.embedding_source, EmbeddingSource::Npy(_)));
+    assert_eq!(ds.embeddings.as_ref().unwrap().cols, 64);
+    assert!(ds.metadata.iter().any(|m| m.name == "source_index"));
+    assert_eq!(ds.ids[0], "000000", "ids keep their leading zeros");
+    let img = poisonlens::dataset::images::load(&ds, 0).unwrap();
+    assert_eq!((img.width(), img.height()), (28, 28));
+}
+
+#[test]
+fn csv_and_parquet_manifests_agree() {
+    let dir = devsets().join("badnets");
+    if !dir.exists() {
+        eprintln!("skipped: {} not present", dir.display());
+        return;
+    }
+    let csv = Dataset::open(&dir.join("manifest.csv"), &OpenOptions::default()).unwrap();
+    let pq = Dataset::open(&dir.join("manifest.parquet"), &OpenOptions::default()).unwrap();
+    assert_eq!(csv.ids, pq.ids);
+    assert_eq!(csv.labels, pq.labels);
+    assert_eq!(csv.classes, pq.classes);
+    // The sidecar .npy wins for both; the Parquet column must hold the same values.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.join("manifest.parquet"),
+        tmp.path().join("manifest.parquet"),
+    )
+    .unwrap();
+    let col = Dataset::open(tmp.path(), &OpenOptions::default()).unwrap();
+    assert_eq!(col.embedding_source, EmbeddingSource::ParquetColumn);
+    assert_eq!(col.embeddings, csv.embeddings);
+}
+
+#[test]
+fn image_folder_opens_and_falls_back_to_pixels() {
+    let d = tempfile::tempdir().unwrap();
+    let ds = Dataset::open(&sample(), &OpenOptions::default()).unwrap();
+    for i in 0..60 {
+        let class = ds.label_name(i).replace('/', "_");
+        std::fs::create_dir_all(d.path().join(&class)).unwrap();
+        std::fs::copy(
+            ds.file_path(i).unwrap(),
+            d.path().join(&class).join(format!("{}.png", ds.ids[i])),
+        )
+        .unwrap();
+    }
+    let f = Dataset::open(d.path(), &OpenOptions::default()).unwrap();
+    assert_eq!(f.len(), 60);
+    assert!(f.ids[0].contains('/'));
+    assert_eq!(f.embedding_source, EmbeddingSource::None);
+    let r = scan(&f, &ScanOptions::default(), &|_, _| {}).unwrap();
+    assert!(r.feature_source.contains("pixel"));
+    assert!(r.warnings.iter().any(|w| w.contains("no embeddings given")));
+}
+
+#[test]
+fn scan_is_deterministic_and_finds_sample_poison() {
+    let ds = Dataset::open(&sample(), &OpenOptions::default()).unwrap();
+    let a = scan(&ds, &ScanOptions::default(), &|_, _| {}).unwrap();
+    let b = scan(&ds, &ScanOptions::default(), &|_, _| {}).unwrap();
+    assert_eq!(a.score, b.score);
+    assert_eq!(a.flagged, b.flagged);
+    for (i, f) in a.flagged.iter().enumerate() {
+        assert_eq!(*f, a.score[i] >= 0.5, "score and verdict agree");
+        assert_eq!(*f, !a.reasons[i].is_empty(), "every flag has a reason");
+    }
+    let truth = read_truth(&sample().join("truth.csv")).unwrap();
+    let q = report_quality(&a, &truth)[0].1;
+    assert!(q.recall() > 0.8 && q.precision() > 0.8, "{q:?}");
+}
+
+#[test]
+fn cli_scan_writes_every_report_format() {
+    let out = tempfile::tempdir().unwrap();
+    for ext in ["csv", "parquet", "json"] {
+        let report = out.path().join(format!("r.{ext}"));
+        let o = Command::new(env!("CARGO_BIN_EXE_poisonlens"))
+            .args(["scan", "--quiet"])
+            .arg(sample())
+            .arg("--out")
+            .arg(&report)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            stdout.contains("Bag") && stdout.contains("flagged"),
+            "{stdout}"
+        );
+        assert!(report.metadata().unwrap().len() > 1000);
+    }
+    let csv = std::fs::read_to_string(out.path().join("r.csv")).unwrap();
+    let header = csv.lines().next().unwrap();
+    for col in [
+        "id",
+        "score",
+        "flagged",
+        "reasons",
+        "suggested_label",
+        "score_label_flip",
+        "score_activation_cluster",
+        "score_spectral",
+        "score_outlier",
+        "score_duplicate",
+    ] {
+        assert!(
+            header.split(',').any(|h| h == col),
+            "missing {col} in {header}"
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(json["samples"].as_array().unwrap().len(), 3000);
+}
+
+#[test]
+fn cli_reports_bad_input_without_panicking() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("m.csv"), "id,label\na,x\na,y\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_poisonlens"))
+        .args(["scan"])
+        .arg(d.path().join("m.csv"))
+        .arg("--out")
+        .arg(d.path().join("r.csv"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("m.csv: row 2, column 'id': duplicate id 'a'"),
+        "{e}"
+    );
+    assert!(!e.contains("panicked"));
+}
+
+/// The quality targets on every devset (issue #2): F1 ≥ 0.90 on backdoors,
+/// ≥ 0.80 on flips, ≤ 1% of the clean devset flagged.
+#[test]
+fn devset_quality_targets() {
+    let root = devsets();
+    if !root.exists() {
+        eprintln!("skipped: {} not present", root.display());
+        return;
+    }
+    for (name, min_f1) in [
+        ("badnets", 0.90),
+        ("blend", 0.90),
+        ("flip", 0.80),
+        ("clean", 0.0),
+    ] {
+        let dir = root.join(name);
+        let ds = Dataset::open(&dir, &OpenOptions::default()).unwrap();
+        let r = scan(&ds, &ScanOptions::default(), &|_, _| {}).unwrap();
+        let truth = read_truth(&dir.join("truth.csv")).unwrap();
+        let q = report_quality(&r, &truth)[0].1;
+        eprintln!("{name}: {q:?} F1={:.3} FPR={:.4}", q.f1(), q.fpr());
+        if name == "clean" {
+            assert!(q.fpr() <= 0.01, "{name}: {q:?}");
+        } else {
+            assert!(q.f1() >= min_f1, "{name}: F1 {:.3} {q:?}", q.f1());
+        }
+    }
+}
