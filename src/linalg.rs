@@ -375,7 +375,11 @@ mod tests {
         for i in 0..d {
             for j in 0..d {
                 a[i * d + j] = ((i * 7 + j * 3) % 11) as f64 * 0.01
-                    + if i == j { (d - i) as f64 } else { 0.0 };
+                    + if i == j {
+                        100.0 * 0.8f64.powi(i as i32)
+                    } else {
+                        0.0
+                    };
             }
         }
         // symmetrise

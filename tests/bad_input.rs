@@ -121,6 +121,8 @@ fn nan_and_inf_in_embeddings() {
         "{e}"
     );
 
+    // Without a sidecar .npy, emb_* columns are used.
+    let d = tempfile::tempdir().unwrap();
     let p = write(
         d.path(),
         "cols.csv",
