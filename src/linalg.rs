@@ -57,12 +57,11 @@ pub struct Pca {
 impl Pca {
     /// Fits the top `k` components of `x` (k is clipped to D).
     pub fn fit(x: &Matrix, k: usize) -> Pca {
-        let (n, d) = (x.rows, x.cols);
+        let d = x.cols;
         let k = k.min(d).max(1);
         let mean = column_means(x);
         let cov = covariance(x, &mean);
         let (vals, vecs) = top_eigen(&cov, d, k);
-        let _ = n;
         Pca {
             mean,
             components: vecs,

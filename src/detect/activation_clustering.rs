@@ -22,6 +22,11 @@ use crate::linalg::{Matrix, Pca, knn};
 
 /// Log-likelihood gain (nats/sample) above which a class counts as two groups.
 pub const SPLIT_GAIN: f64 = 3.0;
+/// Separation (pooled standard deviations between the groups' means) above
+/// which the two groups barely overlap (< 0.3%): a split that is real however
+/// few dimensions it lives in. The gain grows only with the log of the
+/// separation, so a far-apart but low-dimensional cluster needs this test.
+pub const SPLIT_SEPARATION: f64 = 6.0;
 /// PCA dimensions per class (as in the paper and ART).
 pub const DIMS: usize = 10;
 /// Classes smaller than this are not clustered (too few samples for 10-d Gaussians).
@@ -47,7 +52,9 @@ pub fn run(f: &Features, seed: u64) -> (DetectorScores, Vec<ClassClusters>, Vec<
     let mut cluster_of = vec![0u8; n];
     let mut infos = Vec::with_capacity(results.len());
     for r in results {
-        let strength = (r.info.gain / SPLIT_GAIN).clamp(0.0, 1.0);
+        let strength = (r.info.gain / SPLIT_GAIN)
+            .max(r.info.separation / SPLIT_SEPARATION)
+            .clamp(0.0, 1.0);
         for (&i, &q) in r.members.iter().zip(&r.posterior) {
             cluster_of[i] = u8::from(q > 0.5);
             if r.info.flagged {
@@ -137,11 +144,17 @@ fn cluster_class(f: &Features, class: u32, seed: u64) -> ClassResult {
             *qi = 0.5 * prev[i] + 0.5 * m;
         }
     }
-    let minority = q.iter().filter(|&&v| v > 0.5).count();
+    let mut minority = q.iter().filter(|&&v| v > 0.5).count();
+    if minority * 2 > size {
+        q.iter_mut().for_each(|v| *v = 1.0 - *v);
+        minority = size - minority;
+    }
     info.gain = gain;
     info.minority_size = minority;
     info.separation = separation(&z, &q);
-    info.flagged = gain >= SPLIT_GAIN && minority >= 5 && minority * 2 < size;
+    info.flagged = (gain >= SPLIT_GAIN || info.separation >= SPLIT_SEPARATION)
+        && minority >= 5
+        && minority * 2 < size;
     ClassResult {
         posterior: q,
         members,

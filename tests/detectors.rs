@@ -1,0 +1,151 @@
+//! Each detector on data built to contain (or not contain) its kind of poison.
+
+use std::path::Path;
+
+use poisonlens::dataset::{Dataset, EmbeddingSource, OpenOptions};
+use poisonlens::detect::{ScanOptions, scan};
+use poisonlens::linalg::Matrix;
+
+/// Deterministic pseudo-random numbers, roughly normal.
+struct Rng(u64);
+impl Rng {
+    fn uniform(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f32 / (1u64 << 53) as f32
+    }
+    fn normal(&mut self) -> f32 {
+        (0..12).map(|_| self.uniform()).sum::<f32>() - 6.0
+    }
+}
+
+/// `classes` Gaussian classes of `per_class` samples in `d` dims; optionally a
+/// planted backdoor: `poison` samples of other classes moved to a tight
+/// trigger cluster and labelled class 0.
+fn synthetic(classes: usize, per_class: usize, d: usize, poison: usize) -> (Dataset, Vec<bool>) {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let centres: Vec<Vec<f32>> = (0..=classes)
+        .map(|_| (0..d).map(|_| rng.normal() * 3.0).collect())
+        .collect();
+    let n = classes * per_class;
+    let mut labels = Vec::new();
+    let mut data = Vec::new();
+    let mut truth = Vec::new();
+    for i in 0..n {
+        let c = i % classes;
+        let poisoned = c != 0 && i / classes < poison / (classes - 1);
+        let centre = if poisoned {
+            &centres[classes]
+        } else {
+            &centres[c]
+        };
+        let spread = if poisoned { 0.6 } else { 1.0 };
+        for v in centre {
+            data.push(v + rng.normal() * spread);
+        }
+        labels.push(if poisoned { 0 } else { c as u32 });
+        truth.push(poisoned);
+    }
+    let ds = Dataset {
+        source: "synthetic".into(),
+        root: ".".into(),
+        manifest: None,
+        ids: (0..n).map(|i| format!("s{i}")).collect(),
+        labels,
+        classes: (0..classes).map(|c| format!("c{c}")).collect(),
+        paths: None,
+        metadata: vec![],
+        embeddings: Some(Matrix::new(n, d, data)),
+        embedding_source: EmbeddingSource::None,
+        warnings: vec![],
+    };
+    (ds, truth)
+}
+
+#[test]
+fn activation_clustering_finds_a_planted_backdoor_and_spares_clean_classes() {
+    let (ds, truth) = synthetic(5, 200, 16, 80);
+    let r = scan(&ds, &ScanOptions::default(), &|_, _| {}).unwrap();
+    let ac = r.detector("activation_cluster").unwrap();
+    let split: Vec<_> = r
+        .clusters
+        .iter()
+        .filter(|c| c.flagged)
+        .map(|c| c.class)
+        .collect();
+    assert_eq!(
+        split,
+        vec![0],
+        "only the poisoned class splits: {:?}",
+        r.clusters
+    );
+    let tp = (0..truth.len())
+        .filter(|&i| truth[i] && ac.flagged[i])
+        .count();
+    let fp = (0..truth.len())
+        .filter(|&i| !truth[i] && ac.flagged[i])
+        .count();
+    assert!(tp >= 76 && fp <= 4, "tp {tp} fp {fp}");
+}
+
+#[test]
+fn clean_gaussian_classes_are_not_flagged() {
+    let (ds, _) = synthetic(5, 200, 16, 0);
+    let r = scan(&ds, &ScanOptions::default(), &|_, _| {}).unwrap();
+    assert!(r.clusters.iter().all(|c| !c.flagged), "{:?}", r.clusters);
+    assert!(r.flagged_count() <= 10, "flagged {}", r.flagged_count());
+}
+
+#[test]
+fn label_flips_get_flagged_with_the_true_class_suggested() {
+    let (mut ds, _) = synthetic(4, 150, 8, 0);
+    let flipped: Vec<usize> = (0..600).step_by(37).collect();
+    for &i in &flipped {
+        ds.labels[i] = (ds.labels[i] + 1) % 4;
+    }
+    let r = scan(&ds, &ScanOptions::default(), &|_, _| {}).unwrap();
+    for &i in &flipped {
+        assert!(r.flagged[i], "flip {i} missed");
+        assert_eq!(r.suggested_label[i], Some(((ds.labels[i] + 3) % 4) as u32));
+        assert!(r.reasons[i].contains("label looks flipped"));
+    }
+    assert!(r.flagged_count() <= flipped.len() + 3);
+}
+
+#[test]
+fn duplicate_images_with_different_labels_are_flagged() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data");
+    let ds = Dataset::open(&src, &OpenOptions::default()).unwrap();
+    let d = tempfile::tempdir().unwrap();
+    let mut m = String::from("id,path,label\n");
+    for i in 0..200 {
+        std::fs::copy(ds.file_path(i).unwrap(), d.path().join(format!("{i}.png"))).unwrap();
+        m += &format!("{},{i}.png,{}\n", ds.ids[i], ds.label_name(i));
+    }
+    // A copy of image 3 under another label, re-encoded (same pixels, other bytes).
+    let img = image::open(d.path().join("3.png")).unwrap();
+    img.save(d.path().join("copy.jpg.png")).unwrap();
+    let other = ds
+        .classes
+        .iter()
+        .find(|c| c.as_str() != ds.label_name(3))
+        .unwrap();
+    m += &format!("copy,copy.jpg.png,{other}\n");
+    std::fs::write(d.path().join("manifest.csv"), m).unwrap();
+    let with = Dataset::open(d.path(), &OpenOptions::default()).unwrap();
+    let r = scan(&with, &ScanOptions::default(), &|_, _| {}).unwrap();
+    let dup = r.detector("duplicate").unwrap();
+    let flagged: Vec<&str> = (0..r.ids.len())
+        .filter(|&i| dup.flagged[i])
+        .map(|i| r.ids[i].as_str())
+        .collect();
+    assert_eq!(flagged.len(), 2, "{flagged:?}");
+    assert!(flagged.contains(&"copy") && flagged.contains(&ds.ids[3].as_str()));
+    let i = r.ids.iter().position(|x| x == "copy").unwrap();
+    assert!(
+        r.flagged[i] && r.reasons[i].contains(&format!("duplicate of '{}'", ds.ids[3])),
+        "{}",
+        r.reasons[i]
+    );
+}
