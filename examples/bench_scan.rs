@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use poisonlens::dataset::{Dataset, EmbeddingSource};
+use poisonlens::dataset::Dataset;
 use poisonlens::detect::{ScanOptions, scan};
 use poisonlens::linalg::Matrix;
 
@@ -38,19 +38,12 @@ fn synthetic(n: usize, d: usize, classes: usize) -> Dataset {
             data.push(centres[centre][j] + g);
         }
     }
-    Dataset {
-        source: "synthetic".into(),
-        root: ".".into(),
-        manifest: None,
-        ids: (0..n).map(|i| i.to_string()).collect(),
+    Dataset::in_memory(
+        (0..n).map(|i| i.to_string()).collect(),
         labels,
-        classes: (0..classes).map(|c| format!("class{c}")).collect(),
-        paths: None,
-        metadata: vec![],
-        embeddings: Some(Matrix::new(n, d, data)),
-        embedding_source: EmbeddingSource::None,
-        warnings: vec![],
-    }
+        (0..classes).map(|c| format!("class{c}")).collect(),
+        Matrix::new(n, d, data),
+    )
 }
 
 fn peak_rss_mb() -> f64 {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use poisonlens::dataset::{Dataset, EmbeddingSource, OpenOptions};
+use poisonlens::dataset::{Dataset, OpenOptions};
 use poisonlens::detect::{ScanOptions, scan};
 use poisonlens::linalg::Matrix;
 
@@ -47,19 +47,12 @@ fn synthetic(classes: usize, per_class: usize, d: usize, poison: usize) -> (Data
         labels.push(if poisoned { 0 } else { c as u32 });
         truth.push(poisoned);
     }
-    let ds = Dataset {
-        source: "synthetic".into(),
-        root: ".".into(),
-        manifest: None,
-        ids: (0..n).map(|i| format!("s{i}")).collect(),
+    let ds = Dataset::in_memory(
+        (0..n).map(|i| format!("s{i}")).collect(),
         labels,
-        classes: (0..classes).map(|c| format!("c{c}")).collect(),
-        paths: None,
-        metadata: vec![],
-        embeddings: Some(Matrix::new(n, d, data)),
-        embedding_source: EmbeddingSource::None,
-        warnings: vec![],
-    };
+        (0..classes).map(|c| format!("c{c}")).collect(),
+        Matrix::new(n, d, data),
+    );
     (ds, truth)
 }
 

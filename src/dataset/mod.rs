@@ -94,6 +94,29 @@ impl Dataset {
         Ok(ds)
     }
 
+    /// A dataset held only in memory (no files): for library users who already
+    /// have embeddings and labels, and for benchmarks and tests.
+    pub fn in_memory(
+        ids: Vec<String>,
+        labels: Vec<u32>,
+        classes: Vec<String>,
+        embeddings: Matrix,
+    ) -> Dataset {
+        Dataset {
+            source: PathBuf::from("<memory>"),
+            root: PathBuf::from("."),
+            manifest: None,
+            ids,
+            labels,
+            classes,
+            paths: None,
+            metadata: Vec::new(),
+            embeddings: Some(embeddings),
+            embedding_source: EmbeddingSource::None,
+            warnings: Vec::new(),
+        }
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.ids.len()
