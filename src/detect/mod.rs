@@ -11,6 +11,7 @@
 pub mod activation_clustering;
 pub mod duplicates;
 pub mod gmm;
+pub mod graph;
 pub mod label_flip;
 pub mod outlier;
 pub mod spectral;
@@ -93,6 +94,8 @@ pub struct ClassClusters {
     pub gain: f64,
     /// Distance between the groups in pooled standard deviations.
     pub separation: f64,
+    /// Conductance of the best cut of the class's neighbour graph (0 = two disconnected groups).
+    pub conductance: f64,
     /// Whether the split was judged real (its minority is flagged).
     pub flagged: bool,
 }
