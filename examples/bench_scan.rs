@@ -79,7 +79,20 @@ fn main() {
         let mut flagged = 0;
         for _ in 0..3 {
             let t = Instant::now();
-            let r = scan(&ds, &ScanOptions::default(), &|_, _| {}).expect("scan");
+            let stages = std::sync::Mutex::new(Vec::<(String, f64)>::new());
+            let r = scan(&ds, &ScanOptions::default(), &|stage, _| {
+                let mut s = stages.lock().unwrap();
+                if s.last()
+                    .map(|l: &(String, f64)| l.0 != stage)
+                    .unwrap_or(true)
+                {
+                    s.push((stage.to_string(), t.elapsed().as_secs_f64()));
+                }
+            })
+            .expect("scan");
+            if std::env::var_os("BENCH_STAGES").is_some() {
+                eprintln!("{:?}", stages.lock().unwrap());
+            }
             best = best.min(t.elapsed().as_secs_f64());
             flagged = r.flagged_count();
         }

@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod detect;
 pub mod error;
 pub mod eval;
+pub mod knn;
 pub mod linalg;
 pub mod report;
 

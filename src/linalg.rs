@@ -261,100 +261,6 @@ pub fn jacobi_eigen(a: &[f64], d: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
     (vals, vecs)
 }
 
-/// Exact k nearest neighbours of every row (excluding itself), by squared
-/// Euclidean distance. Returns row-major N×k indices and squared distances,
-/// nearest first. Ties break by index, so results are deterministic.
-pub struct Neighbors {
-    /// Neighbours per row.
-    pub k: usize,
-    /// N×k neighbour indices.
-    pub idx: Vec<u32>,
-    /// N×k squared distances.
-    pub dist2: Vec<f32>,
-}
-
-impl Neighbors {
-    /// Neighbour indices of row `i`.
-    pub fn of(&self, i: usize) -> &[u32] {
-        &self.idx[i * self.k..(i + 1) * self.k]
-    }
-    /// Squared distances of row `i`'s neighbours.
-    pub fn dist2_of(&self, i: usize) -> &[f32] {
-        &self.dist2[i * self.k..(i + 1) * self.k]
-    }
-}
-
-/// Brute-force kNN with blocked matrix products (‖a‖²+‖b‖²−2a·b), parallel
-/// over query blocks.
-pub fn knn(x: &Matrix, k: usize) -> Neighbors {
-    let n = x.rows;
-    let k = k.min(n.saturating_sub(1));
-    if k == 0 {
-        return Neighbors {
-            k: 0,
-            idx: vec![],
-            dist2: vec![],
-        };
-    }
-    let norms: Vec<f32> = (0..n)
-        .map(|i| x.row(i).iter().map(|v| v * v).sum())
-        .collect();
-    let all = x.view();
-    const BLOCK: usize = 128;
-    let blocks: Vec<(Vec<u32>, Vec<f32>)> = (0..n.div_ceil(BLOCK))
-        .into_par_iter()
-        .map(|b| {
-            let lo = b * BLOCK;
-            let hi = ((b + 1) * BLOCK).min(n);
-            let q = all.slice(s![lo..hi, ..]);
-            let dots = q.dot(&all.t());
-            let mut idx = Vec::with_capacity((hi - lo) * k);
-            let mut dst = Vec::with_capacity((hi - lo) * k);
-            let mut heap: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
-            for (r, i) in (lo..hi).enumerate() {
-                heap.clear();
-                let row = dots.row(r);
-                let ni = norms[i];
-                let mut worst = f32::INFINITY;
-                for (j, (&dot, &nj)) in row.iter().zip(&norms).enumerate() {
-                    if j == i {
-                        continue;
-                    }
-                    let d = (ni + nj - 2.0 * dot).max(0.0);
-                    if heap.len() < k {
-                        heap.push((d, j as u32));
-                        if heap.len() == k {
-                            heap.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                            worst = heap[k - 1].0;
-                        }
-                    } else if d < worst {
-                        // Insert in order, drop the last.
-                        let pos = heap.partition_point(|e| e.0 <= d);
-                        heap.insert(pos, (d, j as u32));
-                        heap.pop();
-                        worst = heap[k - 1].0;
-                    }
-                }
-                if heap.len() < k {
-                    heap.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                }
-                for &(d, j) in heap.iter() {
-                    idx.push(j);
-                    dst.push(d);
-                }
-            }
-            (idx, dst)
-        })
-        .collect();
-    let mut idx = Vec::with_capacity(n * k);
-    let mut dist2 = Vec::with_capacity(n * k);
-    for (i, d) in blocks {
-        idx.extend(i);
-        dist2.extend(d);
-    }
-    Neighbors { k, idx, dist2 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,14 +305,5 @@ mod tests {
                 v2[i]
             );
         }
-    }
-
-    #[test]
-    fn knn_finds_exact_neighbours() {
-        let x = Matrix::new(5, 1, vec![0.0, 10.0, 1.0, 3.0, 10.5]);
-        let nb = knn(&x, 2);
-        assert_eq!(nb.of(0), &[2, 3]);
-        assert_eq!(nb.of(1), &[4, 3]);
-        assert_eq!(nb.dist2_of(0), &[1.0, 9.0]);
     }
 }

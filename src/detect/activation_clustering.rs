@@ -21,7 +21,8 @@ use rayon::prelude::*;
 use super::gmm::{self, CovKind};
 use super::graph;
 use super::{ClassClusters, DetectorScores, Features};
-use crate::linalg::{Matrix, Pca, knn};
+use crate::knn::knn;
+use crate::linalg::{Matrix, Pca};
 
 /// Log-likelihood gain (nats/sample) above which a class counts as two groups.
 pub const SPLIT_GAIN: f64 = 3.0;

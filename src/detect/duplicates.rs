@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use super::{DetectorScores, Features};
 use crate::dataset::images::ImageDigest;
-use crate::linalg::Neighbors;
+use crate::knn::Neighbors;
 
 /// Mean absolute pixel difference (0..1 scale) below which two images with the
 /// same difference-hash count as near-duplicates.

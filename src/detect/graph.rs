@@ -4,7 +4,7 @@
 //! really two groups that barely touch, whatever shape each group has. That
 //! catches backdoor clusters that are not Gaussian blobs.
 
-use crate::linalg::Neighbors;
+use crate::knn::Neighbors;
 
 /// A two-way split of a graph's nodes.
 pub struct Cut {
@@ -86,7 +86,8 @@ pub fn best_cut(nb: &Neighbors, n: usize, min_side: usize) -> Cut {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linalg::{Matrix, knn};
+    use crate::knn::knn;
+    use crate::linalg::Matrix;
 
     #[test]
     fn finds_two_separate_groups() {

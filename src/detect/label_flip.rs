@@ -8,7 +8,7 @@
 //! falls to [`THRESHOLD`] or below; the most probable class is the suggestion.
 
 use super::{DetectorScores, Features};
-use crate::linalg::Neighbors;
+use crate::knn::Neighbors;
 
 /// Flag when P(given label | neighbourhood) ≤ this.
 pub const THRESHOLD: f64 = 0.06;

@@ -18,7 +18,8 @@ pub mod spectral;
 
 use crate::dataset::{Dataset, EmbeddingSource, images};
 use crate::error::{Error, Result};
-use crate::linalg::{Matrix, Pca, knn};
+use crate::knn::knn;
+use crate::linalg::{Matrix, Pca};
 
 /// Dimensions above which embeddings are reduced by PCA before scanning, so
 /// that neighbour search stays fast on wide embeddings (512-d and up).

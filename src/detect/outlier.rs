@@ -5,7 +5,7 @@
 //! signature, since odd-but-clean samples exist in every real dataset.
 
 use super::{DetectorScores, Features};
-use crate::linalg::Neighbors;
+use crate::knn::Neighbors;
 
 /// Robust z above which a sample is an outlier.
 pub const Z_THRESHOLD: f64 = 6.0;
