@@ -200,3 +200,35 @@ fn devset_quality_targets() {
         }
     }
 }
+
+#[test]
+fn colour_jpeg_and_grayscale_png_of_mixed_sizes_scan_together() {
+    let d = tempfile::tempdir().unwrap();
+    for c in ["red", "dark"] {
+        std::fs::create_dir_all(d.path().join(c)).unwrap();
+    }
+    for i in 0..24u32 {
+        let v = (i * 9) as u8;
+        if i % 2 == 0 {
+            let img =
+                image::RgbImage::from_fn(20 + i, 16, |x, _| image::Rgb([200, v, (x * 5) as u8]));
+            img.save(d.path().join("red").join(format!("{i}.jpg")))
+                .unwrap();
+        } else {
+            let img = image::GrayImage::from_fn(28, 28 + i, |x, y| {
+                image::Luma([((x + y) as u8).wrapping_mul(v)])
+            });
+            img.save(d.path().join("dark").join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    let ds = Dataset::open(d.path(), &OpenOptions::default()).unwrap();
+    assert_eq!(ds.len(), 24);
+    assert_eq!(ds.classes, vec!["dark", "red"]);
+    let r = scan(&ds, &ScanOptions::default(), &|_, _| {}).unwrap();
+    assert!(
+        r.warnings.iter().all(|w| !w.contains("could not be read")),
+        "{:?}",
+        r.warnings
+    );
+}
