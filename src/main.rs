@@ -1,5 +1,6 @@
 //! The `poisonlens` command: headless scans for pipelines.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -80,21 +81,32 @@ fn run_scan(
     let t0 = Instant::now();
     let ds = Dataset::open(&dataset, &OpenOptions { embeddings })?;
     let last = std::sync::Mutex::new(String::new());
+    let tty = std::io::stderr().is_terminal();
     let progress = |stage: &str, frac: f32| {
         if quiet {
             return;
         }
-        let line = format!("{stage} {:>3.0}%", frac * 100.0);
         let mut l = last.lock().unwrap_or_else(|e| e.into_inner());
-        if *l != line {
-            eprint!("\r\x1b[2K{line}");
-            *l = line;
+        if tty {
+            // One line, redrawn in place.
+            let line = format!("{stage} {:>3.0}%", frac * 100.0);
+            if *l != line {
+                eprint!("\r\x1b[2K{line}");
+                *l = line;
+            }
+        } else if *l != stage && stage != "done" {
+            // Logs get one line per stage, no control characters.
+            eprintln!("{stage}…");
+            *l = stage.to_string();
         }
     };
     let report = detect::scan(&ds, &ScanOptions { seed, use_images }, &progress)?;
     if !quiet {
+        if tty {
+            eprint!("\r\x1b[2K");
+        }
         eprintln!(
-            "\r\x1b[2Kscanned {} samples in {:.1}s using {}",
+            "scanned {} samples in {:.1}s using {}",
             ds.len(),
             t0.elapsed().as_secs_f32(),
             report.feature_source
