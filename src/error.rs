@@ -24,6 +24,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The user cancelled the work.
+    #[error("cancelled")]
+    Cancelled,
     /// Anything that is not tied to one file (e.g. bad command-line values).
     #[error("{0}")]
     Other(String),

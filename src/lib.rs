@@ -9,9 +9,14 @@ pub mod dataset;
 pub mod detect;
 pub mod error;
 pub mod eval;
+pub mod jobs;
 pub mod knn;
 pub mod linalg;
+pub mod project2d;
 pub mod report;
+pub mod review;
+#[cfg(feature = "gui")]
+pub mod ui;
 
 pub use dataset::Dataset;
 pub use error::{Error, Result};

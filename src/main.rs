@@ -1,4 +1,5 @@
-//! The `poisonlens` command: headless scans for pipelines.
+//! The `poisonlens` command: the workbench (no subcommand) and headless
+//! commands for pipelines.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -13,11 +14,15 @@ use poisonlens::detect::{self, ScanOptions};
 #[command(
     name = "poisonlens",
     version,
-    about = "Find and remove poisoned training data"
+    about = "Find and remove poisoned training data",
+    long_about = "Find and remove poisoned training data.\n\nWith no subcommand, opens the desktop workbench on DATASET (default: the bundled sample_data/).",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// Dataset to open in the workbench (manifest, folder or ImageFolder).
+    dataset: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -55,11 +60,7 @@ fn main() -> ExitCode {
             no_images,
             quiet,
         }) => run_scan(dataset, embeddings, out, seed, !no_images, quiet),
-        None => {
-            use clap::CommandFactory;
-            let _ = Cli::command().print_help();
-            Ok(())
-        }
+        None => run_workbench(cli.dataset),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,6 +69,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The bundled sample: `sample_data/` in the working directory, else the one
+/// beside the sources this binary was built from.
+fn default_dataset() -> PathBuf {
+    let here = PathBuf::from("sample_data");
+    if here.is_dir() {
+        here
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data")
+    }
+}
+
+#[cfg(feature = "gui")]
+fn run_workbench(dataset: Option<PathBuf>) -> Result<(), poisonlens::Error> {
+    poisonlens::ui::run(dataset.unwrap_or_else(default_dataset)).map_err(poisonlens::Error::Other)
+}
+
+#[cfg(not(feature = "gui"))]
+fn run_workbench(dataset: Option<PathBuf>) -> Result<(), poisonlens::Error> {
+    let _ = (dataset, default_dataset());
+    Err(poisonlens::Error::Other(
+        "this build has no workbench (built with --no-default-features); use a subcommand, e.g. `poisonlens scan`".into(),
+    ))
 }
 
 fn run_scan(

@@ -128,6 +128,10 @@ pub struct Report {
     pub cluster_of: Vec<u8>,
     /// What the detectors looked at, in words.
     pub feature_source: String,
+    /// The features the detectors looked at (embeddings, reduced to at most
+    /// [`MAX_SCAN_DIMS`] dimensions, or pixel features): the scatter view and
+    /// neighbour thumbnails use the same space.
+    pub features: Matrix,
     /// Problems that did not stop the scan (unreadable images, tiny classes).
     pub warnings: Vec<String>,
 }
@@ -149,6 +153,29 @@ pub type Progress<'a> = &'a (dyn Fn(&str, f32) + Sync);
 
 /// Scans a dataset with every detector and combines the results.
 pub fn scan(ds: &Dataset, opts: &ScanOptions, progress: Progress) -> Result<Report> {
+    scan_cancellable(ds, opts, progress, &|| false)
+}
+
+/// [`scan`] that stops with [`Error::Cancelled`] between stages once
+/// `cancelled` returns true (the workbench's Cancel button).
+pub fn scan_cancellable(
+    ds: &Dataset,
+    opts: &ScanOptions,
+    progress: Progress,
+    cancelled: &(dyn Fn() -> bool + Sync),
+) -> Result<Report> {
+    let progress = |stage: &str, f: f32| {
+        if !cancelled() {
+            progress(stage, f);
+        }
+    };
+    let check = || {
+        if cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    };
     let n = ds.len();
     if n < 2 {
         return Err(Error::file(&ds.source, "a scan needs at least 2 samples"));
@@ -222,13 +249,17 @@ pub fn scan(ds: &Dataset, opts: &ScanOptions, progress: Progress) -> Result<Repo
         class_names: ds.classes.clone(),
         ids: ds.ids.clone(),
     };
+    check()?;
     progress("finding neighbours", 0.1);
     let k = label_k(n, f.n_classes);
     let nb = knn(&f.matrix, k);
+    check()?;
     progress("checking labels", 0.5);
     let (label, sug) = label_flip::run(&f, &nb);
+    check()?;
     progress("clustering classes", 0.6);
     let (ac, clusters, cluster_of) = activation_clustering::run(&f, opts.seed);
+    check()?;
     progress("spectral signatures", 0.8);
     let spec = spectral::run(&f);
     let out = outlier::run(&f, &nb);
@@ -254,6 +285,7 @@ pub fn scan(ds: &Dataset, opts: &ScanOptions, progress: Progress) -> Result<Repo
         cluster_of,
         feature_source,
         warnings,
+        features: f.matrix,
     })
 }
 

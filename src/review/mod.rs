@@ -1,0 +1,275 @@
+//! The review model: the one place where decisions about samples change.
+//!
+//! The workbench, the scriptable `review` command and (later) the durable
+//! journal all go through [`Review::apply`], [`Review::undo`] and
+//! [`Review::redo`], so undo, autosave and the audit trail see every change.
+//! A batch (excluding a whole cluster, relabelling a lasso selection) is one
+//! [`Action`] and undoes as one step.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a reviewer decided about a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Decision {
+    /// Keep with the given label.
+    Keep,
+    /// Leave out of the cleaned dataset.
+    Exclude,
+    /// Keep with this class instead of the given one.
+    Relabel(u32),
+}
+
+/// A decision with who, when and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Entry {
+    /// The decision.
+    pub decision: Decision,
+    /// Why (free text; may be empty).
+    pub reason: String,
+    /// Who decided.
+    pub reviewer: String,
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+}
+
+/// One sample's state before and after an action.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    /// Sample index.
+    pub sample: usize,
+    /// Its decision before (None = undecided).
+    pub before: Option<Entry>,
+    /// Its decision after.
+    pub after: Option<Entry>,
+}
+
+/// One undoable step (a single decision or a batch).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Action {
+    /// What changed.
+    pub changes: Vec<Change>,
+}
+
+/// Why an action was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ReviewError {
+    /// A sample index outside the dataset.
+    #[error("no sample number {0}")]
+    NoSuchSample(usize),
+    /// A class index outside the class list.
+    #[error("no class number {0}")]
+    NoSuchClass(u32),
+    /// Nothing selected.
+    #[error("no samples selected")]
+    Empty,
+}
+
+/// Decisions for every sample of one dataset, with undo/redo.
+#[derive(Debug, Clone)]
+pub struct Review {
+    decisions: Vec<Option<Entry>>,
+    n_classes: usize,
+    undo: Vec<Action>,
+    redo: Vec<Action>,
+}
+
+/// Counts for the progress bar and per-class table.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tally {
+    /// Samples with any decision.
+    pub reviewed: usize,
+    /// Kept as they are.
+    pub kept: usize,
+    /// Excluded.
+    pub excluded: usize,
+    /// Kept with a new label.
+    pub relabelled: usize,
+}
+
+impl Review {
+    /// An empty review of `n` samples in `n_classes` classes.
+    pub fn new(n: usize, n_classes: usize) -> Self {
+        Review {
+            decisions: vec![None; n],
+            n_classes,
+            undo: Vec::new(),
+            redo: Vec::new(),
+        }
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.decisions.len()
+    }
+
+    /// True for a review of no samples.
+    pub fn is_empty(&self) -> bool {
+        self.decisions.is_empty()
+    }
+
+    /// The current decision for sample `i`.
+    pub fn decision(&self, i: usize) -> Option<&Entry> {
+        self.decisions.get(i).and_then(Option::as_ref)
+    }
+
+    /// Applies one decision to every sample in `samples` as a single undoable
+    /// step; clears the redo stack. Returns the action applied.
+    pub fn apply(
+        &mut self,
+        samples: &[usize],
+        decision: Decision,
+        reason: &str,
+        reviewer: &str,
+    ) -> Result<&Action, ReviewError> {
+        if samples.is_empty() {
+            return Err(ReviewError::Empty);
+        }
+        if let Some(&bad) = samples.iter().find(|&&i| i >= self.decisions.len()) {
+            return Err(ReviewError::NoSuchSample(bad));
+        }
+        if let Decision::Relabel(c) = decision
+            && c as usize >= self.n_classes
+        {
+            return Err(ReviewError::NoSuchClass(c));
+        }
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut seen = std::collections::HashSet::new();
+        let changes = samples
+            .iter()
+            .filter(|i| seen.insert(**i))
+            .map(|&i| Change {
+                sample: i,
+                before: self.decisions[i].clone(),
+                after: Some(Entry {
+                    decision,
+                    reason: reason.to_string(),
+                    reviewer: reviewer.to_string(),
+                    at,
+                }),
+            })
+            .collect();
+        let action = Action { changes };
+        self.set_all(&action, false);
+        self.redo.clear();
+        self.undo.push(action);
+        Ok(self.undo.last().expect("just pushed"))
+    }
+
+    /// Reverts the last action; returns it, or None when there is nothing to undo.
+    pub fn undo(&mut self) -> Option<&Action> {
+        let action = self.undo.pop()?;
+        self.set_all(&action, true);
+        self.redo.push(action);
+        self.redo.last()
+    }
+
+    /// Re-applies the last undone action.
+    pub fn redo(&mut self) -> Option<&Action> {
+        let action = self.redo.pop()?;
+        self.set_all(&action, false);
+        self.undo.push(action);
+        self.undo.last()
+    }
+
+    /// Whether there is something to undo / redo.
+    pub fn can_undo(&self) -> bool {
+        !self.undo.is_empty()
+    }
+    /// Whether there is something to redo.
+    pub fn can_redo(&self) -> bool {
+        !self.redo.is_empty()
+    }
+
+    /// Label sample `i` ends up with, or None if excluded.
+    pub fn final_label(&self, i: usize, given: u32) -> Option<u32> {
+        match self.decision(i).map(|e| e.decision) {
+            Some(Decision::Exclude) => None,
+            Some(Decision::Relabel(c)) => Some(c),
+            _ => Some(given),
+        }
+    }
+
+    /// Counts over the given samples (e.g. all, or one class).
+    pub fn tally(&self, samples: impl IntoIterator<Item = usize>) -> Tally {
+        let mut t = Tally::default();
+        for i in samples {
+            if let Some(e) = self.decision(i) {
+                t.reviewed += 1;
+                match e.decision {
+                    Decision::Keep => t.kept += 1,
+                    Decision::Exclude => t.excluded += 1,
+                    Decision::Relabel(_) => t.relabelled += 1,
+                }
+            }
+        }
+        t
+    }
+
+    fn set_all(&mut self, action: &Action, backwards: bool) {
+        for c in &action.changes {
+            self.decisions[c.sample] = if backwards {
+                c.before.clone()
+            } else {
+                c.after.clone()
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_is_one_undo_step_and_redo_restores_it() {
+        let mut r = Review::new(5, 3);
+        r.apply(&[0], Decision::Keep, "", "ana").unwrap();
+        r.apply(&[1, 2, 2], Decision::Exclude, "cluster", "ana")
+            .unwrap();
+        assert_eq!(
+            r.tally(0..5),
+            Tally {
+                reviewed: 3,
+                kept: 1,
+                excluded: 2,
+                relabelled: 0
+            }
+        );
+        r.undo().unwrap();
+        assert!(r.decision(1).is_none() && r.decision(2).is_none());
+        assert_eq!(r.decision(0).unwrap().decision, Decision::Keep);
+        r.redo().unwrap();
+        assert_eq!(r.decision(2).unwrap().reason, "cluster");
+    }
+
+    #[test]
+    fn new_action_clears_redo_and_undo_restores_previous_decision() {
+        let mut r = Review::new(3, 3);
+        r.apply(&[0], Decision::Relabel(2), "", "a").unwrap();
+        r.apply(&[0], Decision::Exclude, "", "a").unwrap();
+        r.undo().unwrap();
+        assert_eq!(r.final_label(0, 1), Some(2));
+        r.apply(&[1], Decision::Keep, "", "a").unwrap();
+        assert!(!r.can_redo());
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        let mut r = Review::new(2, 2);
+        assert_eq!(
+            r.apply(&[5], Decision::Keep, "", "a").unwrap_err(),
+            ReviewError::NoSuchSample(5)
+        );
+        assert_eq!(
+            r.apply(&[0], Decision::Relabel(7), "", "a").unwrap_err(),
+            ReviewError::NoSuchClass(7)
+        );
+        assert_eq!(
+            r.apply(&[], Decision::Keep, "", "a").unwrap_err(),
+            ReviewError::Empty
+        );
+        assert!(r.undo().is_none());
+    }
+}

@@ -1,0 +1,381 @@
+//! Workbench state and the one dispatcher that changes it.
+
+use std::path::PathBuf;
+
+use super::commands::{self, Command};
+use super::loaded::{self, Loaded};
+use super::panels;
+use super::thumbs::Thumbs;
+use crate::jobs::Job;
+use crate::review::Decision;
+
+/// Storage key of the recent-datasets list.
+pub const RECENT_KEY: &str = "poisonlens.recent";
+const MAX_RECENT: usize = 8;
+
+/// What the scatter plot colours points by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorBy {
+    /// The given label.
+    Label,
+    /// The suggested label (given label where there is none).
+    Suggested,
+    /// Activation cluster within the class (main / minority).
+    Cluster,
+    /// Combined suspicion score.
+    Score,
+    /// Review decision.
+    Decision,
+}
+
+impl ColorBy {
+    /// All choices, for the selector.
+    pub const ALL: [ColorBy; 5] = [
+        ColorBy::Label,
+        ColorBy::Suggested,
+        ColorBy::Cluster,
+        ColorBy::Score,
+        ColorBy::Decision,
+    ];
+    /// Name shown in the selector.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColorBy::Label => "given label",
+            ColorBy::Suggested => "suggested label",
+            ColorBy::Cluster => "cluster",
+            ColorBy::Score => "suspicion",
+            ColorBy::Decision => "decision",
+        }
+    }
+}
+
+/// Everything a panel can ask for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// A keyboard/menu command.
+    Command(Command),
+    /// Make this sample the current one.
+    Select(usize),
+    /// Open a dataset (file dialog result, drop, recent list).
+    Open(PathBuf),
+    /// Show the file dialog.
+    ShowOpenDialog,
+    /// Stop the running job.
+    Cancel,
+    /// Only show samples flagged by this detector (None = all).
+    FilterDetector(Option<&'static str>),
+    /// Only show samples of this class (None = all).
+    FilterClass(Option<u32>),
+    /// Only show samples without a decision.
+    FilterUndecided(bool),
+    /// Change the scatter colouring.
+    ColorBy(ColorBy),
+    /// Apply a decision to many samples at once (one undo step).
+    Batch(Vec<usize>, Decision),
+    /// Remember a set of samples selected in the scatter plot.
+    SelectMany(Vec<usize>),
+    /// Dismiss the error banner.
+    DismissError,
+}
+
+/// Which samples the triage queue shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueFilter {
+    /// Flagged by this detector.
+    pub detector: Option<&'static str>,
+    /// Given label.
+    pub class: Option<u32>,
+    /// Only samples not yet decided.
+    pub undecided_only: bool,
+}
+
+/// The workbench: one dataset at a time, its review, and the UI's own state.
+pub struct Workbench {
+    /// The open dataset, if any.
+    pub loaded: Option<Loaded>,
+    pub(crate) job: Option<Job<Result<Loaded, String>>>,
+    /// The last failure, shown in plain words until dismissed.
+    pub error: Option<String>,
+    /// Samples in the triage queue, most suspicious first.
+    pub queue: Vec<usize>,
+    /// Index into `queue` of the current sample.
+    pub cursor: usize,
+    /// The queue's filter.
+    pub filter: QueueFilter,
+    /// Scatter colouring.
+    pub color_by: ColorBy,
+    /// Whether the key list is open.
+    pub show_help: bool,
+    /// Reason attached to the next decision.
+    pub reason: String,
+    /// Who is reviewing.
+    pub reviewer: String,
+    /// Samples selected in the scatter plot (for batch actions).
+    pub selection: Vec<usize>,
+    /// Recently opened datasets, newest first.
+    pub recent: Vec<PathBuf>,
+    pub(crate) thumbs: Option<Thumbs>,
+}
+
+impl Workbench {
+    /// A workbench that starts opening `dataset` at once.
+    pub fn new(dataset: PathBuf, recent: Vec<PathBuf>) -> Self {
+        let mut w = Workbench {
+            loaded: None,
+            job: None,
+            error: None,
+            queue: Vec::new(),
+            cursor: 0,
+            filter: QueueFilter::default(),
+            color_by: ColorBy::Label,
+            show_help: false,
+            reason: String::new(),
+            reviewer: std::env::var("USER").unwrap_or_else(|_| "reviewer".into()),
+            selection: Vec::new(),
+            recent,
+            thumbs: None,
+        };
+        w.open(dataset);
+        w
+    }
+
+    /// True while a background job runs.
+    pub fn is_busy(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Blocks until the running job (if any) has finished and its result is
+    /// applied (tests and headless use).
+    pub fn wait_for_job(&mut self) {
+        if let Some(job) = self.job.take() {
+            let r = job.wait();
+            self.finish_job(r);
+        }
+    }
+
+    /// The sample the queue points at.
+    pub fn current(&self) -> Option<usize> {
+        self.queue.get(self.cursor).copied()
+    }
+
+    /// Starts opening `path` in the background; the open dataset stays until
+    /// the new one has loaded.
+    pub fn open(&mut self, path: PathBuf) {
+        if let Some(job) = &self.job {
+            job.cancel();
+        }
+        let p = path.clone();
+        self.job = Some(Job::spawn(
+            format!("Opening {}", path.display()),
+            move |s| loaded::load(p, s),
+        ));
+    }
+
+    /// Polls the background job; call once per frame.
+    pub fn poll(&mut self) {
+        if let Some(r) = self.job.as_mut().and_then(|j| j.try_take()) {
+            self.job = None;
+            self.finish_job(r);
+        }
+    }
+
+    fn finish_job(&mut self, r: Result<Result<Loaded, String>, String>) {
+        match r.and_then(|x| x) {
+            Ok(l) => {
+                self.recent.retain(|p| p != &l.path);
+                self.recent.insert(0, l.path.clone());
+                self.recent.truncate(MAX_RECENT);
+                self.thumbs = Some(Thumbs::new(std::sync::Arc::clone(&l.dataset)));
+                self.loaded = Some(l);
+                self.filter = QueueFilter::default();
+                self.selection.clear();
+                self.error = None;
+                self.rebuild_queue();
+                self.cursor = 0;
+            }
+            Err(e) if e == "cancelled" => {}
+            Err(e) => {
+                self.error = Some(if self.loaded.is_some() {
+                    format!("{e}\nThe dataset that was open stays open.")
+                } else {
+                    e
+                })
+            }
+        }
+    }
+
+    /// Recomputes the queue from the report and the filter, keeping the
+    /// current sample selected when it is still in the queue.
+    pub fn rebuild_queue(&mut self) {
+        let current = self.current();
+        let Some(l) = &self.loaded else {
+            self.queue.clear();
+            return;
+        };
+        let r = &l.report;
+        let det = self.filter.detector.and_then(|d| r.detector(d));
+        let mut q: Vec<usize> = (0..r.ids.len())
+            .filter(|&i| match det {
+                Some(d) => d.flagged[i],
+                None => r.flagged[i],
+            })
+            .filter(|&i| self.filter.class.is_none_or(|c| r.labels[i] == c))
+            .filter(|&i| {
+                !self.filter.undecided_only || l.review.decision(i).is_none() || Some(i) == current
+            })
+            .collect();
+        q.sort_by(|&a, &b| r.score[b].total_cmp(&r.score[a]).then(a.cmp(&b)));
+        self.queue = q;
+        self.cursor = current
+            .and_then(|c| self.queue.iter().position(|&i| i == c))
+            .unwrap_or(0);
+    }
+
+    /// Carries out one action. Every decision goes through the review model.
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::Command(c) => self.command(c),
+            Action::Select(i) => {
+                if let Some(p) = self.queue.iter().position(|&q| q == i) {
+                    self.cursor = p;
+                } else {
+                    // Not in the queue (e.g. clicked in the scatter): show it anyway.
+                    self.queue.insert(self.cursor.min(self.queue.len()), i);
+                }
+            }
+            Action::Open(p) => self.open(p),
+            Action::ShowOpenDialog => {
+                if let Some(p) = rfd::FileDialog::new()
+                    .set_title("Open a manifest (CSV/Parquet)")
+                    .add_filter("manifest", &["csv", "parquet"])
+                    .pick_file()
+                {
+                    self.open(p);
+                }
+            }
+            Action::Cancel => {
+                if let Some(j) = &self.job {
+                    j.cancel();
+                }
+            }
+            Action::FilterDetector(d) => {
+                self.filter.detector = d;
+                self.rebuild_queue();
+            }
+            Action::FilterClass(c) => {
+                self.filter.class = c;
+                self.rebuild_queue();
+            }
+            Action::FilterUndecided(u) => {
+                self.filter.undecided_only = u;
+                self.rebuild_queue();
+            }
+            Action::ColorBy(c) => self.color_by = c,
+            Action::Batch(samples, d) => self.decide(&samples, d, false),
+            Action::SelectMany(s) => self.selection = s,
+            Action::DismissError => self.error = None,
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        match c {
+            Command::Next => {
+                self.cursor = (self.cursor + 1).min(self.queue.len().saturating_sub(1))
+            }
+            Command::Previous => self.cursor = self.cursor.saturating_sub(1),
+            Command::Keep => self.decide_current(Decision::Keep),
+            Command::Exclude => self.decide_current(Decision::Exclude),
+            Command::AcceptSuggestion => {
+                let sug = self.current().and_then(|i| {
+                    self.loaded
+                        .as_ref()
+                        .and_then(|l| l.report.suggested_label[i])
+                });
+                match sug {
+                    Some(s) => self.decide_current(Decision::Relabel(s)),
+                    None => self.error = Some("This sample has no suggested label.".into()),
+                }
+            }
+            Command::Relabel(n) => {
+                if self
+                    .loaded
+                    .as_ref()
+                    .is_some_and(|l| (n as usize) < l.dataset.classes.len())
+                {
+                    self.decide_current(Decision::Relabel(n));
+                }
+            }
+            Command::Undo | Command::Redo => {
+                if let Some(l) = &mut self.loaded {
+                    let a = if c == Command::Undo {
+                        l.review.undo()
+                    } else {
+                        l.review.redo()
+                    };
+                    let first = a.and_then(|a| a.changes.first().map(|ch| ch.sample));
+                    if let Some(i) = first {
+                        self.apply(Action::Select(i));
+                    }
+                }
+            }
+            Command::Help => self.show_help = !self.show_help,
+            Command::Open => self.apply(Action::ShowOpenDialog),
+        }
+    }
+
+    fn decide_current(&mut self, d: Decision) {
+        if let Some(i) = self.current() {
+            self.decide(&[i], d, true);
+        }
+    }
+
+    fn decide(&mut self, samples: &[usize], d: Decision, advance: bool) {
+        let Some(l) = &mut self.loaded else { return };
+        if let Err(e) = l
+            .review
+            .apply(samples, d, self.reason.trim(), &self.reviewer)
+        {
+            self.error = Some(e.to_string());
+            return;
+        }
+        if advance {
+            self.command(Command::Next);
+        }
+    }
+
+    /// Draws the whole window and carries out what the user asked for.
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        self.poll();
+        let mut actions: Vec<Action> = commands::pressed(ui.ctx())
+            .into_iter()
+            .map(Action::Command)
+            .collect();
+        let dropped: Vec<PathBuf> = ui.ctx().input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        actions.extend(dropped.into_iter().take(1).map(Action::Open));
+        panels::window(self, ui, &mut actions);
+        for a in actions {
+            self.apply(a);
+        }
+        if self.is_busy() || self.thumbs.as_ref().is_some_and(Thumbs::busy) {
+            ui.ctx()
+                .request_repaint_after(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+impl eframe::App for Workbench {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, RECENT_KEY, &self.recent);
+    }
+}

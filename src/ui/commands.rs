@@ -1,0 +1,148 @@
+//! Every keyboard command, defined once. Menus, shortcuts and the `?` help
+//! all read this table, so a key can never do one thing and be documented as
+//! another.
+
+use egui::{Key, KeyboardShortcut, Modifiers};
+
+/// Something the user can ask the workbench to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Next sample in the queue.
+    Next,
+    /// Previous sample in the queue.
+    Previous,
+    /// Keep the current sample (or selection) as labelled.
+    Keep,
+    /// Exclude it from the cleaned dataset.
+    Exclude,
+    /// Relabel to the suggested label.
+    AcceptSuggestion,
+    /// Relabel to class number n (0-based).
+    Relabel(u32),
+    /// Undo the last decision.
+    Undo,
+    /// Redo the last undone decision.
+    Redo,
+    /// Show or hide the list of keys.
+    Help,
+    /// Open a dataset.
+    Open,
+}
+
+/// A command with its keys and its description.
+pub struct Binding {
+    /// The command.
+    pub command: Command,
+    /// Keys that trigger it (first one is shown in menus).
+    pub keys: Vec<KeyboardShortcut>,
+    /// What it does, for menus and help.
+    pub description: &'static str,
+}
+
+const NUMBER_KEYS: [Key; 10] = [
+    Key::Num1,
+    Key::Num2,
+    Key::Num3,
+    Key::Num4,
+    Key::Num5,
+    Key::Num6,
+    Key::Num7,
+    Key::Num8,
+    Key::Num9,
+    Key::Num0,
+];
+
+fn plain(key: Key) -> KeyboardShortcut {
+    KeyboardShortcut::new(Modifiers::NONE, key)
+}
+
+/// The command table. Order matters for matching: Redo (Ctrl+Shift+Z) comes
+/// before Undo (Ctrl+Z) so the longer shortcut wins.
+pub fn bindings() -> Vec<Binding> {
+    let mut b = vec![
+        Binding {
+            command: Command::Next,
+            keys: vec![plain(Key::J), plain(Key::ArrowDown)],
+            description: "Next sample in the queue",
+        },
+        Binding {
+            command: Command::Previous,
+            keys: vec![plain(Key::K), plain(Key::ArrowUp)],
+            description: "Previous sample in the queue",
+        },
+        Binding {
+            command: Command::Keep,
+            keys: vec![plain(Key::Space)],
+            description: "Keep as labelled",
+        },
+        Binding {
+            command: Command::Exclude,
+            keys: vec![plain(Key::X), plain(Key::Delete)],
+            description: "Exclude from the cleaned dataset",
+        },
+        Binding {
+            command: Command::AcceptSuggestion,
+            keys: vec![plain(Key::A)],
+            description: "Accept the suggested label",
+        },
+        Binding {
+            command: Command::Redo,
+            keys: vec![
+                KeyboardShortcut::new(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z),
+                KeyboardShortcut::new(Modifiers::COMMAND, Key::Y),
+            ],
+            description: "Redo",
+        },
+        Binding {
+            command: Command::Undo,
+            keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::Z)],
+            description: "Undo",
+        },
+        Binding {
+            command: Command::Open,
+            keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::O)],
+            description: "Open a dataset",
+        },
+        Binding {
+            command: Command::Help,
+            keys: vec![plain(Key::Questionmark), plain(Key::F1)],
+            description: "Show or hide the keys",
+        },
+    ];
+    for (n, key) in NUMBER_KEYS.iter().enumerate() {
+        b.push(Binding {
+            command: Command::Relabel(n as u32),
+            keys: vec![plain(*key)],
+            description: "Relabel to class n (1–9, 0 = 10th)",
+        });
+    }
+    b
+}
+
+/// Consumes this frame's key presses that match the table, in table order.
+/// Nothing fires while a text field has the keyboard.
+pub fn pressed(ctx: &egui::Context) -> Vec<Command> {
+    if ctx.egui_wants_keyboard_input() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    ctx.input_mut(|i| {
+        for b in bindings() {
+            for k in &b.keys {
+                while i.consume_shortcut(k) {
+                    out.push(b.command);
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Text of a command's first shortcut, e.g. "Ctrl+Z".
+pub fn shortcut_text(ctx: &egui::Context, command: Command) -> String {
+    bindings()
+        .into_iter()
+        .find(|b| b.command == command)
+        .and_then(|b| b.keys.first().map(|k| ctx.format_shortcut(k)))
+        .unwrap_or_default()
+}

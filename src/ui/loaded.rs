@@ -1,0 +1,58 @@
+//! A dataset open in the workbench, and the background job that opens it.
+//! Everything heavy (reading, scanning, projecting) happens here, off the UI
+//! thread.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::dataset::{Dataset, OpenOptions};
+use crate::detect::{Report, ScanOptions, scan_cancellable};
+use crate::jobs::JobState;
+use crate::knn::{Neighbors, knn};
+use crate::project2d::{self, Projection};
+use crate::review::Review;
+
+/// Neighbours shown next to the current sample.
+pub const SHOWN_NEIGHBOURS: usize = 8;
+
+/// Everything the workbench shows about one dataset.
+pub struct Loaded {
+    /// Where it was opened from.
+    pub path: PathBuf,
+    /// The dataset (shared with thumbnail decoders).
+    pub dataset: Arc<Dataset>,
+    /// The scan.
+    pub report: Report,
+    /// 2-D coordinates for the scatter view.
+    pub projection: Projection,
+    /// Nearest neighbours for the sample view.
+    pub neighbours: Neighbors,
+    /// The decisions.
+    pub review: Review,
+}
+
+/// Opens, scans and projects `path`; runs inside a [`crate::jobs::Job`].
+pub fn load(path: PathBuf, job: &JobState) -> Result<Loaded, String> {
+    job.report("opening", 0.0);
+    let ds = Dataset::open(&path, &OpenOptions::default()).map_err(|e| e.to_string())?;
+    if job.cancelled() {
+        return Err("cancelled".into());
+    }
+    let progress = |stage: &str, f: f32| job.report(&format!("scanning: {stage}"), f * 0.9);
+    let report = scan_cancellable(&ds, &ScanOptions::default(), &progress, &|| job.cancelled())
+        .map_err(|e| e.to_string())?;
+    job.report("projecting", 0.92);
+    let projection = project2d::pca(&report.features);
+    job.report("finding neighbours", 0.95);
+    let neighbours = knn(&report.features, SHOWN_NEIGHBOURS);
+    let review = Review::new(ds.len(), ds.classes.len());
+    job.report("done", 1.0);
+    Ok(Loaded {
+        path,
+        dataset: Arc::new(ds),
+        report,
+        projection,
+        neighbours,
+        review,
+    })
+}

@@ -1,0 +1,39 @@
+//! The desktop workbench (eframe/egui). The [`Workbench`] owns what the
+//! window shows and turns user intents ([`Action`]s) into calls on the core;
+//! panels only read state and emit actions, and nothing heavy runs on the UI
+//! thread.
+
+mod app;
+pub mod commands;
+mod loaded;
+mod panels;
+mod thumbs;
+
+pub use app::{Action, ColorBy, Workbench};
+pub use loaded::Loaded;
+
+use std::path::PathBuf;
+
+/// Opens the workbench window on `dataset` (or the bundled sample).
+pub fn run(dataset: PathBuf) -> Result<(), String> {
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("poisonlens")
+            .with_inner_size([1400.0, 860.0])
+            .with_min_inner_size([900.0, 560.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "poisonlens",
+        options,
+        Box::new(move |cc| {
+            let recent = cc
+                .storage
+                .and_then(|s| eframe::get_value::<Vec<PathBuf>>(s, app::RECENT_KEY))
+                .unwrap_or_default();
+            Ok(Box::new(Workbench::new(dataset, recent)))
+        }),
+    )
+    .map_err(|e| e.to_string())
+}

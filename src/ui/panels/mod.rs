@@ -1,0 +1,67 @@
+//! The window's panels. Each reads the workbench and pushes [`Action`]s; none
+//! changes state itself.
+
+mod help;
+mod queue;
+mod sample;
+mod scatter;
+mod tally;
+mod top_bar;
+
+use super::app::{Action, Workbench};
+
+/// Lays out the whole window.
+pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    egui::Panel::top("top_bar").show(ui, |ui| top_bar::show(w, ui, actions));
+    if w.loaded.is_some() {
+        egui::Panel::bottom("tally").show(ui, |ui| tally::show(w, ui));
+        egui::Panel::left("queue")
+            .resizable(true)
+            .default_size(300.0)
+            .show(ui, |ui| queue::show(w, ui, actions));
+        egui::Panel::right("sample")
+            .resizable(true)
+            .default_size(420.0)
+            .show(ui, |ui| sample::show(w, ui, actions));
+        egui::CentralPanel::default().show(ui, |ui| scatter::show(w, ui, actions));
+    } else {
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.centered_and_justified(|ui| {
+                ui.label(if w.is_busy() {
+                    "Opening the dataset…"
+                } else {
+                    "Open a dataset: File ▸ Open, or drop a manifest onto this window."
+                });
+            });
+        });
+    }
+    help::show(w, ui, actions);
+}
+
+/// Distinct, readable colours for up to 20 classes (Tableau 20 order).
+pub fn class_color(c: usize) -> egui::Color32 {
+    const P: [(u8, u8, u8); 20] = [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+        (174, 199, 232),
+        (255, 187, 120),
+        (152, 223, 138),
+        (255, 152, 150),
+        (197, 176, 213),
+        (196, 156, 148),
+        (247, 182, 210),
+        (199, 199, 199),
+        (219, 219, 141),
+        (158, 218, 229),
+    ];
+    let (r, g, b) = P[c % P.len()];
+    egui::Color32::from_rgb(r, g, b)
+}

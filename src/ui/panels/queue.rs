@@ -1,0 +1,107 @@
+//! The triage queue: flagged samples, most suspicious first, with filters.
+
+use super::super::app::{Action, Workbench};
+use crate::review::Decision;
+
+/// Detectors offered in the filter, with the names users see.
+const DETECTORS: [(&str, &str); 5] = [
+    ("label_flip", "label flip"),
+    ("activation_cluster", "activation cluster"),
+    ("duplicate", "duplicate"),
+    ("spectral", "spectral signature"),
+    ("outlier", "outlier"),
+];
+
+pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    let Some(l) = &w.loaded else { return };
+    ui.heading("Triage queue");
+    let current = w
+        .filter
+        .detector
+        .and_then(|d| DETECTORS.iter().find(|x| x.0 == d).map(|x| x.1))
+        .unwrap_or("any (combined)");
+    egui::ComboBox::from_label("Detector")
+        .selected_text(current)
+        .show_ui(ui, |ui| {
+            if ui
+                .selectable_label(w.filter.detector.is_none(), "any (combined)")
+                .clicked()
+            {
+                actions.push(Action::FilterDetector(None));
+            }
+            for (id, name) in DETECTORS {
+                if ui
+                    .selectable_label(w.filter.detector == Some(id), name)
+                    .clicked()
+                {
+                    actions.push(Action::FilterDetector(Some(id)));
+                }
+            }
+        });
+    let current = w
+        .filter
+        .class
+        .map_or("all", |c| l.dataset.classes[c as usize].as_str());
+    egui::ComboBox::from_label("Class")
+        .selected_text(current)
+        .show_ui(ui, |ui| {
+            if ui
+                .selectable_label(w.filter.class.is_none(), "all")
+                .clicked()
+            {
+                actions.push(Action::FilterClass(None));
+            }
+            for (c, name) in l.dataset.classes.iter().enumerate() {
+                if ui
+                    .selectable_label(w.filter.class == Some(c as u32), name)
+                    .clicked()
+                {
+                    actions.push(Action::FilterClass(Some(c as u32)));
+                }
+            }
+        });
+    let mut undecided = w.filter.undecided_only;
+    if ui.checkbox(&mut undecided, "Only undecided").changed() {
+        actions.push(Action::FilterUndecided(undecided));
+    }
+    ui.label(format!(
+        "{} in queue · {} of {}",
+        w.queue.len(),
+        (w.cursor + 1).min(w.queue.len()),
+        w.queue.len()
+    ));
+    ui.separator();
+    let row_h = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show_rows(ui, row_h, w.queue.len(), |ui, range| {
+            for pos in range {
+                let i = w.queue[pos];
+                let r = &l.report;
+                let mark = match l.review.decision(i).map(|e| e.decision) {
+                    None => "   ",
+                    Some(Decision::Keep) => "K  ",
+                    Some(Decision::Exclude) => "X  ",
+                    Some(Decision::Relabel(_)) => "R  ",
+                };
+                let text = format!(
+                    "{mark}{:<10} {:<12} {:.2}",
+                    r.ids[i], l.dataset.classes[r.labels[i] as usize], r.score[i]
+                );
+                let resp =
+                    ui.selectable_label(pos == w.cursor, egui::RichText::new(text).monospace());
+                if pos == w.cursor
+                    && ui.ctx().input(|inp| {
+                        inp.events
+                            .iter()
+                            .any(|e| matches!(e, egui::Event::Key { .. }))
+                    })
+                {
+                    resp.scroll_to_me(None);
+                }
+                if resp.clicked() {
+                    actions.push(Action::Select(i));
+                }
+            }
+        });
+}

@@ -1,0 +1,204 @@
+//! The current sample: image (pixel-exact when enlarged), why it was flagged,
+//! the suggestion, metadata, neighbours, and the decision buttons.
+
+use super::super::app::{Action, Workbench};
+use super::super::commands::{Command, shortcut_text};
+use super::super::thumbs::Thumb;
+use crate::review::Decision;
+
+pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    if !w.selection.is_empty() {
+        selection_box(w, ui, actions);
+        ui.separator();
+    }
+    let Some(i) = w.current() else {
+        ui.label("The queue is empty: nothing flagged matches the filter.");
+        return;
+    };
+    let ctx = ui.ctx().clone();
+    let Some(l) = &w.loaded else { return };
+    let r = &l.report;
+    let classes = &l.dataset.classes;
+    ui.heading(format!("Sample {}", r.ids[i]));
+    ui.label(format!(
+        "Label: {}   ·   suspicion {:.2}",
+        classes[r.labels[i] as usize], r.score[i]
+    ));
+    let side = (ui.available_width() - 8.0).clamp(120.0, 360.0);
+    if let Some(t) = w.thumbs.as_mut() {
+        image(ui, t.get(&ctx, i), side);
+    }
+    // Decision buttons.
+    let l = w.loaded.as_ref().expect("checked above");
+    let r = &l.report;
+    let decision = l.review.decision(i);
+    ui.label(match decision.map(|e| e.decision) {
+        None => "Decision: not reviewed yet".to_string(),
+        Some(Decision::Keep) => "Decision: keep".to_string(),
+        Some(Decision::Exclude) => "Decision: exclude".to_string(),
+        Some(Decision::Relabel(c)) => format!("Decision: relabel to {}", classes[c as usize]),
+    });
+    ui.horizontal_wrapped(|ui| {
+        for (label, c) in [("Keep", Command::Keep), ("Exclude", Command::Exclude)] {
+            if ui
+                .button(label)
+                .on_hover_text(shortcut_text(&ctx, c))
+                .clicked()
+            {
+                actions.push(Action::Command(c));
+            }
+        }
+        if let Some(s) = r.suggested_label[i] {
+            let text = format!(
+                "Relabel to {} ({:.0}%)",
+                classes[s as usize],
+                r.suggested_confidence[i] * 100.0
+            );
+            if ui
+                .button(text)
+                .on_hover_text(shortcut_text(&ctx, Command::AcceptSuggestion))
+                .clicked()
+            {
+                actions.push(Action::Command(Command::AcceptSuggestion));
+            }
+        }
+        egui::ComboBox::from_label("Relabel to")
+            .selected_text("class…")
+            .show_ui(ui, |ui| {
+                for (c, name) in classes.iter().enumerate() {
+                    let key = if c < 10 {
+                        format!("{}  ", (c + 1) % 10)
+                    } else {
+                        String::new()
+                    };
+                    if ui.selectable_label(false, format!("{key}{name}")).clicked() {
+                        actions.push(Action::Command(Command::Relabel(c as u32)));
+                    }
+                }
+            });
+    });
+    ui.horizontal(|ui| {
+        let label = ui.label("Reason");
+        ui.add(
+            egui::TextEdit::singleline(&mut w.reason)
+                .hint_text("why (kept with each decision)")
+                .desired_width(f32::INFINITY),
+        )
+        .labelled_by(label.id);
+    });
+    let l = w.loaded.as_ref().expect("checked above");
+    let r = &l.report;
+    ui.separator();
+    ui.strong("Why it was flagged");
+    if r.reasons[i].is_empty() {
+        ui.label("Not flagged.");
+    }
+    for reason in r.reasons[i].split("; ").filter(|s| !s.is_empty()) {
+        ui.label(format!("• {reason}"));
+    }
+    egui::CollapsingHeader::new("Detector scores")
+        .default_open(false)
+        .show(ui, |ui| {
+            egui::Grid::new("scores").show(ui, |ui| {
+                for d in &r.detectors {
+                    ui.label(d.name);
+                    ui.label(format!(
+                        "{:.2}{}",
+                        d.score[i],
+                        if d.flagged[i] { "  flagged" } else { "" }
+                    ));
+                    ui.end_row();
+                }
+            });
+        });
+    if !l.dataset.metadata.is_empty() || l.dataset.paths.is_some() {
+        egui::CollapsingHeader::new("Metadata")
+            .default_open(true)
+            .show(ui, |ui| {
+                egui::Grid::new("meta").show(ui, |ui| {
+                    if let Some(p) = &l.dataset.paths {
+                        ui.label("path");
+                        ui.label(&p[i]);
+                        ui.end_row();
+                    }
+                    for m in &l.dataset.metadata {
+                        ui.label(&m.name);
+                        ui.label(&m.values[i]);
+                        ui.end_row();
+                    }
+                });
+            });
+    }
+    ui.strong("Nearest neighbours");
+    let nbrs: Vec<usize> = l.neighbours.of(i).iter().map(|&j| j as usize).collect();
+    let names: Vec<String> = nbrs
+        .iter()
+        .map(|&j| classes[r.labels[j] as usize].clone())
+        .collect();
+    ui.horizontal_wrapped(|ui| {
+        for (j, name) in nbrs.iter().zip(names) {
+            ui.vertical(|ui| {
+                if let Some(t) = w.thumbs.as_mut() {
+                    image(ui, t.get(&ctx, *j), 56.0);
+                }
+                if ui
+                    .small_button(name)
+                    .on_hover_text("show this sample")
+                    .clicked()
+                {
+                    actions.push(Action::Select(*j));
+                }
+            });
+        }
+    });
+}
+
+fn image(ui: &mut egui::Ui, thumb: &Thumb, side: f32) {
+    match thumb {
+        Thumb::Ready(tex, [w, h]) => {
+            let scale = side / (*w.max(h) as f32);
+            let size = egui::vec2(*w as f32 * scale, *h as f32 * scale);
+            ui.add(
+                egui::Image::from_texture((tex.id(), size))
+                    .texture_options(egui::TextureOptions::NEAREST),
+            );
+        }
+        Thumb::Loading => {
+            ui.add_sized([side, side.min(60.0)], egui::Spinner::new());
+        }
+        Thumb::Failed(e) => {
+            ui.add_sized(
+                [side, side.min(60.0)],
+                egui::Label::new(format!("image unavailable: {e}")).wrap(),
+            );
+        }
+    }
+}
+
+fn selection_box(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    let Some(l) = &w.loaded else { return };
+    ui.strong(format!("Selection: {} samples", w.selection.len()));
+    ui.horizontal_wrapped(|ui| {
+        if ui.button("Exclude selection").clicked() {
+            actions.push(Action::Batch(w.selection.clone(), Decision::Exclude));
+        }
+        if ui.button("Keep selection").clicked() {
+            actions.push(Action::Batch(w.selection.clone(), Decision::Keep));
+        }
+        egui::ComboBox::from_label("Relabel selection")
+            .selected_text("class…")
+            .show_ui(ui, |ui| {
+                for (c, name) in l.dataset.classes.iter().enumerate() {
+                    if ui.selectable_label(false, name).clicked() {
+                        actions.push(Action::Batch(
+                            w.selection.clone(),
+                            Decision::Relabel(c as u32),
+                        ));
+                    }
+                }
+            });
+        if ui.button("Clear").clicked() {
+            actions.push(Action::SelectMany(Vec::new()));
+        }
+    });
+}

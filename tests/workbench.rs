@@ -1,0 +1,157 @@
+//! The real workbench driven headlessly with egui_kittest: open the bundled
+//! sample, triage from the keyboard and with buttons, undo/redo, batch-exclude.
+#![cfg(feature = "gui")]
+
+use std::path::PathBuf;
+
+use egui::{Key, Modifiers};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use poisonlens::review::Decision;
+use poisonlens::ui::{Action, Workbench};
+
+fn sample() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data")
+}
+
+fn harness() -> Harness<'static, Workbench> {
+    let mut w = Workbench::new(sample(), vec![]);
+    w.wait_for_job();
+    assert!(w.loaded.is_some(), "{:?}", w.error);
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, w: &mut Workbench| w.show(ui), w);
+    h.step();
+    h
+}
+
+fn decision(h: &Harness<'_, Workbench>, i: usize) -> Option<Decision> {
+    h.state()
+        .loaded
+        .as_ref()
+        .unwrap()
+        .review
+        .decision(i)
+        .map(|e| e.decision)
+}
+
+#[test]
+fn opens_the_sample_with_a_queue_most_suspicious_first() {
+    let h = harness();
+    let w = h.state();
+    let l = w.loaded.as_ref().unwrap();
+    assert_eq!(w.queue.len(), l.report.flagged_count());
+    assert!(
+        w.queue
+            .windows(2)
+            .all(|p| l.report.score[p[0]] >= l.report.score[p[1]])
+    );
+    h.get_by_label("Triage queue");
+    h.get_by_label("Nearest neighbours");
+}
+
+#[test]
+fn keyboard_triage_with_undo_and_redo() {
+    let mut h = harness();
+    let first = h.state().current().unwrap();
+    h.key_press(Key::X);
+    h.step();
+    assert_eq!(decision(&h, first), Some(Decision::Exclude));
+    let second = h.state().current().unwrap();
+    assert_ne!(first, second, "a decision moves on to the next sample");
+
+    h.key_press(Key::Num3);
+    h.step();
+    assert_eq!(decision(&h, second), Some(Decision::Relabel(2)));
+
+    // j/k move without deciding.
+    let third = h.state().current().unwrap();
+    h.key_press(Key::J);
+    h.step();
+    h.key_press(Key::K);
+    h.step();
+    assert_eq!(h.state().current(), Some(third));
+    assert_eq!(decision(&h, third), None);
+
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.step();
+    assert_eq!(decision(&h, second), None, "undo reverts the relabel");
+    assert_eq!(
+        h.state().current(),
+        Some(second),
+        "undo shows the sample it changed"
+    );
+    h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
+    h.step();
+    assert_eq!(
+        decision(&h, second),
+        Some(Decision::Relabel(2)),
+        "redo re-applies it"
+    );
+}
+
+#[test]
+fn accept_suggestion_and_buttons() {
+    let mut h = harness();
+    h.state_mut()
+        .apply(Action::FilterDetector(Some("label_flip")));
+    h.step();
+    let i = h.state().current().unwrap();
+    let suggested = h.state().loaded.as_ref().unwrap().report.suggested_label[i]
+        .expect("label flips carry a suggestion");
+    h.key_press(Key::A);
+    h.step();
+    assert_eq!(decision(&h, i), Some(Decision::Relabel(suggested)));
+
+    let j = h.state().current().unwrap();
+    h.get_by_label("Keep").click();
+    h.step();
+    h.step();
+    assert_eq!(decision(&h, j), Some(Decision::Keep));
+}
+
+#[test]
+fn batch_exclude_is_one_undo_step() {
+    let mut h = harness();
+    let picked: Vec<usize> = (100..140).collect();
+    h.state_mut().apply(Action::SelectMany(picked.clone()));
+    h.step();
+    h.get_by_label("Exclude selection").click();
+    h.step();
+    h.step();
+    assert!(
+        picked
+            .iter()
+            .all(|&i| decision(&h, i) == Some(Decision::Exclude))
+    );
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.step();
+    assert!(picked.iter().all(|&i| decision(&h, i).is_none()));
+}
+
+#[test]
+fn help_lists_the_keys() {
+    let mut h = harness();
+    h.key_press(Key::Questionmark);
+    h.step();
+    h.step();
+    h.get_by_label("Accept the suggested label");
+    h.get_by_label("Exclude from the cleaned dataset");
+}
+
+#[test]
+fn a_dataset_that_fails_to_load_keeps_the_previous_one_open() {
+    let mut h = harness();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("manifest.csv"), "id,label\na,x\na,y\n").unwrap();
+    h.state_mut().open(dir.path().to_path_buf());
+    h.state_mut().wait_for_job();
+    h.step();
+    let w = h.state();
+    let e = w.error.as_deref().unwrap();
+    assert!(
+        e.contains("duplicate id 'a'") && e.contains("stays open"),
+        "{e}"
+    );
+    assert_eq!(w.loaded.as_ref().unwrap().path, sample());
+}
