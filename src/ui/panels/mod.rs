@@ -21,7 +21,7 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             .show(ui, |ui| queue::show(w, ui, actions));
         egui::Panel::right("sample")
             .resizable(true)
-            .default_size(420.0)
+            .default_size(360.0)
             .show(ui, |ui| sample::show(w, ui, actions));
         egui::CentralPanel::default().show(ui, |ui| scatter::show(w, ui, actions));
     } else {

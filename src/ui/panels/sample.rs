@@ -24,7 +24,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         "Label: {}   ·   suspicion {:.2}",
         classes[r.labels[i] as usize], r.score[i]
     ));
-    let side = (ui.available_width() - 8.0).clamp(120.0, 360.0);
+    let side = (ui.available_width() - 8.0).clamp(120.0, 300.0);
     if let Some(t) = w.thumbs.as_mut() {
         image(ui, t.get(&ctx, i), side);
     }
@@ -62,6 +62,8 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 actions.push(Action::Command(Command::AcceptSuggestion));
             }
         }
+    });
+    ui.horizontal(|ui| {
         egui::ComboBox::from_label("Relabel to")
             .selected_text("class…")
             .show_ui(ui, |ui| {
@@ -82,7 +84,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         ui.add(
             egui::TextEdit::singleline(&mut w.reason)
                 .hint_text("why (kept with each decision)")
-                .desired_width(f32::INFINITY),
+                .desired_width(ui.available_width()),
         )
         .labelled_by(label.id);
     });
@@ -138,11 +140,13 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     ui.horizontal_wrapped(|ui| {
         for (j, name) in nbrs.iter().zip(names) {
             ui.vertical(|ui| {
+                ui.set_width(56.0);
                 if let Some(t) = w.thumbs.as_mut() {
                     image(ui, t.get(&ctx, *j), 56.0);
                 }
+                let b = egui::Button::new(egui::RichText::new(name).small()).truncate();
                 if ui
-                    .small_button(name)
+                    .add_sized([56.0, 16.0], b)
                     .on_hover_text("show this sample")
                     .clicked()
                 {

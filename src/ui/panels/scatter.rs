@@ -2,7 +2,7 @@
 //! suggestion, cluster, suspicion or decision. Click selects a sample;
 //! Shift+drag selects a box of samples for batch actions.
 
-use egui_plot::{Legend, MarkerShape, Plot, PlotPoint, Points, Polygon};
+use egui_plot::{Corner, Legend, MarkerShape, Plot, PlotPoint, Points, Polygon};
 
 use super::super::app::{Action, ColorBy, Workbench};
 use super::class_color;
@@ -28,8 +28,8 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     }
                 }
             });
-        ui.label("Click: select · Shift+drag: select a box · scroll: zoom");
     });
+    ui.weak("Click a point to show it · Shift+drag to select a box · drag to pan · scroll to zoom · double-click to reset");
     // Group samples by colour key so each group is one legend entry.
     let (keys, names, colors) = groups(w);
     let mut by_key: Vec<Vec<[f64; 2]>> = vec![Vec::new(); names.len()];
@@ -52,7 +52,11 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         2.5
     };
     let resp = Plot::new("embedding")
-        .legend(Legend::default())
+        .legend(
+            Legend::default()
+                .position(Corner::LeftTop)
+                .background_alpha(0.85),
+        )
         .data_aspect(1.0)
         .allow_drag(!shift)
         .allow_boxed_zoom(false)
