@@ -172,3 +172,25 @@ fn ivf_agrees_with_exact_search() {
     let recall = hits as f64 / (rows * 40) as f64;
     assert!(recall >= 0.93, "recall {recall:.3}");
 }
+
+#[test]
+fn cluster_map_puts_a_planted_backdoor_off_the_diagonal() {
+    let (ds, truth) = synthetic(5, 200, 16, 80);
+    let r = scan(&ds, &ScanOptions::default(), &|_, _| {}).unwrap();
+    let rows = poisonlens::detect::cluster_map::build(&r);
+    let minority = rows
+        .iter()
+        .find(|row| row.class == 0 && row.cluster == 1)
+        .expect("class 0 has a minority group");
+    assert!(minority.split);
+    assert!(
+        minority.members.iter().filter(|&&i| truth[i]).count() * 10 >= minority.members.len() * 9
+    );
+    // Its members are not like class 0's main group.
+    assert!(minority.looks_like[0] < 0.5, "{:?}", minority.looks_like);
+    let main = rows
+        .iter()
+        .find(|row| row.class == 1 && row.cluster == 0)
+        .unwrap();
+    assert!(main.looks_like[1] > 0.9, "{:?}", main.looks_like);
+}

@@ -155,3 +155,20 @@ fn a_dataset_that_fails_to_load_keeps_the_previous_one_open() {
     );
     assert_eq!(w.loaded.as_ref().unwrap().path, sample());
 }
+
+#[test]
+fn cluster_map_row_filters_queue_and_plot() {
+    let mut h = harness();
+    h.get_by_label("Cluster map").click();
+    h.step();
+    h.step();
+    // The sample's split class (see the scan table) has a minority row marked SPLIT.
+    h.get_by_label_contains("SPLIT").click();
+    h.step();
+    h.step();
+    let w = h.state();
+    let (class, group) = w.filter.cluster.expect("a row click filters to its group");
+    let r = &w.loaded.as_ref().unwrap().report;
+    assert!(w.queue.iter().all(|&i| r.labels[i] == class && r.cluster_of[i] == group));
+    assert_eq!(w.view, poisonlens::ui::CentralView::Embedding, "the click shows the group in the plot");
+}

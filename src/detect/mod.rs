@@ -9,6 +9,7 @@
 //! `outlier` fire on odd-but-clean samples too, so they flag only together.
 
 pub mod activation_clustering;
+pub mod cluster_map;
 pub mod duplicates;
 pub mod gmm;
 pub mod graph;

@@ -76,6 +76,19 @@ pub enum Action {
     SelectMany(Vec<usize>),
     /// Dismiss the error banner.
     DismissError,
+    /// Only show one activation group of one class (None = all).
+    FilterCluster(Option<(u32, u8)>),
+    /// Switch the central view.
+    ShowView(CentralView),
+}
+
+/// What the central area shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CentralView {
+    /// The scatter plot.
+    Embedding,
+    /// The class × cluster map.
+    ClusterMap,
 }
 
 /// Which samples the triage queue shows.
@@ -87,6 +100,8 @@ pub struct QueueFilter {
     pub class: Option<u32>,
     /// Only samples not yet decided.
     pub undecided_only: bool,
+    /// Only this (class, activation group).
+    pub cluster: Option<(u32, u8)>,
 }
 
 /// The workbench: one dataset at a time, its review, and the UI's own state.
@@ -106,6 +121,8 @@ pub struct Workbench {
     pub color_by: ColorBy,
     /// Whether the key list is open.
     pub show_help: bool,
+    /// What the central area shows.
+    pub view: CentralView,
     /// Reason attached to the next decision.
     pub reason: String,
     /// Who is reviewing.
@@ -129,6 +146,7 @@ impl Workbench {
             filter: QueueFilter::default(),
             color_by: ColorBy::Label,
             show_help: false,
+            view: CentralView::Embedding,
             reason: String::new(),
             reviewer: std::env::var("USER").unwrap_or_else(|_| "reviewer".into()),
             selection: Vec::new(),
@@ -221,6 +239,11 @@ impl Workbench {
             })
             .filter(|&i| self.filter.class.is_none_or(|c| r.labels[i] == c))
             .filter(|&i| {
+                self.filter
+                    .cluster
+                    .is_none_or(|(c, g)| r.labels[i] == c && r.cluster_of[i] == g)
+            })
+            .filter(|&i| {
                 !self.filter.undecided_only || l.review.decision(i).is_none() || Some(i) == current
             })
             .collect();
@@ -274,6 +297,11 @@ impl Workbench {
             Action::Batch(samples, d) => self.decide(&samples, d, false),
             Action::SelectMany(s) => self.selection = s,
             Action::DismissError => self.error = None,
+            Action::FilterCluster(c) => {
+                self.filter.cluster = c;
+                self.rebuild_queue();
+            }
+            Action::ShowView(v) => self.view = v,
         }
     }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::dataset::{Dataset, OpenOptions};
+use crate::detect::cluster_map::{self, ClusterRow};
 use crate::detect::{Report, ScanOptions, scan_cancellable};
 use crate::jobs::JobState;
 use crate::knn::{Neighbors, knn};
@@ -29,6 +30,8 @@ pub struct Loaded {
     pub neighbours: Neighbors,
     /// The decisions.
     pub review: Review,
+    /// Rows of the cluster map.
+    pub cluster_rows: Vec<ClusterRow>,
 }
 
 /// Opens, scans and projects `path`; runs inside a [`crate::jobs::Job`].
@@ -45,6 +48,7 @@ pub fn load(path: PathBuf, job: &JobState) -> Result<Loaded, String> {
     let projection = project2d::pca(&report.features);
     job.report("finding neighbours", 0.95);
     let neighbours = knn(&report.features, SHOWN_NEIGHBOURS);
+    let cluster_rows = cluster_map::build(&report);
     let review = Review::new(ds.len(), ds.classes.len());
     job.report("done", 1.0);
     Ok(Loaded {
@@ -54,5 +58,6 @@ pub fn load(path: PathBuf, job: &JobState) -> Result<Loaded, String> {
         projection,
         neighbours,
         review,
+        cluster_rows,
     })
 }

@@ -9,7 +9,7 @@ mod loaded;
 mod panels;
 mod thumbs;
 
-pub use app::{Action, ColorBy, Workbench};
+pub use app::{Action, CentralView, ColorBy, Workbench};
 pub use loaded::Loaded;
 
 use std::path::PathBuf;

@@ -1,6 +1,7 @@
 //! The window's panels. Each reads the workbench and pushes [`Action`]s; none
 //! changes state itself.
 
+mod clusters;
 mod help;
 mod queue;
 mod sample;
@@ -8,7 +9,7 @@ mod scatter;
 mod tally;
 mod top_bar;
 
-use super::app::{Action, Workbench};
+use super::app::{Action, CentralView, Workbench};
 
 /// Lays out the whole window.
 pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
@@ -23,7 +24,35 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             .resizable(true)
             .default_size(360.0)
             .show(ui, |ui| sample::show(w, ui, actions));
-        egui::CentralPanel::default().show(ui, |ui| scatter::show(w, ui, actions));
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                for (v, name) in [
+                    (CentralView::Embedding, "Embedding"),
+                    (CentralView::ClusterMap, "Cluster map"),
+                ] {
+                    if ui.selectable_label(w.view == v, name).clicked() {
+                        actions.push(Action::ShowView(v));
+                    }
+                }
+                if let Some((c, g)) = w.filter.cluster {
+                    let l = w.loaded.as_ref().expect("loaded");
+                    ui.separator();
+                    ui.label(format!(
+                        "Showing {} · {} group",
+                        l.dataset.classes[c as usize],
+                        if g == 0 { "main" } else { "minority" }
+                    ));
+                    if ui.small_button("Show all").clicked() {
+                        actions.push(Action::FilterCluster(None));
+                    }
+                }
+            });
+            ui.separator();
+            match w.view {
+                CentralView::Embedding => scatter::show(w, ui, actions),
+                CentralView::ClusterMap => clusters::show(w, ui, actions),
+            }
+        });
     } else {
         egui::CentralPanel::default().show(ui, |ui| {
             ui.centered_and_justified(|ui| {

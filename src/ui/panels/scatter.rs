@@ -33,8 +33,17 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     // Group samples by colour key so each group is one legend entry.
     let (keys, names, colors) = groups(w);
     let mut by_key: Vec<Vec<[f64; 2]>> = vec![Vec::new(); names.len()];
+    let mut others: Vec<[f64; 2]> = Vec::new();
     for (i, p) in pts.iter().enumerate() {
-        by_key[keys[i]].push([p[0] as f64, p[1] as f64]);
+        let shown = w
+            .filter
+            .cluster
+            .is_none_or(|(c, g)| r.labels[i] == c && r.cluster_of[i] == g);
+        if shown {
+            by_key[keys[i]].push([p[0] as f64, p[1] as f64]);
+        } else {
+            others.push([p[0] as f64, p[1] as f64]);
+        }
     }
     let current = w.current();
     let selection: Vec<[f64; 2]> = w
@@ -62,6 +71,13 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         .allow_boxed_zoom(false)
         .show_axes(false)
         .show(ui, |plot| {
+            if !others.is_empty() {
+                plot.points(
+                    Points::new("other samples", others)
+                        .color(egui::Color32::from_gray(70))
+                        .radius(radius),
+                );
+            }
             for ((group, name), color) in by_key.into_iter().zip(&names).zip(&colors) {
                 plot.points(
                     Points::new(name.clone(), group)

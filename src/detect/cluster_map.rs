@@ -1,0 +1,85 @@
+//! The cluster map's data: for every class and each of its two activation
+//! groups, which class its members look like (nearest class centre, measured
+//! against the main groups). A backdoor cluster of class A built from images
+//! of other classes stands out as a row whose mass sits off the diagonal.
+
+use super::Report;
+
+/// One (class, group) row of the map.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterRow {
+    /// Class index.
+    pub class: u32,
+    /// 0 = main group, 1 = minority group.
+    pub cluster: u8,
+    /// Members of the row.
+    pub members: Vec<usize>,
+    /// How many of them the scan flagged.
+    pub flagged: usize,
+    /// Share of members whose nearest class centre is each class.
+    pub looks_like: Vec<f32>,
+    /// Whether the split was judged real (the minority is flagged as a cluster).
+    pub split: bool,
+}
+
+/// Rows for every non-empty (class, group).
+pub fn build(r: &Report) -> Vec<ClusterRow> {
+    let f = &r.features;
+    let (n, d, c) = (f.rows, f.cols, r.class_names.len());
+    // Centres of each class's main group.
+    let mut centre = vec![0f64; c * d];
+    let mut count = vec![0usize; c];
+    for i in 0..n {
+        if r.cluster_of[i] == 0 {
+            let k = r.labels[i] as usize;
+            count[k] += 1;
+            for (a, v) in centre[k * d..(k + 1) * d].iter_mut().zip(f.row(i)) {
+                *a += *v as f64;
+            }
+        }
+    }
+    for k in 0..c {
+        let m = count[k].max(1) as f64;
+        centre[k * d..(k + 1) * d].iter_mut().for_each(|v| *v /= m);
+    }
+    let nearest = |i: usize| {
+        (0..c)
+            .filter(|&k| count[k] > 0)
+            .map(|k| {
+                let dist: f64 = f
+                    .row(i)
+                    .iter()
+                    .zip(&centre[k * d..(k + 1) * d])
+                    .map(|(a, b)| (*a as f64 - b).powi(2))
+                    .sum();
+                (dist, k)
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .map_or(0, |x| x.1)
+    };
+    let mut rows = Vec::new();
+    for k in 0..c as u32 {
+        for g in 0..2u8 {
+            let members: Vec<usize> = (0..n)
+                .filter(|&i| r.labels[i] == k && r.cluster_of[i] == g)
+                .collect();
+            if members.is_empty() {
+                continue;
+            }
+            let mut looks = vec![0f32; c];
+            for &i in &members {
+                looks[nearest(i)] += 1.0 / members.len() as f32;
+            }
+            let split = r.clusters.iter().any(|x| x.class == k && x.flagged);
+            rows.push(ClusterRow {
+                class: k,
+                cluster: g,
+                flagged: members.iter().filter(|&&i| r.flagged[i]).count(),
+                members,
+                looks_like: looks,
+                split,
+            });
+        }
+    }
+    rows
+}
