@@ -163,12 +163,20 @@ fn cluster_map_row_filters_queue_and_plot() {
     h.step();
     h.step();
     // The sample's split class (see the scan table) has a minority row marked SPLIT.
-    h.get_by_label_contains("SPLIT").click();
+    h.get_by_label_contains("· split").click();
     h.step();
     h.step();
     let w = h.state();
     let (class, group) = w.filter.cluster.expect("a row click filters to its group");
     let r = &w.loaded.as_ref().unwrap().report;
-    assert!(w.queue.iter().all(|&i| r.labels[i] == class && r.cluster_of[i] == group));
-    assert_eq!(w.view, poisonlens::ui::CentralView::Embedding, "the click shows the group in the plot");
+    assert!(
+        w.queue
+            .iter()
+            .all(|&i| r.labels[i] == class && r.cluster_of[i] == group)
+    );
+    assert_eq!(
+        w.view,
+        poisonlens::ui::CentralView::Embedding,
+        "the click shows the group in the plot"
+    );
 }

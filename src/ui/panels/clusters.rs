@@ -9,32 +9,30 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
     let classes = &l.dataset.classes;
     ui.weak("Rows: each class's main and minority activation group. Columns: the class whose centre its members are nearest to. Click a row to filter the queue and the embedding to it.");
-    let cell = 34.0f32;
-    let label_w = 250.0f32;
+    let cell = 30.0f32;
     egui::ScrollArea::both().show(ui, |ui| {
-        // Column headers.
-        ui.horizontal(|ui| {
-            ui.add_space(label_w);
+        egui::Grid::new("cluster_map").spacing([2.0, 2.0]).show(ui, |ui| {
+            ui.label("");
             for name in classes {
-                let short: String = name.chars().take(4).collect();
-                ui.add_sized([cell, 18.0], egui::Label::new(egui::RichText::new(short).small()))
+                let short: String = name.chars().take(5).collect();
+                ui.add_sized([cell, 16.0], egui::Label::new(egui::RichText::new(short).small()))
                     .on_hover_text(name);
             }
-        });
-        for row in &l.cluster_rows {
-            let info = l.report.clusters.iter().find(|c| c.class == row.class);
-            let group = if row.cluster == 0 { "main" } else { "minority" };
-            let text = format!(
-                "{} · {} · {} ({} flagged){}",
-                classes[row.class as usize],
-                group,
-                row.members.len(),
-                row.flagged,
-                if row.split && row.cluster == 1 { " · SPLIT" } else { "" }
-            );
-            ui.horizontal(|ui| {
+            ui.end_row();
+            for row in &l.cluster_rows {
+                let info = l.report.clusters.iter().find(|c| c.class == row.class);
+                let split = row.split && row.cluster == 1;
+                let text = format!(
+                    "{} · {} · {} · {} flagged{}",
+                    classes[row.class as usize],
+                    if row.cluster == 0 { "main" } else { "minority" },
+                    row.members.len(),
+                    row.flagged,
+                    if split { " · split" } else { "" }
+                );
                 let selected = w.filter.cluster == Some((row.class, row.cluster));
-                let resp = ui.add_sized([label_w - 8.0, cell - 6.0], egui::Button::selectable(selected, text));
+                let label = if split { egui::RichText::new(text).strong().color(ui.visuals().warn_fg_color) } else { egui::RichText::new(text) };
+                let resp = ui.add(egui::Button::selectable(selected, label));
                 let resp = match info {
                     Some(i) => resp.on_hover_text(format!(
                         "split gain {:.2} nats/sample · separation {:.1} SD · graph conductance {:.3}",
@@ -46,11 +44,9 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     actions.push(Action::FilterCluster(if selected { None } else { Some((row.class, row.cluster)) }));
                     actions.push(Action::ShowView(CentralView::Embedding));
                 }
-                ui.add_space(8.0 - ui.spacing().item_spacing.x);
                 for (k, &v) in row.looks_like.iter().enumerate() {
                     let (rect, resp) = ui.allocate_exact_size(egui::vec2(cell, cell - 6.0), egui::Sense::hover());
-                    let off_diagonal = k as u32 != row.class;
-                    let base = if off_diagonal { egui::Color32::from_rgb(214, 39, 40) } else { egui::Color32::from_rgb(31, 119, 180) };
+                    let base = if k as u32 != row.class { egui::Color32::from_rgb(214, 39, 40) } else { egui::Color32::from_rgb(31, 119, 180) };
                     let fill = egui::Color32::from_rgba_unmultiplied(base.r(), base.g(), base.b(), (v * 255.0) as u8);
                     ui.painter().rect_filled(rect.shrink(1.0), 2.0, fill);
                     if v >= 0.05 {
@@ -64,7 +60,8 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     }
                     resp.on_hover_text(format!("{:.0}% look like {}", v * 100.0, classes[k]));
                 }
-            });
-        }
+                ui.end_row();
+            }
+        });
     });
 }
