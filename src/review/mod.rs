@@ -71,6 +71,7 @@ pub struct Review {
     n_classes: usize,
     undo: Vec<Action>,
     redo: Vec<Action>,
+    version: u64,
 }
 
 /// Counts for the progress bar and per-class table.
@@ -94,6 +95,7 @@ impl Review {
             n_classes,
             undo: Vec::new(),
             redo: Vec::new(),
+            version: 0,
         }
     }
 
@@ -207,7 +209,14 @@ impl Review {
         t
     }
 
+    /// Increases with every change (apply, undo, redo): views compare it to
+    /// know when to redraw what depends on decisions.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     fn set_all(&mut self, action: &Action, backwards: bool) {
+        self.version += 1;
         for c in &action.changes {
             self.decisions[c.sample] = if backwards {
                 c.before.clone()

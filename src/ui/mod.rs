@@ -7,6 +7,7 @@ mod app;
 pub mod commands;
 mod loaded;
 mod panels;
+pub mod scatter_view;
 mod thumbs;
 
 pub use app::{Action, CentralView, ColorBy, Workbench};

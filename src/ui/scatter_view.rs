@@ -1,0 +1,329 @@
+//! A scatter plot that stays fluid at a million points. With few points on
+//! screen every point is drawn; past [`RASTER_LIMIT`] visible points the view
+//! draws a density raster instead — each screen cell coloured by the mean
+//! colour of its points, opacity by log density — rebuilt only when the view
+//! or the data change, so panning costs one pass over the points, not a
+//! million shapes.
+
+use egui::{Color32, ColorImage, TextureHandle, TextureOptions};
+use egui_plot::{
+    Corner, Legend, MarkerShape, Plot, PlotBounds, PlotImage, PlotPoint, Points, Polygon,
+};
+use rayon::prelude::*;
+
+/// Visible points above which the raster is drawn instead of markers.
+pub const RASTER_LIMIT: usize = 20_000;
+/// Screen pixels per raster cell.
+const CELL_PX: f32 = 2.0;
+/// Pixels within which a click picks a point.
+const PICK_RADIUS: f32 = 8.0;
+
+/// What to draw.
+pub struct ScatterInput<'a> {
+    /// Point positions.
+    pub points: &'a [[f32; 2]],
+    /// Colour group of each point; `u16::MAX` draws it dimmed (filtered out).
+    pub group: &'a [u16],
+    /// Group names, for the legend.
+    pub names: &'a [String],
+    /// Group colours.
+    pub colors: &'a [Color32],
+    /// A point to mark (the current sample).
+    pub highlight: Option<usize>,
+    /// Points to ring (a selection).
+    pub selection: &'a [usize],
+    /// Changes whenever `group`/`colors` change, so the raster is rebuilt.
+    pub generation: u64,
+}
+
+/// What the user did this frame.
+#[derive(Debug, Default)]
+pub struct ScatterOutput {
+    /// A point was clicked.
+    pub clicked: Option<usize>,
+    /// The pointer is over this point.
+    pub hovered: Option<usize>,
+    /// A Shift+drag box selected these points.
+    pub box_selected: Option<Vec<usize>>,
+    /// Whether the raster was used this frame.
+    pub rasterized: bool,
+}
+
+#[derive(Clone)]
+struct RasterCache {
+    key: (u64, [i64; 4], [u32; 2], u64),
+    texture: TextureHandle,
+}
+
+/// Draws the plot and reports clicks, hover and box selections.
+pub fn show(
+    ui: &mut egui::Ui,
+    id: &str,
+    input: &ScatterInput,
+    hover_ui: impl FnOnce(&mut egui::Ui, usize),
+) -> ScatterOutput {
+    let mut out = ScatterOutput::default();
+    let shift = ui.input(|i| i.modifiers.shift);
+    let drag_id = ui.scope_id().with((id, "box_select_start"));
+    let cache_id = ui.scope_id().with((id, "raster"));
+    let n = input.points.len();
+    let radius = if n > 5_000 { 1.5 } else { 2.5 };
+    let resp = Plot::new(id)
+        .legend(
+            Legend::default()
+                .position(Corner::LeftTop)
+                .background_alpha(0.85),
+        )
+        .data_aspect(1.0)
+        .allow_drag(!shift)
+        .allow_boxed_zoom(false)
+        .show_axes(false)
+        .show(ui, |plot| {
+            let b = plot.plot_bounds();
+            let rect = plot.response().rect;
+            if more_visible_than(input.points, &b, RASTER_LIMIT) {
+                let size = [
+                    ((rect.width() / CELL_PX).ceil() as u32).max(1),
+                    ((rect.height() / CELL_PX).ceil() as u32).max(1),
+                ];
+                let key = (
+                    input.generation,
+                    [b.min()[0], b.min()[1], b.max()[0], b.max()[1]].map(|v| (v * 1e9) as i64),
+                    size,
+                    n as u64,
+                );
+                let ctx = plot.ctx().clone();
+                let cached: Option<RasterCache> = ctx.data(|d| d.get_temp(cache_id));
+                let texture = match cached {
+                    Some(c) if c.key == key => c.texture,
+                    other => {
+                        let img = density_raster(input, &b, size);
+                        let texture = match other {
+                            Some(mut c) => {
+                                c.texture.set(img, TextureOptions::NEAREST);
+                                c.texture
+                            }
+                            None => ctx.load_texture(
+                                format!("{id}-raster"),
+                                img,
+                                TextureOptions::NEAREST,
+                            ),
+                        };
+                        ctx.data_mut(|d| {
+                            d.insert_temp(
+                                cache_id,
+                                RasterCache {
+                                    key,
+                                    texture: texture.clone(),
+                                },
+                            )
+                        });
+                        texture
+                    }
+                };
+                let centre = PlotPoint::new(
+                    (b.min()[0] + b.max()[0]) / 2.0,
+                    (b.min()[1] + b.max()[1]) / 2.0,
+                );
+                let extent = egui::vec2(b.width() as f32, b.height() as f32);
+                plot.image(PlotImage::new("density", texture.id(), centre, extent));
+                // Empty series keep the legend.
+                for (name, color) in input.names.iter().zip(input.colors) {
+                    plot.points(Points::new(name.clone(), Vec::<[f64; 2]>::new()).color(*color));
+                }
+                out.rasterized = true;
+            } else {
+                let mut groups: Vec<Vec<[f64; 2]>> = vec![Vec::new(); input.names.len()];
+                let mut dim: Vec<[f64; 2]> = Vec::new();
+                for (p, &g) in input.points.iter().zip(input.group) {
+                    let xy = [p[0] as f64, p[1] as f64];
+                    match groups.get_mut(g as usize) {
+                        Some(v) => v.push(xy),
+                        None => dim.push(xy),
+                    }
+                }
+                if !dim.is_empty() {
+                    plot.points(
+                        Points::new("other samples", dim)
+                            .color(Color32::from_gray(70))
+                            .radius(radius),
+                    );
+                }
+                for ((pts, name), color) in groups.into_iter().zip(input.names).zip(input.colors) {
+                    plot.points(
+                        Points::new(name.clone(), pts)
+                            .color(*color)
+                            .radius(radius)
+                            .filled(true),
+                    );
+                }
+            }
+            if !input.selection.is_empty() {
+                let sel: Vec<[f64; 2]> = input
+                    .selection
+                    .iter()
+                    .map(|&i| xy(input.points[i]))
+                    .collect();
+                plot.points(
+                    Points::new("selection", sel)
+                        .color(Color32::WHITE)
+                        .filled(false)
+                        .radius(radius + 2.0),
+                );
+            }
+            if let Some(c) = input.highlight {
+                plot.points(
+                    Points::new("current sample", vec![xy(input.points[c])])
+                        .color(Color32::from_rgb(220, 0, 0))
+                        .shape(MarkerShape::Diamond)
+                        .radius(7.0),
+                );
+            }
+            let start: Option<PlotPoint> = plot.ctx().data(|d| d.get_temp(drag_id));
+            if let (Some(a), Some(b)) = (start, plot.pointer_coordinate()) {
+                plot.add(Polygon::new(
+                    "box",
+                    vec![[a.x, a.y], [b.x, a.y], [b.x, b.y], [a.x, b.y]],
+                ));
+            }
+            plot.pointer_coordinate()
+        });
+    let pointer = resp.inner;
+    let response = &resp.response;
+    if shift
+        && response.drag_started()
+        && let Some(p) = pointer
+    {
+        ui.ctx().data_mut(|d| d.insert_temp(drag_id, p));
+    }
+    if response.drag_stopped() {
+        let start: Option<PlotPoint> = ui.ctx().data_mut(|d| {
+            let s = d.get_temp(drag_id);
+            d.remove::<PlotPoint>(drag_id);
+            s
+        });
+        if let (Some(a), Some(b)) = (start, pointer) {
+            let (x0, x1) = (a.x.min(b.x), a.x.max(b.x));
+            let (y0, y1) = (a.y.min(b.y), a.y.max(b.y));
+            out.box_selected = Some(
+                (0..n)
+                    .filter(|&i| {
+                        let [x, y] = xy(input.points[i]);
+                        x >= x0 && x <= x1 && y >= y0 && y <= y1
+                    })
+                    .collect(),
+            );
+        }
+    }
+    if let Some(hover) = response.hover_pos()
+        && !response.dragged()
+    {
+        let p = resp.transform.value_from_position(hover);
+        let tx = resp.transform.dpos_dvalue_x() as f32;
+        let ty = resp.transform.dpos_dvalue_y() as f32;
+        let mut best = (f32::INFINITY, usize::MAX);
+        for (i, q) in input.points.iter().enumerate() {
+            let dx = (q[0] - p.x as f32) * tx;
+            let dy = (q[1] - p.y as f32) * ty;
+            let d = dx * dx + dy * dy;
+            if d < best.0 {
+                best = (d, i);
+            }
+        }
+        if best.0 <= PICK_RADIUS * PICK_RADIUS {
+            out.hovered = Some(best.1);
+            response
+                .clone()
+                .on_hover_ui_at_pointer(|ui| hover_ui(ui, best.1));
+            if response.clicked() {
+                out.clicked = Some(best.1);
+            }
+        }
+    }
+    out
+}
+
+fn xy(p: [f32; 2]) -> [f64; 2] {
+    [p[0] as f64, p[1] as f64]
+}
+
+/// Whether more than `limit` points are inside the bounds (stops counting there).
+fn more_visible_than(points: &[[f32; 2]], b: &PlotBounds, limit: usize) -> bool {
+    let (x0, y0) = (b.min()[0] as f32, b.min()[1] as f32);
+    let (x1, y1) = (b.max()[0] as f32, b.max()[1] as f32);
+    points
+        .iter()
+        .filter(|p| p[0] >= x0 && p[0] <= x1 && p[1] >= y0 && p[1] <= y1)
+        .nth(limit)
+        .is_some()
+}
+
+/// Colour of each screen cell: mean colour of its points, opacity by log density.
+pub fn density_raster(input: &ScatterInput, b: &PlotBounds, size: [u32; 2]) -> ColorImage {
+    let (w, h) = (size[0] as usize, size[1] as usize);
+    let (x0, y0) = (b.min()[0] as f32, b.min()[1] as f32);
+    let sx = w as f32 / b.width().max(1e-30) as f32;
+    let sy = h as f32 / b.height().max(1e-30) as f32;
+    let dimmed = [70f32, 70.0, 70.0];
+    let rgb: Vec<[f32; 3]> = input
+        .colors
+        .iter()
+        .map(|c| [c.r() as f32, c.g() as f32, c.b() as f32])
+        .collect();
+    // Each thread fills its own buffer over a slice of the points; buffers are summed.
+    let chunk = input
+        .points
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(1);
+    let acc = input
+        .points
+        .par_chunks(chunk)
+        .zip(input.group.par_chunks(chunk))
+        .map(|(pts, grp)| {
+            let mut acc = vec![[0f32; 4]; w * h];
+            for (p, &g) in pts.iter().zip(grp) {
+                let cx = ((p[0] - x0) * sx).floor();
+                let cy = ((p[1] - y0) * sy).floor();
+                if cx < 0.0 || cy < 0.0 || cx >= w as f32 || cy >= h as f32 {
+                    continue;
+                }
+                let c = rgb.get(g as usize).unwrap_or(&dimmed);
+                let a = &mut acc[(h - 1 - cy as usize) * w + cx as usize];
+                a[0] += c[0];
+                a[1] += c[1];
+                a[2] += c[2];
+                a[3] += 1.0;
+            }
+            acc
+        })
+        .reduce_with(|mut a, b| {
+            for (x, y) in a.iter_mut().zip(b) {
+                x[0] += y[0];
+                x[1] += y[1];
+                x[2] += y[2];
+                x[3] += y[3];
+            }
+            a
+        })
+        .unwrap_or_else(|| vec![[0f32; 4]; w * h]);
+    let max = acc.iter().map(|a| a[3]).fold(1.0f32, f32::max);
+    let norm = (1.0 + max).ln();
+    let pixels = acc
+        .iter()
+        .map(|a| {
+            if a[3] == 0.0 {
+                Color32::TRANSPARENT
+            } else {
+                let alpha = 0.45 + 0.55 * (1.0 + a[3]).ln() / norm;
+                Color32::from_rgba_unmultiplied(
+                    (a[0] / a[3]) as u8,
+                    (a[1] / a[3]) as u8,
+                    (a[2] / a[3]) as u8,
+                    (alpha * 255.0) as u8,
+                )
+            }
+        })
+        .collect();
+    ColorImage::new([w, h], pixels)
+}
