@@ -180,3 +180,22 @@ fn cluster_map_row_filters_queue_and_plot() {
         "the click shows the group in the plot"
     );
 }
+
+#[test]
+fn tsne_view_is_computed_in_the_background_and_shown() {
+    let mut h = harness();
+    h.state_mut().apply(Action::UseTsne);
+    assert!(h.state().is_busy(), "t-SNE runs as a job");
+    for _ in 0..600 {
+        h.step();
+        if !h.state().is_busy() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let l = h.state().loaded.as_ref().unwrap();
+    assert_eq!(l.projection.method, "t-SNE");
+    assert_eq!(l.projection.points.len(), l.dataset.len());
+    h.state_mut().apply(Action::UsePca);
+    assert_eq!(h.state().loaded.as_ref().unwrap().projection.method, "PCA");
+}

@@ -80,6 +80,10 @@ pub enum Action {
     FilterCluster(Option<(u32, u8)>),
     /// Switch the central view.
     ShowView(CentralView),
+    /// Show the PCA view.
+    UsePca,
+    /// Show the t-SNE view, computing it in the background first if needed.
+    UseTsne,
 }
 
 /// What the central area shows.
@@ -109,6 +113,7 @@ pub struct Workbench {
     /// The open dataset, if any.
     pub loaded: Option<Loaded>,
     pub(crate) job: Option<Job<Result<Loaded, String>>>,
+    pub(crate) projection_job: Option<Job<crate::project2d::Projection>>,
     /// The last failure, shown in plain words until dismissed.
     pub error: Option<String>,
     /// Samples in the triage queue, most suspicious first.
@@ -140,6 +145,7 @@ impl Workbench {
         let mut w = Workbench {
             loaded: None,
             job: None,
+            projection_job: None,
             error: None,
             queue: Vec::new(),
             cursor: 0,
@@ -159,7 +165,7 @@ impl Workbench {
 
     /// True while a background job runs.
     pub fn is_busy(&self) -> bool {
-        self.job.is_some()
+        self.job.is_some() || self.projection_job.is_some()
     }
 
     /// Blocks until the running job (if any) has finished and its result is
@@ -189,8 +195,23 @@ impl Workbench {
         ));
     }
 
-    /// Polls the background job; call once per frame.
+    /// Polls the background jobs; call once per frame.
     pub fn poll(&mut self) {
+        if let Some(r) = self.projection_job.as_mut().and_then(|j| j.try_take()) {
+            let cancelled = self
+                .projection_job
+                .as_ref()
+                .is_some_and(|j| j.is_cancelled());
+            self.projection_job = None;
+            match (r, &mut self.loaded) {
+                (Ok(p), Some(l)) if !cancelled => {
+                    l.tsne = Some(p.clone());
+                    l.projection = p;
+                }
+                (Err(e), _) => self.error = Some(format!("t-SNE failed: {e}")),
+                _ => {}
+            }
+        }
         if let Some(r) = self.job.as_mut().and_then(|j| j.try_take()) {
             self.job = None;
             self.finish_job(r);
@@ -204,6 +225,7 @@ impl Workbench {
                 self.recent.insert(0, l.path.clone());
                 self.recent.truncate(MAX_RECENT);
                 self.thumbs = Some(Thumbs::new(std::sync::Arc::clone(&l.dataset)));
+                self.projection_job = None;
                 self.loaded = Some(l);
                 self.filter = QueueFilter::default();
                 self.selection.clear();
@@ -279,6 +301,27 @@ impl Workbench {
             Action::Cancel => {
                 if let Some(j) = &self.job {
                     j.cancel();
+                }
+                // t-SNE cannot stop mid-way; its result is dropped when it ends.
+                if let Some(j) = self.projection_job.take() {
+                    j.cancel();
+                }
+            }
+            Action::UsePca => {
+                if let Some(l) = &mut self.loaded {
+                    l.projection = l.pca.clone();
+                }
+            }
+            Action::UseTsne => {
+                let Some(l) = &mut self.loaded else { return };
+                if let Some(t) = &l.tsne {
+                    l.projection = t.clone();
+                } else if self.projection_job.is_none() {
+                    let features = std::sync::Arc::new(l.report.features.clone());
+                    let pca = l.pca.clone();
+                    self.projection_job = Some(Job::spawn("Computing t-SNE", move |s| {
+                        loaded::tsne(features, pca, s)
+                    }));
                 }
             }
             Action::FilterDetector(d) => {

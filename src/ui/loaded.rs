@@ -24,14 +24,24 @@ pub struct Loaded {
     pub dataset: Arc<Dataset>,
     /// The scan.
     pub report: Report,
-    /// 2-D coordinates for the scatter view.
+    /// 2-D coordinates for the scatter view (the one shown).
     pub projection: Projection,
+    /// The PCA view, kept to switch back from t-SNE.
+    pub pca: Projection,
+    /// The t-SNE view once computed.
+    pub tsne: Option<Projection>,
     /// Nearest neighbours for the sample view.
     pub neighbours: Neighbors,
     /// The decisions.
     pub review: Review,
     /// Rows of the cluster map.
     pub cluster_rows: Vec<ClusterRow>,
+}
+
+/// Computes the t-SNE view in a job; the dataset stays usable meanwhile.
+pub fn tsne(features: Arc<crate::linalg::Matrix>, pca: Projection, job: &JobState) -> Projection {
+    job.report("t-SNE", 0.0);
+    project2d::tsne(&features, &pca, &|f| job.report("t-SNE", f))
 }
 
 /// Opens, scans and projects `path`; runs inside a [`crate::jobs::Job`].
@@ -55,7 +65,9 @@ pub fn load(path: PathBuf, job: &JobState) -> Result<Loaded, String> {
         path,
         dataset: Arc::new(ds),
         report,
+        pca: projection.clone(),
         projection,
+        tsne: None,
         neighbours,
         review,
         cluster_rows,

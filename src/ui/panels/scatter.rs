@@ -12,8 +12,34 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let r = &l.report;
     let classes = &l.dataset.classes;
     ui.horizontal(|ui| {
-        ui.heading(format!("Embedding ({})", l.projection.method));
+        ui.heading("Embedding");
         ui.separator();
+        let busy = w.projection_job.is_some();
+        egui::ComboBox::from_label("Projection")
+            .selected_text(if busy {
+                "t-SNE (computing…)"
+            } else {
+                l.projection.method
+            })
+            .show_ui(ui, |ui| {
+                if ui
+                    .selectable_label(l.projection.method == "PCA", "PCA")
+                    .clicked()
+                {
+                    actions.push(Action::UsePca);
+                }
+                let label = if l.tsne.is_some() {
+                    "t-SNE"
+                } else {
+                    "t-SNE (compute in background)"
+                };
+                if ui
+                    .selectable_label(l.projection.method == "t-SNE", label)
+                    .clicked()
+                {
+                    actions.push(Action::UseTsne);
+                }
+            });
         egui::ComboBox::from_label("Colour by")
             .selected_text(w.color_by.name())
             .show_ui(ui, |ui| {

@@ -64,13 +64,22 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 l.report.flagged_count()
             ));
         }
-        if let Some(job) = &w.job {
-            let (stage, f) = job.progress();
+        let running: Vec<(String, f32)> = w
+            .job
+            .iter()
+            .map(|j| j.progress())
+            .chain(w.projection_job.iter().map(|j| j.progress()))
+            .collect();
+        for (stage, f) in &running {
             ui.separator();
-            ui.add(egui::ProgressBar::new(f).desired_width(180.0).text(stage));
-            if ui.button("Cancel").clicked() {
-                actions.push(Action::Cancel);
-            }
+            ui.add(
+                egui::ProgressBar::new(*f)
+                    .desired_width(180.0)
+                    .text(stage.as_str()),
+            );
+        }
+        if !running.is_empty() && ui.button("Cancel").clicked() {
+            actions.push(Action::Cancel);
         }
     });
     if let Some(e) = &w.error {
