@@ -35,6 +35,17 @@ fn main() {
     let colors: Vec<Color32> = (0..groups)
         .map(|g| Color32::from_rgb((g * 25) as u8, 120, 200 - (g * 15) as u8))
         .collect();
+    {
+        let b = egui_plot::PlotBounds::from_min_max([-10.0, -10.0], [50.0, 50.0]);
+        let t = Instant::now();
+        for _ in 0..20 {
+            let _ = scatter_view::density_raster(&points, &group, &colors, &b, [330, 233]);
+        }
+        println!(
+            "density raster alone: {:.1} ms (wall)",
+            t.elapsed().as_secs_f64() * 1000.0 / 20.0
+        );
+    }
     let rasterized = std::cell::Cell::new(false);
     let mut harness = Harness::builder()
         .with_size([1000.0, 700.0])
@@ -54,6 +65,7 @@ fn main() {
     harness.step();
     let ctx = harness.ctx.clone();
     let mut times = Vec::new();
+    let mut cpu = Vec::new();
     let start = Pos2::new(500.0, 350.0);
     harness.event(Event::PointerMoved(start));
     harness.event(Event::PointerButton {
@@ -70,19 +82,34 @@ fn main() {
         );
         harness.event(Event::PointerMoved(p));
         let t = Instant::now();
+        let c = process_cpu_ms();
         harness.step();
         let out = harness.output().clone();
         let _meshes = ctx.tessellate(out.shapes, out.pixels_per_point);
         times.push(t.elapsed().as_secs_f64() * 1000.0);
+        cpu.push(process_cpu_ms() - c);
     }
     drop(harness);
     let rasterized = rasterized.get();
-    times.sort_by(f64::total_cmp);
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
-    println!(
-        "{n} points, panning: mean {mean:.1} ms/frame, median {:.1}, p95 {:.1}, max {:.1} (raster: {rasterized})",
-        times[times.len() / 2],
-        times[times.len() * 95 / 100],
-        times[times.len() - 1]
-    );
+    for (what, mut v) in [("wall", times), ("CPU (all threads)", cpu)] {
+        v.sort_by(f64::total_cmp);
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        println!(
+            "{n} points, panning, {what}: mean {mean:.1} ms/frame, median {:.1}, p95 {:.1}, max {:.1} (raster: {rasterized})",
+            v[v.len() / 2],
+            v[v.len() * 95 / 100],
+            v[v.len() - 1]
+        );
+    }
+}
+
+/// CPU time used by the whole process so far (all threads), in ms.
+fn process_cpu_ms() -> f64 {
+    // /proc/self/stat fields 14 and 15: user and system time in clock ticks.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks * 1000.0 / 100.0
 }

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 /// Visible points above which the raster is drawn instead of markers.
 pub const RASTER_LIMIT: usize = 20_000;
 /// Screen pixels per raster cell.
-const CELL_PX: f32 = 2.0;
+const CELL_PX: f32 = 3.0;
 /// Pixels within which a click picks a point.
 const PICK_RADIUS: f32 = 8.0;
 
@@ -97,7 +97,8 @@ pub fn show(
                 let texture = match cached {
                     Some(c) if c.key == key => c.texture,
                     other => {
-                        let img = density_raster(input, &b, size);
+                        let sorted = spatially_sorted(&ctx, cache_id, input);
+                        let img = density_raster(&sorted.0, &sorted.1, input.colors, &b, size);
                         let texture = match other {
                             Some(mut c) => {
                                 c.texture.set(img, TextureOptions::NEAREST);
@@ -258,38 +259,76 @@ fn more_visible_than(points: &[[f32; 2]], b: &PlotBounds, limit: usize) -> bool 
         .is_some()
 }
 
+/// Points and groups reordered so that neighbours on screen are neighbours in
+/// memory (row-major over a 256×256 grid of the data's extent): the raster
+/// pass then walks its buffer almost in order instead of jumping at random.
+/// Cached per data generation.
+type Sorted = std::sync::Arc<(Vec<[f32; 2]>, Vec<u16>)>;
+
+fn spatially_sorted(ctx: &egui::Context, cache_id: egui::Id, input: &ScatterInput) -> Sorted {
+    let id = cache_id.with("sorted");
+    let key = (input.generation, input.points.len());
+    if let Some((k, s)) = ctx.data(|d| d.get_temp::<((u64, usize), Sorted)>(id))
+        && k == key
+    {
+        return s;
+    }
+    let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in input.points {
+        x0 = x0.min(p[0]);
+        y0 = y0.min(p[1]);
+        x1 = x1.max(p[0]);
+        y1 = y1.max(p[1]);
+    }
+    let (sx, sy) = (255.0 / (x1 - x0).max(1e-30), 255.0 / (y1 - y0).max(1e-30));
+    let cell = |p: &[f32; 2]| (((p[1] - y0) * sy) as u32) << 8 | ((p[0] - x0) * sx) as u32;
+    let mut order: Vec<u32> = (0..input.points.len() as u32).collect();
+    order.par_sort_unstable_by_key(|&i| cell(&input.points[i as usize]));
+    let pts = order.iter().map(|&i| input.points[i as usize]).collect();
+    let grp = order.iter().map(|&i| input.group[i as usize]).collect();
+    let sorted: Sorted = std::sync::Arc::new((pts, grp));
+    ctx.data_mut(|d| d.insert_temp(id, (key, sorted.clone())));
+    sorted
+}
+
 /// Colour of each screen cell: mean colour of its points, opacity by log density.
-pub fn density_raster(input: &ScatterInput, b: &PlotBounds, size: [u32; 2]) -> ColorImage {
+pub fn density_raster(
+    points: &[[f32; 2]],
+    group: &[u16],
+    colors: &[Color32],
+    b: &PlotBounds,
+    size: [u32; 2],
+) -> ColorImage {
     let (w, h) = (size[0] as usize, size[1] as usize);
     let (x0, y0) = (b.min()[0] as f32, b.min()[1] as f32);
     let sx = w as f32 / b.width().max(1e-30) as f32;
     let sy = h as f32 / b.height().max(1e-30) as f32;
     let dimmed = [70f32, 70.0, 70.0];
-    let rgb: Vec<[f32; 3]> = input
-        .colors
+    let rgb: Vec<[f32; 3]> = colors
         .iter()
         .map(|c| [c.r() as f32, c.g() as f32, c.b() as f32])
         .collect();
     // Each thread fills its own buffer over a slice of the points; buffers are summed.
-    let chunk = input
-        .points
+    let chunk = points
         .len()
         .div_ceil(rayon::current_num_threads().max(1))
         .max(1);
-    let acc = input
-        .points
+    let acc = points
         .par_chunks(chunk)
-        .zip(input.group.par_chunks(chunk))
+        .zip(group.par_chunks(chunk))
         .map(|(pts, grp)| {
             let mut acc = vec![[0f32; 4]; w * h];
             for (p, &g) in pts.iter().zip(grp) {
-                let cx = ((p[0] - x0) * sx).floor();
-                let cy = ((p[1] - y0) * sy).floor();
-                if cx < 0.0 || cy < 0.0 || cx >= w as f32 || cy >= h as f32 {
+                // Truncating casts, not floor(): floor is a libm call on
+                // baseline x86-64, and negatives are rejected first anyway.
+                let fx = (p[0] - x0) * sx;
+                let fy = (p[1] - y0) * sy;
+                if !(fx >= 0.0 && fy >= 0.0 && fx < w as f32 && fy < h as f32) {
                     continue;
                 }
+                let (cx, cy) = (fx as usize, fy as usize);
                 let c = rgb.get(g as usize).unwrap_or(&dimmed);
-                let a = &mut acc[(h - 1 - cy as usize) * w + cx as usize];
+                let a = &mut acc[(h - 1 - cy) * w + cx];
                 a[0] += c[0];
                 a[1] += c[1];
                 a[2] += c[2];
