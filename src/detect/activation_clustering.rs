@@ -71,7 +71,7 @@ pub fn run(f: &Features, seed: u64) -> (DetectorScores, Vec<ClassClusters>, Vec<
                 if q > 0.5 {
                     scores.flagged[i] = true;
                     scores.reasons[i] = Some(format!(
-                        "in a distinct cluster of {} of {} '{}' samples ({}): typical of a backdoor",
+                        "in a distinct cluster of {} of {} '{}' samples ({}): a backdoor, or labels flipped into this class",
                         r.info.minority_size,
                         r.info.size,
                         f.class_names[r.info.class as usize],

@@ -143,6 +143,15 @@ pub fn shortcut_text(ctx: &egui::Context, command: Command) -> String {
     bindings()
         .into_iter()
         .find(|b| b.command == command)
-        .and_then(|b| b.keys.first().map(|k| ctx.format_shortcut(k)))
+        .and_then(|b| b.keys.first().map(|k| key_text(ctx, k)))
         .unwrap_or_default()
+}
+
+/// How a shortcut is written for people ("?" rather than egui's "Questionmark").
+pub fn key_text(ctx: &egui::Context, k: &KeyboardShortcut) -> String {
+    if k.logical_key == Key::Questionmark && k.modifiers.is_none() {
+        "?".to_string()
+    } else {
+        ctx.format_shortcut(k)
+    }
 }

@@ -1,7 +1,7 @@
 //! The `?` window: every key, straight from the command table.
 
 use super::super::app::{Action, Workbench};
-use super::super::commands::{Command, bindings};
+use super::super::commands::{Command, bindings, key_text};
 
 pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     if !w.show_help {
@@ -18,8 +18,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     if matches!(b.command, Command::Relabel(n) if n > 0) {
                         continue;
                     }
-                    let keys: Vec<String> =
-                        b.keys.iter().map(|k| ui.ctx().format_shortcut(k)).collect();
+                    let keys: Vec<String> = b.keys.iter().map(|k| key_text(ui.ctx(), k)).collect();
                     let keys = if matches!(b.command, Command::Relabel(_)) {
                         "1 … 9, 0".to_string()
                     } else {
