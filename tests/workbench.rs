@@ -199,3 +199,45 @@ fn tsne_view_is_computed_in_the_background_and_shown() {
     h.state_mut().apply(Action::UsePca);
     assert_eq!(h.state().loaded.as_ref().unwrap().projection.method, "PCA");
 }
+
+#[test]
+fn type_ahead_picker_relabels_with_enter() {
+    let mut h = harness();
+    let i = h.state().current().unwrap();
+    h.key_press(Key::R);
+    h.step();
+    h.step();
+    assert!(h.state().picker.is_some());
+    h.event(egui::Event::Text("sneak".into()));
+    h.step();
+    h.key_press(Key::Enter);
+    h.step();
+    h.step();
+    let classes = &h.state().loaded.as_ref().unwrap().dataset.classes;
+    let sneaker = classes.iter().position(|c| c == "Sneaker").unwrap() as u32;
+    assert_eq!(decision(&h, i), Some(Decision::Relabel(sneaker)));
+    assert!(
+        h.state().picker.is_none(),
+        "the picker closes after choosing"
+    );
+}
+
+#[test]
+fn cluster_row_selects_the_group_for_a_batch_decision() {
+    let mut h = harness();
+    h.get_by_label("Cluster map").click();
+    h.step();
+    h.step();
+    h.get_by_label_contains("· split").click();
+    h.step();
+    h.step();
+    let sel = h.state().selection.clone();
+    assert!(!sel.is_empty());
+    h.get_by_label("Exclude selection").click();
+    h.step();
+    h.step();
+    assert!(
+        sel.iter()
+            .all(|&i| decision(&h, i) == Some(Decision::Exclude))
+    );
+}

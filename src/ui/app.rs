@@ -130,6 +130,8 @@ pub struct Workbench {
     pub view: CentralView,
     /// Reason attached to the next decision.
     pub reason: String,
+    /// The type-ahead class picker's text, while it is open.
+    pub picker: Option<String>,
     /// Who is reviewing.
     pub reviewer: String,
     /// Samples selected in the scatter plot (for batch actions).
@@ -154,6 +156,7 @@ impl Workbench {
             show_help: false,
             view: CentralView::Embedding,
             reason: String::new(),
+            picker: None,
             reviewer: std::env::var("USER").unwrap_or_else(|_| "reviewer".into()),
             selection: Vec::new(),
             recent,
@@ -368,6 +371,7 @@ impl Workbench {
                 }
             }
             Command::Relabel(n) => {
+                self.picker = None;
                 if self
                     .loaded
                     .as_ref()
@@ -390,6 +394,13 @@ impl Workbench {
                 }
             }
             Command::Help => self.show_help = !self.show_help,
+            Command::RelabelPicker => {
+                self.picker = match self.picker {
+                    Some(_) => None,
+                    None if self.current().is_some() => Some(String::new()),
+                    None => None,
+                }
+            }
             Command::Open => self.apply(Action::ShowOpenDialog),
         }
     }

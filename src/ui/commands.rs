@@ -19,6 +19,8 @@ pub enum Command {
     AcceptSuggestion,
     /// Relabel to class number n (0-based).
     Relabel(u32),
+    /// Open the type-ahead class picker.
+    RelabelPicker,
     /// Undo the last decision.
     Undo,
     /// Redo the last undone decision.
@@ -84,6 +86,11 @@ pub fn bindings() -> Vec<Binding> {
             command: Command::AcceptSuggestion,
             keys: vec![plain(Key::A)],
             description: "Accept the suggested label",
+        },
+        Binding {
+            command: Command::RelabelPicker,
+            keys: vec![plain(Key::R)],
+            description: "Relabel: type to find a class, Enter to apply",
         },
         Binding {
             command: Command::Redo,

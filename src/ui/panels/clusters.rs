@@ -42,6 +42,8 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 };
                 if resp.clicked() {
                     actions.push(Action::FilterCluster(if selected { None } else { Some((row.class, row.cluster)) }));
+                    // The group becomes the selection, ready for a batch decision.
+                    actions.push(Action::SelectMany(if selected { Vec::new() } else { row.members.clone() }));
                     actions.push(Action::ShowView(CentralView::Embedding));
                 }
                 for (k, &v) in row.looks_like.iter().enumerate() {

@@ -3,6 +3,7 @@
 
 mod clusters;
 mod help;
+mod picker;
 mod queue;
 mod sample;
 mod scatter;
@@ -65,6 +66,7 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         });
     }
     help::show(w, ui, actions);
+    picker::show(w, ui, actions);
 }
 
 /// Distinct, readable colours for up to 20 classes (Tableau 20 order).
@@ -93,4 +95,28 @@ pub fn class_color(c: usize) -> egui::Color32 {
     ];
     let (r, g, b) = P[c % P.len()];
     egui::Color32::from_rgb(r, g, b)
+}
+
+/// Draws a sample image at `side` pixels, pixel-exact; a spinner while it
+/// decodes, the reason when it cannot be read.
+pub(super) fn image(ui: &mut egui::Ui, thumb: &super::thumbs::Thumb, side: f32) {
+    match thumb {
+        super::thumbs::Thumb::Ready(tex, [w, h]) => {
+            let scale = side / (*w.max(h) as f32);
+            let size = egui::vec2(*w as f32 * scale, *h as f32 * scale);
+            ui.add(
+                egui::Image::from_texture((tex.id(), size))
+                    .texture_options(egui::TextureOptions::NEAREST),
+            );
+        }
+        super::thumbs::Thumb::Loading => {
+            ui.add_sized([side, side.min(60.0)], egui::Spinner::new());
+        }
+        super::thumbs::Thumb::Failed(e) => {
+            ui.add_sized(
+                [side, side.min(60.0)],
+                egui::Label::new(format!("image unavailable: {e}")).wrap(),
+            );
+        }
+    }
 }

@@ -3,7 +3,6 @@
 
 use super::super::app::{Action, Workbench};
 use super::super::commands::{Command, shortcut_text};
-use super::super::thumbs::Thumb;
 use crate::review::Decision;
 
 pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
@@ -26,7 +25,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     ));
     let side = (ui.available_width() - 8.0).clamp(120.0, 300.0);
     if let Some(t) = w.thumbs.as_mut() {
-        image(ui, t.get(&ctx, i), side);
+        super::image(ui, t.get(&ctx, i), side);
     }
     // Decision buttons.
     let l = w.loaded.as_ref().expect("checked above");
@@ -142,7 +141,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             ui.vertical(|ui| {
                 ui.set_width(56.0);
                 if let Some(t) = w.thumbs.as_mut() {
-                    image(ui, t.get(&ctx, *j), 56.0);
+                    super::image(ui, t.get(&ctx, *j), 56.0);
                 }
                 let b = egui::Button::new(egui::RichText::new(name).small()).truncate();
                 if ui
@@ -155,28 +154,6 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             });
         }
     });
-}
-
-fn image(ui: &mut egui::Ui, thumb: &Thumb, side: f32) {
-    match thumb {
-        Thumb::Ready(tex, [w, h]) => {
-            let scale = side / (*w.max(h) as f32);
-            let size = egui::vec2(*w as f32 * scale, *h as f32 * scale);
-            ui.add(
-                egui::Image::from_texture((tex.id(), size))
-                    .texture_options(egui::TextureOptions::NEAREST),
-            );
-        }
-        Thumb::Loading => {
-            ui.add_sized([side, side.min(60.0)], egui::Spinner::new());
-        }
-        Thumb::Failed(e) => {
-            ui.add_sized(
-                [side, side.min(60.0)],
-                egui::Label::new(format!("image unavailable: {e}")).wrap(),
-            );
-        }
-    }
 }
 
 fn selection_box(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {

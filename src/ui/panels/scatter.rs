@@ -7,7 +7,11 @@ use super::super::scatter_view::{self, ScatterInput};
 use super::class_color;
 use crate::review::Decision;
 
-pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    let (keys, names, colors) = groups(w);
+    let current = w.current();
+    let ctx = ui.ctx().clone();
+    let thumbs = &mut w.thumbs;
     let Some(l) = &w.loaded else { return };
     let r = &l.report;
     let classes = &l.dataset.classes;
@@ -51,7 +55,6 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             });
     });
     ui.weak("Click a point to show it · Shift+drag to select a box · drag to pan · scroll to zoom · double-click to reset");
-    let (keys, names, colors) = groups(w);
     let group: Vec<u16> = keys
         .iter()
         .enumerate()
@@ -74,7 +77,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         group: &group,
         names: &names,
         colors: &colors,
-        highlight: w.current(),
+        highlight: current,
         selection: &w.selection,
         generation,
     };
@@ -84,6 +87,9 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             ui.label(format!("suggested: {}", classes[s as usize]));
         }
         ui.label(format!("suspicion {:.2}", r.score[i]));
+        if let Some(t) = thumbs.as_mut() {
+            super::image(ui, t.get(&ctx, i), 96.0);
+        }
     });
     if let Some(i) = out.clicked {
         actions.push(Action::Select(i));
