@@ -25,6 +25,17 @@ fn harness() -> Harness<'static, Workbench> {
     h
 }
 
+/// Opens the cluster map and clicks the row of the class whose split was
+/// judged real (the sample's backdoor-like group).
+fn click_split_cluster_row(h: &mut Harness<'_, Workbench>) {
+    h.get_by_label("Cluster map").click();
+    h.step();
+    h.step();
+    h.get_by_label_contains("· split").click();
+    h.step();
+    h.step();
+}
+
 fn decision(h: &Harness<'_, Workbench>, i: usize) -> Option<Decision> {
     h.state()
         .loaded
@@ -159,13 +170,7 @@ fn a_dataset_that_fails_to_load_keeps_the_previous_one_open() {
 #[test]
 fn cluster_map_row_filters_queue_and_plot() {
     let mut h = harness();
-    h.get_by_label("Cluster map").click();
-    h.step();
-    h.step();
-    // The sample's split class (see the scan table) has a minority row marked SPLIT.
-    h.get_by_label_contains("· split").click();
-    h.step();
-    h.step();
+    click_split_cluster_row(&mut h);
     let w = h.state();
     let (class, group) = w.filter.cluster.expect("a row click filters to its group");
     let r = &w.loaded.as_ref().unwrap().report;
@@ -225,12 +230,7 @@ fn type_ahead_picker_relabels_with_enter() {
 #[test]
 fn cluster_row_selects_the_group_for_a_batch_decision() {
     let mut h = harness();
-    h.get_by_label("Cluster map").click();
-    h.step();
-    h.step();
-    h.get_by_label_contains("· split").click();
-    h.step();
-    h.step();
+    click_split_cluster_row(&mut h);
     let sel = h.state().selection.clone();
     assert!(!sel.is_empty());
     h.get_by_label("Exclude selection").click();
