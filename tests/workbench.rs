@@ -241,3 +241,90 @@ fn cluster_row_selects_the_group_for_a_batch_decision() {
             .all(|&i| decision(&h, i) == Some(Decision::Exclude))
     );
 }
+
+#[test]
+fn polygon_test_for_the_lasso() {
+    use poisonlens::ui::scatter_view::inside;
+    let square = [[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0]];
+    assert!(inside(&square, [1.0, 1.0]));
+    assert!(!inside(&square, [3.0, 1.0]));
+    let l_shape = [
+        [0.0, 0.0],
+        [2.0, 0.0],
+        [2.0, 1.0],
+        [1.0, 1.0],
+        [1.0, 2.0],
+        [0.0, 2.0],
+    ];
+    assert!(inside(&l_shape, [0.5, 1.5]));
+    assert!(!inside(&l_shape, [1.5, 1.5]));
+}
+
+#[test]
+fn ctrl_drag_lasso_selects_the_points_inside() {
+    use egui::{Event, PointerButton, Pos2};
+    use poisonlens::ui::scatter_view::{self, ScatterInput};
+    let points: Vec<[f32; 2]> = (0..400)
+        .map(|i| [(i % 20) as f32, (i / 20) as f32])
+        .collect();
+    let group = vec![0u16; points.len()];
+    let names = vec!["all".to_string()];
+    let colors = vec![egui::Color32::WHITE];
+    let selected = std::cell::RefCell::new(None);
+    let mut h = Harness::builder().with_size([600.0, 600.0]).build_ui(|ui| {
+        let input = ScatterInput {
+            points: &points,
+            group: &group,
+            names: &names,
+            colors: &colors,
+            highlight: None,
+            selection: &[],
+            generation: 0,
+        };
+        if let Some(s) = scatter_view::show(ui, "lasso", &input, |_, _| {}).box_selected {
+            *selected.borrow_mut() = Some(s);
+        }
+    });
+    h.step();
+    h.step();
+    let ctrl = Modifiers::COMMAND;
+    let path = [
+        Pos2::new(200.0, 200.0),
+        Pos2::new(400.0, 200.0),
+        Pos2::new(400.0, 400.0),
+        Pos2::new(200.0, 400.0),
+        Pos2::new(200.0, 210.0),
+    ];
+    h.event_modifiers(Event::PointerMoved(path[0]), ctrl);
+    h.event_modifiers(
+        Event::PointerButton {
+            pos: path[0],
+            button: PointerButton::Primary,
+            pressed: true,
+            modifiers: ctrl,
+        },
+        ctrl,
+    );
+    h.step();
+    for p in path.iter().skip(1) {
+        h.event_modifiers(Event::PointerMoved(*p), ctrl);
+        h.step();
+    }
+    h.event_modifiers(
+        Event::PointerButton {
+            pos: path[4],
+            button: PointerButton::Primary,
+            pressed: false,
+            modifiers: ctrl,
+        },
+        ctrl,
+    );
+    h.step();
+    drop(h);
+    let s = selected.into_inner().expect("the lasso selected something");
+    assert!(
+        !s.is_empty() && s.len() < points.len(),
+        "{} selected",
+        s.len()
+    );
+}

@@ -43,7 +43,7 @@ pub struct ScatterOutput {
     pub clicked: Option<usize>,
     /// The pointer is over this point.
     pub hovered: Option<usize>,
-    /// A Shift+drag box selected these points.
+    /// A Shift+drag box or Ctrl+drag lasso selected these points.
     pub box_selected: Option<Vec<usize>>,
     /// Whether the raster was used this frame.
     pub rasterized: bool,
@@ -63,7 +63,9 @@ pub fn show(
     hover_ui: impl FnOnce(&mut egui::Ui, usize),
 ) -> ScatterOutput {
     let mut out = ScatterOutput::default();
-    let shift = ui.input(|i| i.modifiers.shift);
+    let (shift, lasso) =
+        ui.input(|i| (i.modifiers.shift, i.modifiers.command && !i.modifiers.shift));
+    let lasso_id = ui.scope_id().with((id, "lasso_path"));
     let drag_id = ui.scope_id().with((id, "box_select_start"));
     let cache_id = ui.scope_id().with((id, "raster"));
     let n = input.points.len();
@@ -75,7 +77,7 @@ pub fn show(
                 .background_alpha(0.85),
         )
         .data_aspect(1.0)
-        .allow_drag(!shift)
+        .allow_drag(!shift && !lasso)
         .allow_boxed_zoom(false)
         .show_axes(false)
         .show(ui, |plot| {
@@ -180,6 +182,13 @@ pub fn show(
                         .radius(7.0),
                 );
             }
+            let path: Vec<[f64; 2]> = plot
+                .ctx()
+                .data(|d| d.get_temp(lasso_id))
+                .unwrap_or_default();
+            if path.len() >= 2 {
+                plot.add(Polygon::new("lasso", path));
+            }
             let start: Option<PlotPoint> = plot.ctx().data(|d| d.get_temp(drag_id));
             if let (Some(a), Some(b)) = (start, plot.pointer_coordinate()) {
                 plot.add(Polygon::new(
@@ -196,6 +205,30 @@ pub fn show(
         && let Some(p) = pointer
     {
         ui.ctx().data_mut(|d| d.insert_temp(drag_id, p));
+    }
+    // Lasso with Ctrl+drag: the path follows the pointer; release selects inside.
+    if lasso
+        && response.dragged()
+        && let Some(p) = pointer
+    {
+        ui.ctx().data_mut(|d| {
+            d.get_temp_mut_or_default::<Vec<[f64; 2]>>(lasso_id)
+                .push([p.x, p.y])
+        });
+    }
+    if response.drag_stopped() {
+        let path: Vec<[f64; 2]> = ui.ctx().data_mut(|d| {
+            let p = d.get_temp(lasso_id).unwrap_or_default();
+            d.remove::<Vec<[f64; 2]>>(lasso_id);
+            p
+        });
+        if path.len() >= 3 {
+            out.box_selected = Some(
+                (0..n)
+                    .filter(|&i| inside(&path, xy(input.points[i])))
+                    .collect(),
+            );
+        }
     }
     if response.drag_stopped() {
         let start: Option<PlotPoint> = ui.ctx().data_mut(|d| {
@@ -242,6 +275,22 @@ pub fn show(
         }
     }
     out
+}
+
+/// Even-odd rule: whether `p` lies inside the closed polygon `path`.
+pub fn inside(path: &[[f64; 2]], p: [f64; 2]) -> bool {
+    let mut c = false;
+    let mut j = path.len() - 1;
+    for i in 0..path.len() {
+        let (a, b) = (path[i], path[j]);
+        if (a[1] > p[1]) != (b[1] > p[1])
+            && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0]
+        {
+            c = !c;
+        }
+        j = i;
+    }
+    c
 }
 
 fn xy(p: [f32; 2]) -> [f64; 2] {

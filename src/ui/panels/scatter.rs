@@ -1,6 +1,6 @@
 //! The embedding view: every sample at its 2-D projection, coloured by label,
 //! suggestion, cluster, suspicion or decision. Click selects a sample;
-//! Shift+drag selects a box of samples for batch actions.
+//! Shift+drag selects a box, Ctrl+drag a lasso, of samples for batch actions.
 
 use super::super::app::{Action, ColorBy, Workbench};
 use super::super::scatter_view::{self, ScatterInput};
@@ -54,7 +54,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 }
             });
     });
-    ui.weak("Click a point to show it · Shift+drag to select a box · drag to pan · scroll to zoom · double-click to reset");
+    ui.weak("Click a point to show it · Shift+drag: box select · Ctrl+drag: lasso · drag to pan · scroll to zoom · double-click to reset");
     let group: Vec<u16> = keys
         .iter()
         .enumerate()
