@@ -328,3 +328,23 @@ fn ctrl_drag_lasso_selects_the_points_inside() {
         s.len()
     );
 }
+
+#[test]
+fn queue_filters_by_decision() {
+    use poisonlens::ui::DecisionFilter;
+    let mut h = harness();
+    let first = h.state().current().unwrap();
+    h.key_press(Key::X);
+    h.step();
+    h.state_mut()
+        .apply(Action::FilterDecision(DecisionFilter::Excluded));
+    h.step();
+    assert!(h.state().queue.contains(&first));
+    let l = h.state().loaded.as_ref().unwrap();
+    // Only excluded samples, plus the one on screen (it stays until you move on).
+    let shown = h.state().current().unwrap();
+    assert!(h.state().queue.iter().all(
+        |&i| i == shown || l.review.decision(i).map(|e| e.decision) == Some(Decision::Exclude)
+    ));
+    assert_eq!(h.state().queue.len(), 1 + usize::from(shown != first));
+}

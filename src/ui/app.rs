@@ -66,8 +66,8 @@ pub enum Action {
     FilterDetector(Option<&'static str>),
     /// Only show samples of this class (None = all).
     FilterClass(Option<u32>),
-    /// Only show samples without a decision.
-    FilterUndecided(bool),
+    /// Only show samples with this decision state.
+    FilterDecision(DecisionFilter),
     /// Change the scatter colouring.
     ColorBy(ColorBy),
     /// Apply a decision to many samples at once (one undo step).
@@ -95,6 +95,53 @@ pub enum CentralView {
     ClusterMap,
 }
 
+/// Decision states the queue can be limited to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DecisionFilter {
+    /// Every sample.
+    #[default]
+    Any,
+    /// Not decided yet.
+    Undecided,
+    /// Kept.
+    Kept,
+    /// Excluded.
+    Excluded,
+    /// Relabelled.
+    Relabelled,
+}
+
+impl DecisionFilter {
+    /// All choices, for the selector.
+    pub const ALL: [DecisionFilter; 5] = [
+        Self::Any,
+        Self::Undecided,
+        Self::Kept,
+        Self::Excluded,
+        Self::Relabelled,
+    ];
+    /// Name in the selector.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Any => "any",
+            Self::Undecided => "undecided",
+            Self::Kept => "kept",
+            Self::Excluded => "excluded",
+            Self::Relabelled => "relabelled",
+        }
+    }
+    /// Whether a sample with this decision passes.
+    pub fn accepts(self, d: Option<Decision>) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Undecided => d.is_none(),
+            Self::Kept => d == Some(Decision::Keep),
+            Self::Excluded => d == Some(Decision::Exclude),
+            Self::Relabelled => matches!(d, Some(Decision::Relabel(_))),
+        }
+    }
+}
+
 /// Which samples the triage queue shows.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueFilter {
@@ -102,8 +149,8 @@ pub struct QueueFilter {
     pub detector: Option<&'static str>,
     /// Given label.
     pub class: Option<u32>,
-    /// Only samples not yet decided.
-    pub undecided_only: bool,
+    /// Which decision states to show.
+    pub decision: DecisionFilter,
     /// Only this (class, activation group).
     pub cluster: Option<(u32, u8)>,
 }
@@ -269,7 +316,10 @@ impl Workbench {
                     .is_none_or(|(c, g)| r.labels[i] == c && r.cluster_of[i] == g)
             })
             .filter(|&i| {
-                !self.filter.undecided_only || l.review.decision(i).is_none() || Some(i) == current
+                self.filter
+                    .decision
+                    .accepts(l.review.decision(i).map(|e| e.decision))
+                    || Some(i) == current
             })
             .collect();
         q.sort_by(|&a, &b| r.score[b].total_cmp(&r.score[a]).then(a.cmp(&b)));
@@ -335,8 +385,8 @@ impl Workbench {
                 self.filter.class = c;
                 self.rebuild_queue();
             }
-            Action::FilterUndecided(u) => {
-                self.filter.undecided_only = u;
+            Action::FilterDecision(d) => {
+                self.filter.decision = d;
                 self.rebuild_queue();
             }
             Action::ColorBy(c) => self.color_by = c,

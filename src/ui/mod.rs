@@ -10,7 +10,7 @@ mod panels;
 pub mod scatter_view;
 mod thumbs;
 
-pub use app::{Action, CentralView, ColorBy, Workbench};
+pub use app::{Action, CentralView, ColorBy, DecisionFilter, Workbench};
 pub use loaded::Loaded;
 
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! The triage queue: flagged samples, most suspicious first, with filters.
 
-use super::super::app::{Action, Workbench};
+use super::super::app::{Action, DecisionFilter, Workbench};
 use crate::review::Decision;
 
 /// Detectors offered in the filter, with the names users see.
@@ -60,10 +60,18 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 }
             }
         });
-    let mut undecided = w.filter.undecided_only;
-    if ui.checkbox(&mut undecided, "Only undecided").changed() {
-        actions.push(Action::FilterUndecided(undecided));
-    }
+    egui::ComboBox::from_label("Decision")
+        .selected_text(w.filter.decision.name())
+        .show_ui(ui, |ui| {
+            for d in DecisionFilter::ALL {
+                if ui
+                    .selectable_label(w.filter.decision == d, d.name())
+                    .clicked()
+                {
+                    actions.push(Action::FilterDecision(d));
+                }
+            }
+        });
     ui.label(format!(
         "{} in queue · {} of {}",
         w.queue.len(),
