@@ -348,3 +348,40 @@ fn queue_filters_by_decision() {
     ));
     assert_eq!(h.state().queue.len(), 1 + usize::from(shown != first));
 }
+
+#[derive(Debug)]
+struct Dropped(PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn dropping_a_dataset_onto_the_window_opens_it() {
+    let mut h = harness();
+    let d = tempfile::tempdir().unwrap();
+    let mut m = String::from("id,label,emb_0,emb_1\n");
+    for i in 0..60 {
+        m += &format!("s{i},{},{},{}\n", ["a", "b"][i % 2], i % 2, i as f32 * 0.01);
+    }
+    std::fs::write(d.path().join("manifest.csv"), m).unwrap();
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(d.path().to_path_buf())));
+    h.step();
+    assert!(h.state().is_busy(), "the drop starts opening the dataset");
+    h.state_mut().wait_for_job();
+    h.step();
+    let w = h.state();
+    assert_eq!(w.loaded.as_ref().unwrap().path, d.path());
+    assert_eq!(
+        w.recent.first().map(PathBuf::as_path),
+        Some(d.path()),
+        "remembered as recent"
+    );
+}
