@@ -385,3 +385,40 @@ fn dropping_a_dataset_onto_the_window_opens_it() {
         "remembered as recent"
     );
 }
+
+#[test]
+fn an_image_that_cannot_be_decoded_shows_the_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let mut m = String::from("id,label,path,emb_0,emb_1\n");
+    for i in 0..40 {
+        image::GrayImage::from_pixel(8, 8, image::Luma([(i * 5) as u8]))
+            .save(d.path().join(format!("{i}.png")))
+            .unwrap();
+        m += &format!(
+            "s{i},{},{i}.png,{},{}\n",
+            ["a", "b"][i % 2],
+            i % 2,
+            i as f32 * 0.01
+        );
+    }
+    std::fs::write(d.path().join("5.png"), b"definitely not a png").unwrap();
+    std::fs::write(d.path().join("manifest.csv"), m).unwrap();
+    let mut w = Workbench::new(d.path().to_path_buf(), vec![]);
+    w.wait_for_job();
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, w: &mut Workbench| w.show(ui), w);
+    h.state_mut().apply(Action::Select(5));
+    for _ in 0..100 {
+        h.step();
+        if h.query_by_label_contains("image unavailable").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The placeholder names the file's problem; the window keeps working.
+    h.get_by_label_contains("cannot decode image");
+    h.key_press(Key::X);
+    h.step();
+    assert_eq!(decision(&h, 5), Some(Decision::Exclude));
+}
