@@ -97,24 +97,30 @@ pub fn class_color(c: usize) -> egui::Color32 {
     egui::Color32::from_rgb(r, g, b)
 }
 
-/// Draws a sample image at `side` pixels, pixel-exact; a spinner while it
-/// decodes, the reason when it cannot be read.
+/// Draws a sample image in a `side`×`side` square, pixel-exact; a spinner
+/// while it decodes, the reason when it cannot be read. The square is the
+/// same in every state, so nothing below it jumps when an image arrives.
 pub(super) fn image(ui: &mut egui::Ui, thumb: &super::thumbs::Thumb, side: f32) {
+    let square = egui::vec2(side, side);
     match thumb {
         super::thumbs::Thumb::Ready(tex, [w, h]) => {
+            let (rect, _) = ui.allocate_exact_size(square, egui::Sense::hover());
             let scale = side / (*w.max(h) as f32);
             let size = egui::vec2(*w as f32 * scale, *h as f32 * scale);
-            ui.add(
-                egui::Image::from_texture((tex.id(), size))
-                    .texture_options(egui::TextureOptions::NEAREST),
-            );
+            egui::Image::from_texture((tex.id(), size))
+                .texture_options(egui::TextureOptions::NEAREST)
+                .paint_at(ui, egui::Rect::from_center_size(rect.center(), size));
         }
         super::thumbs::Thumb::Loading => {
-            ui.add_sized([side, side.min(60.0)], egui::Spinner::new());
+            let (rect, _) = ui.allocate_exact_size(square, egui::Sense::hover());
+            egui::Spinner::new().paint_at(
+                ui,
+                egui::Rect::from_center_size(rect.center(), egui::vec2(16.0, 16.0)),
+            );
         }
         super::thumbs::Thumb::Failed(e) => {
             ui.add_sized(
-                [side, side.min(60.0)],
+                square,
                 egui::Label::new(format!("image unavailable: {e}")).wrap(),
             );
         }
