@@ -215,6 +215,24 @@ impl Review {
         self.version
     }
 
+    /// Overall and per-class counts in one pass (`labels` = given labels).
+    pub fn tally_by_class(&self, labels: &[u32], n_classes: usize) -> (Tally, Vec<Tally>) {
+        let mut total = Tally::default();
+        let mut per = vec![Tally::default(); n_classes];
+        for (i, e) in self.decisions.iter().enumerate() {
+            let Some(e) = e else { continue };
+            for t in [&mut total, &mut per[labels[i] as usize]] {
+                t.reviewed += 1;
+                match e.decision {
+                    Decision::Keep => t.kept += 1,
+                    Decision::Exclude => t.excluded += 1,
+                    Decision::Relabel(_) => t.relabelled += 1,
+                }
+            }
+        }
+        (total, per)
+    }
+
     fn set_all(&mut self, action: &Action, backwards: bool) {
         self.version += 1;
         for c in &action.changes {

@@ -126,3 +126,26 @@ pub(super) fn image(ui: &mut egui::Ui, thumb: &super::thumbs::Thumb, side: f32) 
         }
     }
 }
+
+/// Recomputes `f` only when `key` changes (kept in egui's temporary memory),
+/// so per-frame drawing does not redo O(samples) work on a million samples.
+pub(super) fn cached<K, T>(
+    ui: &egui::Ui,
+    name: &str,
+    key: K,
+    f: impl FnOnce() -> T,
+) -> std::sync::Arc<T>
+where
+    K: PartialEq + Clone + Send + Sync + 'static,
+    T: Send + Sync + 'static,
+{
+    let id = ui.scope_id().with(name);
+    if let Some((k, v)) = ui.ctx().data(|d| d.get_temp::<(K, std::sync::Arc<T>)>(id))
+        && k == key
+    {
+        return v;
+    }
+    let v = std::sync::Arc::new(f());
+    ui.ctx().data_mut(|d| d.insert_temp(id, (key, v.clone())));
+    v
+}

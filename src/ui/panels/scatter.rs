@@ -8,7 +8,34 @@ use super::class_color;
 use crate::review::Decision;
 
 pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-    let (keys, names, colors) = groups(w);
+    let generation = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let version = w
+            .loaded
+            .as_ref()
+            .map(|l| (l.path.clone(), l.review.version()));
+        (w.color_by as u8, w.filter.cluster, version).hash(&mut h);
+        h.finish()
+    };
+    // Colour groups change only with the colouring, filter or decisions.
+    let colouring = super::cached(ui, "scatter_groups", generation, || {
+        let (keys, names, colors) = groups(w);
+        let r = &w.loaded.as_ref().expect("shown only when loaded").report;
+        let group: Vec<u16> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| {
+                let shown = w
+                    .filter
+                    .cluster
+                    .is_none_or(|(c, g)| r.labels[i] == c && r.cluster_of[i] == g);
+                if shown { k as u16 } else { u16::MAX }
+            })
+            .collect();
+        (group, names, colors)
+    });
+    let (group, names, colors) = &*colouring;
     let current = w.current();
     let ctx = ui.ctx().clone();
     let thumbs = &mut w.thumbs;
@@ -55,28 +82,11 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             });
     });
     ui.weak("Click a point to show it · Shift+drag: box select · Ctrl+drag: lasso · drag to pan · scroll to zoom · double-click to reset");
-    let group: Vec<u16> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, &k)| {
-            let shown = w
-                .filter
-                .cluster
-                .is_none_or(|(c, g)| r.labels[i] == c && r.cluster_of[i] == g);
-            if shown { k as u16 } else { u16::MAX }
-        })
-        .collect();
-    let generation = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (w.color_by as u8, w.filter.cluster, l.review.version()).hash(&mut h);
-        h.finish()
-    };
     let input = ScatterInput {
         points: &l.projection.points,
-        group: &group,
-        names: &names,
-        colors: &colors,
+        group,
+        names,
+        colors,
         highlight: current,
         selection: &w.selection,
         generation,

@@ -4,7 +4,12 @@ use super::super::app::Workbench;
 
 pub fn show(w: &Workbench, ui: &mut egui::Ui) {
     let Some(l) = &w.loaded else { return };
-    let t = l.review.tally(0..l.dataset.len());
+    let key = (l.path.clone(), l.review.version());
+    let counts = super::cached(ui, "tally", key, || {
+        l.review
+            .tally_by_class(&l.dataset.labels, l.dataset.classes.len())
+    });
+    let (t, per_class) = &*counts;
     ui.horizontal_wrapped(|ui| {
         ui.label(
             egui::RichText::new(format!(
@@ -15,8 +20,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui) {
         );
         ui.separator();
         for (c, name) in l.dataset.classes.iter().enumerate() {
-            let members = (0..l.dataset.len()).filter(|&i| l.dataset.labels[i] as usize == c);
-            let ct = l.review.tally(members);
+            let ct = &per_class[c];
             let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
             ui.painter().rect_filled(rect, 2.0, super::class_color(c));
             ui.label(format!(
