@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use poisonlens::knn::{knn_exact, knn_ivf};
-use poisonlens::linalg::Matrix;
+use poisonlens::linalg::{Matrix, XorShift};
 
 fn main() {
     if let Some(path) = std::env::args().nth(1).filter(|a| a.ends_with(".npy")) {
@@ -25,15 +25,8 @@ fn main() {
         a.get(1).copied().unwrap_or(64),
         a.get(2).copied().unwrap_or(40),
     );
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    let data: Vec<f32> = (0..n * d)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
+    let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
+    let data: Vec<f32> = (0..n * d).map(|_| rng.uniform()).collect();
     compare(&Matrix::new(n, d, data), k);
 }
 

@@ -7,16 +7,11 @@ use std::time::Instant;
 
 use poisonlens::dataset::Dataset;
 use poisonlens::detect::{ScanOptions, scan};
-use poisonlens::linalg::Matrix;
+use poisonlens::linalg::{Matrix, XorShift};
 
 fn synthetic(n: usize, d: usize, classes: usize) -> Dataset {
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut rnd = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f32 / (1u64 << 53) as f32
-    };
+    let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
+    let mut rnd = move || rng.uniform();
     let centres: Vec<Vec<f32>> = (0..classes + 1)
         .map(|_| (0..d).map(|_| rnd() * 4.0).collect())
         .collect();

@@ -14,13 +14,8 @@ fn main() {
         .nth(1)
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    let mut rnd = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 40) as f32 / (1u64 << 24) as f32
-    };
+    let mut rng = poisonlens::linalg::XorShift::new(0x9E37_79B9_7F4A_7C15);
+    let mut rnd = move || rng.uniform();
     let groups = 10usize;
     let centres: Vec<[f32; 2]> = (0..groups).map(|_| [rnd() * 40.0, rnd() * 40.0]).collect();
     let mut points = Vec::with_capacity(n);

@@ -43,6 +43,34 @@ impl Matrix {
     }
 }
 
+/// A tiny seeded xorshift generator: fixed start vectors here, and
+/// reproducible synthetic data in tests and benchmarks, without a `rand`
+/// dependency in the core.
+#[derive(Debug, Clone)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator from a non-zero seed.
+    pub fn new(seed: u64) -> Self {
+        XorShift(seed.max(1))
+    }
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in [0, 1), as f32.
+    pub fn uniform(&mut self) -> f32 {
+        self.next_f64() as f32
+    }
+    /// Roughly standard normal (sum of 12 uniforms).
+    pub fn normal(&mut self) -> f32 {
+        (0..12).map(|_| self.uniform()).sum::<f32>() - 6.0
+    }
+}
+
 /// A fitted principal-component projection.
 #[derive(Debug, Clone)]
 pub struct Pca {
@@ -149,13 +177,8 @@ pub fn top_eigen(a: &[f64], d: usize, k: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
     let p = (k + 8).min(d);
     let am = Array2::from_shape_vec((d, d), a.to_vec()).expect("square");
     // Deterministic start: a fixed pseudo-random basis.
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut q = Array2::<f64>::from_shape_fn((d, p), |_| {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    });
+    let mut rng = XorShift::new(0x9E37_79B9_7F4A_7C15);
+    let mut q = Array2::<f64>::from_shape_fn((d, p), |_| rng.next_f64() - 0.5);
     orthonormalize(&mut q);
     for _ in 0..40 {
         q = am.dot(&q);

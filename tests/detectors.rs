@@ -4,27 +4,13 @@ use std::path::Path;
 
 use poisonlens::dataset::{Dataset, OpenOptions};
 use poisonlens::detect::{ScanOptions, scan};
-use poisonlens::linalg::Matrix;
-
-/// Deterministic pseudo-random numbers, roughly normal.
-struct Rng(u64);
-impl Rng {
-    fn uniform(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f32 / (1u64 << 53) as f32
-    }
-    fn normal(&mut self) -> f32 {
-        (0..12).map(|_| self.uniform()).sum::<f32>() - 6.0
-    }
-}
+use poisonlens::linalg::{Matrix, XorShift};
 
 /// `classes` Gaussian classes of `per_class` samples in `d` dims; optionally a
 /// planted backdoor: `poison` samples of other classes moved to a tight
 /// trigger cluster and labelled class 0.
 fn synthetic(classes: usize, per_class: usize, d: usize, poison: usize) -> (Dataset, Vec<bool>) {
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = XorShift::new(0x1234_5678_9abc_def1);
     let centres: Vec<Vec<f32>> = (0..=classes)
         .map(|_| (0..d).map(|_| rng.normal() * 3.0).collect())
         .collect();

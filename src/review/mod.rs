@@ -193,22 +193,6 @@ impl Review {
         }
     }
 
-    /// Counts over the given samples (e.g. all, or one class).
-    pub fn tally(&self, samples: impl IntoIterator<Item = usize>) -> Tally {
-        let mut t = Tally::default();
-        for i in samples {
-            if let Some(e) = self.decision(i) {
-                t.reviewed += 1;
-                match e.decision {
-                    Decision::Keep => t.kept += 1,
-                    Decision::Exclude => t.excluded += 1,
-                    Decision::Relabel(_) => t.relabelled += 1,
-                }
-            }
-        }
-        t
-    }
-
     /// Increases with every change (apply, undo, redo): views compare it to
     /// know when to redraw what depends on decisions.
     pub fn version(&self) -> u64 {
@@ -255,8 +239,10 @@ mod tests {
         r.apply(&[0], Decision::Keep, "", "ana").unwrap();
         r.apply(&[1, 2, 2], Decision::Exclude, "cluster", "ana")
             .unwrap();
+        let (all, per) = r.tally_by_class(&[0, 1, 1, 2, 2], 3);
+        assert_eq!((per[0].kept, per[1].excluded, per[2].reviewed), (1, 2, 0));
         assert_eq!(
-            r.tally(0..5),
+            all,
             Tally {
                 reviewed: 3,
                 kept: 1,

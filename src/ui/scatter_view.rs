@@ -41,8 +41,6 @@ pub struct ScatterInput<'a> {
 pub struct ScatterOutput {
     /// A point was clicked.
     pub clicked: Option<usize>,
-    /// The pointer is over this point.
-    pub hovered: Option<usize>,
     /// A Shift+drag box or Ctrl+drag lasso selected these points.
     pub box_selected: Option<Vec<usize>>,
     /// Whether the raster was used this frame.
@@ -265,7 +263,6 @@ pub fn show(
             }
         }
         if best.0 <= PICK_RADIUS * PICK_RADIUS {
-            out.hovered = Some(best.1);
             response
                 .clone()
                 .on_hover_ui_at_pointer(|ui| hover_ui(ui, best.1));
