@@ -12,6 +12,7 @@ pub mod eval;
 pub mod jobs;
 pub mod knn;
 pub mod linalg;
+pub mod manifest;
 pub mod project2d;
 pub mod report;
 pub mod review;

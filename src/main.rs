@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+
+mod cli;
 use poisonlens::dataset::{Dataset, OpenOptions};
 use poisonlens::detect::{self, ScanOptions};
 
@@ -23,6 +25,12 @@ struct Cli {
     command: Option<Command>,
     /// Dataset to open in the workbench (manifest, folder or ImageFolder).
     dataset: Option<PathBuf>,
+    /// Keep review state in this folder instead of beside the dataset.
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Who is reviewing (default: $POISONLENS_REVIEWER, else your login name).
+    #[arg(long, global = true, value_name = "NAME")]
+    reviewer: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -47,10 +55,99 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Record decisions from a script, or list decisions and history.
+    ///
+    /// Writes to the same durable store as the workbench. All decisions of one
+    /// call are one step (one undo). With --stdin, reads one command per line
+    /// (`keep ID`, `exclude ID`, `relabel ID=LABEL`, `undo`, `redo`) and answers
+    /// `ok STEP` once each is on disk.
+    Review {
+        /// The dataset (as for scan).
+        dataset: PathBuf,
+        /// Exclude these samples (ids).
+        #[arg(long, num_args = 1.., value_name = "ID")]
+        exclude: Vec<String>,
+        /// Keep these samples as labelled.
+        #[arg(long, num_args = 1.., value_name = "ID")]
+        keep: Vec<String>,
+        /// Give these samples a new label.
+        #[arg(long, num_args = 1.., value_name = "ID=LABEL")]
+        relabel: Vec<String>,
+        /// Why (stored with every decision of this call).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Undo the newest step.
+        #[arg(long)]
+        undo: bool,
+        /// Redo the newest undone step.
+        #[arg(long)]
+        redo: bool,
+        /// Print the decisions and the whole history.
+        #[arg(long)]
+        list: bool,
+        /// Read commands from standard input, one per line.
+        #[arg(long)]
+        stdin: bool,
+    },
+    /// Write the cleaned manifest (CSV, Parquet, record.json), optionally signed.
+    Export {
+        /// The dataset (as for scan).
+        dataset: PathBuf,
+        /// Folder to write into (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Sign record.json with this OpenSSH Ed25519 private key.
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
+        /// Signer identity written into the record and checked against
+        /// allowed_signers (default: the reviewer name).
+        #[arg(long)]
+        identity: Option<String>,
+        /// Read the key's passphrase from the first line of this file
+        /// (else $POISONLENS_PASSPHRASE, else asked on the terminal).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Check a signed export: signature, signer, tables and every kept file.
+    Verify {
+        /// The export folder (holding record.json and record.json.sig).
+        dir: PathBuf,
+        /// ssh-keygen allowed_signers file the signer must be listed in.
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+        /// Identity to check (default: the signer the record names).
+        #[arg(long)]
+        identity: Option<String>,
+        /// Where the dataset's files are now, if moved since export.
+        #[arg(long, value_name = "DIR")]
+        data_root: Option<PathBuf>,
+    },
+    /// Make an Ed25519 signing key pair for a reviewer.
+    Keygen {
+        /// Private key file (default ~/.ssh/poisonlens_ed25519); the public
+        /// key goes to FILE.pub.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Identity (principal) for the key comment and allowed_signers line
+        /// (default: the reviewer name).
+        #[arg(long)]
+        identity: Option<String>,
+        /// Read the new key's passphrase from this file.
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+        /// Store the key without a passphrase.
+        #[arg(long)]
+        no_passphrase: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let reviewer = cli
+        .reviewer
+        .clone()
+        .unwrap_or_else(poisonlens::review::default_reviewer);
+    let state_dir = cli.state_dir.clone();
     let result = match cli.command {
         Some(Command::Scan {
             dataset,
@@ -60,7 +157,70 @@ fn main() -> ExitCode {
             no_images,
             quiet,
         }) => run_scan(dataset, embeddings, out, seed, !no_images, quiet),
-        None => run_workbench(cli.dataset),
+        Some(Command::Review {
+            dataset,
+            exclude,
+            keep,
+            relabel,
+            reason,
+            undo,
+            redo,
+            list,
+            stdin,
+        }) => cli::review::run(cli::review::ReviewArgs {
+            dataset,
+            exclude,
+            keep,
+            relabel,
+            reason,
+            reviewer,
+            undo,
+            redo,
+            list,
+            stdin,
+            state_dir,
+        }),
+        Some(Command::Export {
+            dataset,
+            out,
+            sign,
+            identity,
+            passphrase_file,
+        }) => cli::export::run(cli::export::ExportArgs {
+            dataset,
+            out,
+            sign,
+            identity: identity.unwrap_or(reviewer),
+            passphrase_file,
+            state_dir,
+        }),
+        Some(Command::Verify {
+            dir,
+            allowed_signers,
+            identity,
+            data_root,
+        }) => {
+            return cli::export::verify(
+                dir,
+                poisonlens::manifest::verify::VerifyOptions {
+                    allowed_signers,
+                    identity,
+                    data_root,
+                },
+            );
+        }
+        Some(Command::Keygen {
+            out,
+            identity,
+            passphrase_file,
+            no_passphrase,
+        }) => cli::keys::keygen(
+            out,
+            identity.unwrap_or(reviewer),
+            passphrase_file,
+            no_passphrase,
+        ),
+        None => run_workbench(cli.dataset, state_dir, reviewer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,13 +243,28 @@ fn default_dataset() -> PathBuf {
 }
 
 #[cfg(feature = "gui")]
-fn run_workbench(dataset: Option<PathBuf>) -> Result<(), poisonlens::Error> {
-    poisonlens::ui::run(dataset.unwrap_or_else(default_dataset)).map_err(poisonlens::Error::Other)
+fn run_workbench(
+    dataset: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    reviewer: String,
+) -> Result<(), poisonlens::Error> {
+    poisonlens::ui::run(
+        dataset.unwrap_or_else(default_dataset),
+        poisonlens::ui::Settings {
+            state_dir,
+            reviewer,
+        },
+    )
+    .map_err(poisonlens::Error::Other)
 }
 
 #[cfg(not(feature = "gui"))]
-fn run_workbench(dataset: Option<PathBuf>) -> Result<(), poisonlens::Error> {
-    let _ = (dataset, default_dataset());
+fn run_workbench(
+    dataset: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    reviewer: String,
+) -> Result<(), poisonlens::Error> {
+    let _ = (dataset, default_dataset(), state_dir, reviewer);
     Err(poisonlens::Error::Other(
         "this build has no workbench (built with --no-default-features); use a subcommand, e.g. `poisonlens scan`".into(),
     ))

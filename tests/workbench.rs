@@ -8,14 +8,31 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use poisonlens::review::Decision;
-use poisonlens::ui::{Action, Workbench};
+use poisonlens::ui::{Action, Settings, Workbench};
 
 fn sample() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data")
 }
 
+/// Settings with a review store of the test's own (tests run in parallel on
+/// the one bundled sample), under Cargo's per-target temporary folder.
+fn settings() -> Settings {
+    Settings {
+        state_dir: Some(
+            tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+                .unwrap()
+                .keep(),
+        ),
+        reviewer: "tester".into(),
+    }
+}
+
 fn harness() -> Harness<'static, Workbench> {
-    let mut w = Workbench::new(sample(), vec![]);
+    harness_with(settings())
+}
+
+fn harness_with(settings: Settings) -> Harness<'static, Workbench> {
+    let mut w = Workbench::new(sample(), vec![], settings);
     w.wait_for_job();
     assert!(w.loaded.is_some(), "{:?}", w.error);
     let mut h = Harness::builder()
@@ -41,7 +58,7 @@ fn decision(h: &Harness<'_, Workbench>, i: usize) -> Option<Decision> {
         .loaded
         .as_ref()
         .unwrap()
-        .review
+        .review()
         .decision(i)
         .map(|e| e.decision)
 }
@@ -343,9 +360,10 @@ fn queue_filters_by_decision() {
     let l = h.state().loaded.as_ref().unwrap();
     // Only excluded samples, plus the one on screen (it stays until you move on).
     let shown = h.state().current().unwrap();
-    assert!(h.state().queue.iter().all(
-        |&i| i == shown || l.review.decision(i).map(|e| e.decision) == Some(Decision::Exclude)
-    ));
+    assert!(
+        h.state().queue.iter().all(|&i| i == shown
+            || l.review().decision(i).map(|e| e.decision) == Some(Decision::Exclude))
+    );
     assert_eq!(h.state().queue.len(), 1 + usize::from(shown != first));
 }
 
@@ -403,7 +421,7 @@ fn an_image_that_cannot_be_decoded_shows_the_reason() {
     }
     std::fs::write(d.path().join("5.png"), b"definitely not a png").unwrap();
     std::fs::write(d.path().join("manifest.csv"), m).unwrap();
-    let mut w = Workbench::new(d.path().to_path_buf(), vec![]);
+    let mut w = Workbench::new(d.path().to_path_buf(), vec![], settings());
     w.wait_for_job();
     let mut h = Harness::builder()
         .with_size([1400.0, 860.0])
@@ -421,4 +439,113 @@ fn an_image_that_cannot_be_decoded_shows_the_reason() {
     h.key_press(Key::X);
     h.step();
     assert_eq!(decision(&h, 5), Some(Decision::Exclude));
+}
+
+#[test]
+fn decisions_survive_closing_the_window_with_their_history() {
+    let s = settings();
+    let mut h = harness_with(s.clone());
+    let first = h.state().current().unwrap();
+    h.key_press(Key::X);
+    h.step();
+    let second = h.state().current().unwrap();
+    h.key_press(Key::Space);
+    h.step();
+    drop(h);
+
+    let mut h = harness_with(s);
+    assert_eq!(decision(&h, first), Some(Decision::Exclude));
+    assert_eq!(decision(&h, second), Some(Decision::Keep));
+    // Undo after reopening reverts the newest step, then the one before.
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.step();
+    assert_eq!(decision(&h, second), None);
+    assert_eq!(decision(&h, first), Some(Decision::Exclude));
+    h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
+    h.step();
+    assert_eq!(decision(&h, first), None);
+}
+
+#[test]
+fn decisions_from_another_process_appear_in_the_window() {
+    let s = settings();
+    let mut h = harness_with(s.clone());
+    let ds = poisonlens::Dataset::open(&sample(), &Default::default()).unwrap();
+    let mut other = poisonlens::review::ReviewSession::open(&ds, s.state_dir.as_deref()).unwrap();
+    other
+        .decide(&[(7, Decision::Exclude)], "from a script", "robot")
+        .unwrap();
+    h.state_mut().refresh_review();
+    h.step();
+    let l = h.state().loaded.as_ref().unwrap();
+    let e = l.review().decision(7).unwrap();
+    assert_eq!(
+        (e.decision, e.reviewer.as_str()),
+        (Decision::Exclude, "robot")
+    );
+    // And the window's own decisions land after it in the shared history.
+    h.state_mut().apply(Action::Batch(vec![8], Decision::Keep));
+    drop(h);
+    let history = other.history().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].reviewer, "tester");
+}
+
+#[test]
+fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
+    use poisonlens::manifest::{sign, verify};
+    let s = settings();
+    let dir = s.state_dir.clone().unwrap();
+    let key = sign::keygen(&dir.join("key"), "tester@example.org", Some("pw")).unwrap();
+    let out = dir.join("export");
+    let mut h = harness_with(s);
+    let first = h.state().current().unwrap();
+    h.key_press(Key::X);
+    h.step();
+    h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.step();
+    h.step();
+    // The summary of changes is on screen before anything is written.
+    h.get_by_label_contains("1 excluded of 3000 samples");
+    h.get_by_label("Sign and export");
+    {
+        let f = h.state_mut().signoff.as_mut().unwrap();
+        f.out_dir = out.display().to_string();
+        f.key = key.private.display().to_string();
+        f.identity = "tester@example.org".into();
+        f.passphrase = "not it".into();
+    }
+    h.get_by_label("Sign and export").click();
+    h.step();
+    h.state_mut().wait_for_job();
+    h.step();
+    let status = h.state().signoff.as_ref().unwrap().status.clone().unwrap();
+    assert!(status.contains("wrong passphrase"), "{status}");
+    assert!(!out.exists(), "nothing is written with a wrong passphrase");
+
+    h.state_mut().signoff.as_mut().unwrap().passphrase = "pw".into();
+    h.get_by_label("Sign and export").click();
+    h.step();
+    h.state_mut().wait_for_job();
+    h.step();
+    assert!(h.state().signoff.is_none(), "the dialog closes when done");
+    let notice = h.state().notice.clone().unwrap();
+    assert!(notice.contains("signed by tester@example.org"), "{notice}");
+
+    let allowed = dir.join("allowed_signers");
+    std::fs::write(&allowed, format!("{}\n", key.allowed_signers_line)).unwrap();
+    let v = verify::verify(
+        &out,
+        &verify::VerifyOptions {
+            allowed_signers: Some(allowed),
+            ..Default::default()
+        },
+    );
+    assert!(v.ok(), "{:?}", v.problems);
+    let record: poisonlens::manifest::record::Record =
+        serde_json::from_slice(&std::fs::read(out.join("record.json")).unwrap()).unwrap();
+    let l = h.state().loaded.as_ref().unwrap();
+    assert_eq!(record.excluded.len(), 1);
+    assert_eq!(record.excluded[0].id, l.dataset.ids[first]);
+    assert_eq!(record.excluded[0].reviewer, "tester");
 }

@@ -31,7 +31,7 @@ pub fn open(file: &Path, opts: &OpenOptions) -> Result<Dataset> {
     from_frame(file, df, opts)
 }
 
-fn read_csv(file: &Path) -> Result<DataFrame> {
+pub(crate) fn read_csv(file: &Path) -> Result<DataFrame> {
     // Every column as text: ids like "000123" must keep their zeros, and numeric
     // columns are parsed by us so errors can name the row.
     CsvReadOptions::default()
@@ -42,14 +42,14 @@ fn read_csv(file: &Path) -> Result<DataFrame> {
         .map_err(|e| Error::file(file, format!("cannot read CSV: {e}")))
 }
 
-fn read_parquet(file: &Path) -> Result<DataFrame> {
+pub(crate) fn read_parquet(file: &Path) -> Result<DataFrame> {
     let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
     ParquetReader::new(f)
         .finish()
         .map_err(|e| Error::file(file, format!("cannot read Parquet: {e}")))
 }
 
-fn strings(file: &Path, df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
+pub(crate) fn strings(file: &Path, df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
     let col = df
         .column(name)
         .map_err(|e| Error::file(file, e.to_string()))?;

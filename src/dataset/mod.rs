@@ -4,7 +4,7 @@
 
 mod imagefolder;
 pub mod images;
-mod manifest;
+pub(crate) mod manifest;
 pub mod npy;
 pub mod paths;
 

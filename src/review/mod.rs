@@ -1,10 +1,16 @@
 //! The review model: the one place where decisions about samples change.
 //!
-//! The workbench, the scriptable `review` command and (later) the durable
-//! journal all go through [`Review::apply`], [`Review::undo`] and
-//! [`Review::redo`], so undo, autosave and the audit trail see every change.
-//! A batch (excluding a whole cluster, relabelling a lasso selection) is one
-//! [`Action`] and undoes as one step.
+//! [`Review`] is the in-memory state (decisions, undo and redo stacks);
+//! [`ReviewSession`] binds it to the durable [`store`], so the workbench and
+//! the scriptable `review` command both write every change to disk before
+//! showing it. A batch (excluding a whole cluster, relabelling a lasso
+//! selection) is one [`Action`] and undoes as one step.
+
+pub mod location;
+mod session;
+pub mod store;
+
+pub use session::ReviewSession;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -48,6 +54,9 @@ pub struct Change {
 pub struct Action {
     /// What changed.
     pub changes: Vec<Change>,
+    /// Its event number in the durable store (0 while not stored), so an undo
+    /// can name the step it reverts in the audit trail.
+    pub seq: i64,
 }
 
 /// Why an action was refused.
@@ -123,25 +132,40 @@ impl Review {
         reason: &str,
         reviewer: &str,
     ) -> Result<&Action, ReviewError> {
-        if samples.is_empty() {
+        let pairs: Vec<(usize, Decision)> = samples.iter().map(|&i| (i, decision)).collect();
+        let action = self.plan(&pairs, reason, reviewer)?;
+        Ok(self.push(action))
+    }
+
+    /// Works out the action that would give each sample its decision (with
+    /// the decisions it replaces), without changing anything: the session
+    /// stores it first and only then [`push`](Self::push)es it. A sample
+    /// named twice keeps its first decision.
+    pub fn plan(
+        &self,
+        decisions: &[(usize, Decision)],
+        reason: &str,
+        reviewer: &str,
+    ) -> Result<Action, ReviewError> {
+        if decisions.is_empty() {
             return Err(ReviewError::Empty);
         }
-        if let Some(&bad) = samples.iter().find(|&&i| i >= self.decisions.len()) {
+        if let Some(&(bad, _)) = decisions.iter().find(|(i, _)| *i >= self.decisions.len()) {
             return Err(ReviewError::NoSuchSample(bad));
         }
-        if let Decision::Relabel(c) = decision
-            && c as usize >= self.n_classes
-        {
-            return Err(ReviewError::NoSuchClass(c));
+        for (_, d) in decisions {
+            if let Decision::Relabel(c) = *d
+                && c as usize >= self.n_classes
+            {
+                return Err(ReviewError::NoSuchClass(c));
+            }
         }
-        let at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let at = now();
         let mut seen = std::collections::HashSet::new();
-        let changes = samples
+        let changes = decisions
             .iter()
-            .filter(|i| seen.insert(**i))
-            .map(|&i| Change {
+            .filter(|(i, _)| seen.insert(*i))
+            .map(|&(i, decision)| Change {
                 sample: i,
                 before: self.decisions[i].clone(),
                 after: Some(Entry {
@@ -152,11 +176,26 @@ impl Review {
                 }),
             })
             .collect();
-        let action = Action { changes };
+        Ok(Action { changes, seq: 0 })
+    }
+
+    /// Applies an action worked out by [`plan`](Self::plan) (or read back from
+    /// the store) as the newest undoable step; clears the redo stack.
+    pub fn push(&mut self, action: Action) -> &Action {
         self.set_all(&action, false);
         self.redo.clear();
         self.undo.push(action);
-        Ok(self.undo.last().expect("just pushed"))
+        self.undo.last().expect("just pushed")
+    }
+
+    /// The step [`undo`](Self::undo) would revert.
+    pub fn peek_undo(&self) -> Option<&Action> {
+        self.undo.last()
+    }
+
+    /// The step [`redo`](Self::redo) would re-apply.
+    pub fn peek_redo(&self) -> Option<&Action> {
+        self.redo.last()
     }
 
     /// Reverts the last action; returns it, or None when there is nothing to undo.
@@ -217,6 +256,11 @@ impl Review {
         (total, per)
     }
 
+    /// Number of classes a relabel may name.
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
     fn set_all(&mut self, action: &Action, backwards: bool) {
         self.version += 1;
         for c in &action.changes {
@@ -226,6 +270,36 @@ impl Review {
                 c.after.clone()
             };
         }
+    }
+}
+
+/// Who is deciding when no one said: `POISONLENS_REVIEWER`, else the login
+/// name, so the audit trail never has an empty "who".
+pub fn default_reviewer() -> String {
+    ["POISONLENS_REVIEWER", "USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "reviewer".into())
+}
+
+/// Seconds since the Unix epoch, the time stamp of every decision.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A decision in words, with class names: how the store, `review --list`
+/// and the audit trail write it, so they survive a change of class order.
+pub fn describe(d: Option<Decision>, classes: &[String]) -> String {
+    match d {
+        None => "undecided".into(),
+        Some(Decision::Keep) => "keep".into(),
+        Some(Decision::Exclude) => "exclude".into(),
+        Some(Decision::Relabel(c)) => format!(
+            "relabel:{}",
+            classes.get(c as usize).map_or("?", String::as_str)
+        ),
     }
 }
 

@@ -12,6 +12,8 @@ use crate::review::Decision;
 /// Storage key of the recent-datasets list.
 pub const RECENT_KEY: &str = "poisonlens.recent";
 const MAX_RECENT: usize = 8;
+/// How often the window looks for decisions written by other processes.
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// What the scatter plot colours points by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,27 @@ pub enum Action {
     UsePca,
     /// Show the t-SNE view, computing it in the background first if needed.
     UseTsne,
+    /// Open the Sign-off / export dialog (signing ticked or not).
+    OpenSignoff {
+        /// Whether "sign" starts ticked.
+        sign: bool,
+    },
+    /// Close the dialog.
+    CloseSignoff,
+    /// Start the export (and signature) the dialog describes.
+    StartExport,
+    /// Dismiss the notice banner.
+    DismissNotice,
+}
+
+/// Choices made on the command line that the window keeps for every dataset
+/// it opens.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Keep review stores here instead of beside each dataset.
+    pub state_dir: Option<PathBuf>,
+    /// Who is reviewing.
+    pub reviewer: String,
 }
 
 /// What the central area shows.
@@ -161,8 +184,17 @@ pub struct Workbench {
     pub loaded: Option<Loaded>,
     pub(crate) job: Option<Job<Result<Loaded, String>>>,
     pub(crate) projection_job: Option<Job<crate::project2d::Projection>>,
+    pub(crate) export_job: Option<Job<Result<String, String>>>,
     /// The last failure, shown in plain words until dismissed.
     pub error: Option<String>,
+    /// Something to know that is not a failure (where the review is kept,
+    /// the dataset changed under the review, an export finished).
+    pub notice: Option<String>,
+    /// The Sign-off / export dialog, while open.
+    pub signoff: Option<super::signoff::SignoffForm>,
+    /// Command-line settings.
+    pub settings: Settings,
+    last_refresh: std::time::Instant,
     /// Samples in the triage queue, most suspicious first.
     pub queue: Vec<usize>,
     /// Index into `queue` of the current sample.
@@ -190,12 +222,16 @@ pub struct Workbench {
 
 impl Workbench {
     /// A workbench that starts opening `dataset` at once.
-    pub fn new(dataset: PathBuf, recent: Vec<PathBuf>) -> Self {
+    pub fn new(dataset: PathBuf, recent: Vec<PathBuf>, settings: Settings) -> Self {
         let mut w = Workbench {
             loaded: None,
             job: None,
             projection_job: None,
+            export_job: None,
             error: None,
+            notice: None,
+            signoff: None,
+            last_refresh: std::time::Instant::now(),
             queue: Vec::new(),
             cursor: 0,
             filter: QueueFilter::default(),
@@ -204,7 +240,12 @@ impl Workbench {
             view: CentralView::Embedding,
             reason: String::new(),
             picker: None,
-            reviewer: std::env::var("USER").unwrap_or_else(|_| "reviewer".into()),
+            reviewer: if settings.reviewer.trim().is_empty() {
+                crate::review::default_reviewer()
+            } else {
+                settings.reviewer.clone()
+            },
+            settings,
             selection: Vec::new(),
             recent,
             thumbs: None,
@@ -215,7 +256,7 @@ impl Workbench {
 
     /// True while a background job runs.
     pub fn is_busy(&self) -> bool {
-        self.job.is_some() || self.projection_job.is_some()
+        self.job.is_some() || self.projection_job.is_some() || self.export_job.is_some()
     }
 
     /// Blocks until the running job (if any) has finished and its result is
@@ -224,6 +265,10 @@ impl Workbench {
         if let Some(job) = self.job.take() {
             let r = job.wait();
             self.finish_job(r);
+        }
+        if let Some(job) = self.export_job.take() {
+            let r = job.wait();
+            self.finish_export(r);
         }
     }
 
@@ -239,9 +284,10 @@ impl Workbench {
             job.cancel();
         }
         let p = path.clone();
+        let state_dir = self.settings.state_dir.clone();
         self.job = Some(Job::spawn(
             format!("Opening {}", path.display()),
-            move |s| loaded::load(p, s),
+            move |s| loaded::load(p, state_dir, s),
         ));
     }
 
@@ -266,11 +312,52 @@ impl Workbench {
             self.job = None;
             self.finish_job(r);
         }
+        if let Some(r) = self.export_job.as_mut().and_then(|j| j.try_take()) {
+            self.export_job = None;
+            self.finish_export(r);
+        }
+        if self.last_refresh.elapsed() >= REFRESH_EVERY {
+            self.refresh_review();
+        }
+    }
+
+    /// Picks up decisions other windows or `poisonlens review` wrote.
+    pub fn refresh_review(&mut self) {
+        self.last_refresh = std::time::Instant::now();
+        let Some(l) = &mut self.loaded else { return };
+        match l.session.refresh() {
+            Ok(true) => self.rebuild_queue(),
+            Ok(false) => {}
+            Err(e) => self.error = Some(format!("Reading the review store failed: {e}")),
+        }
+    }
+
+    fn finish_export(&mut self, r: Result<Result<String, String>, String>) {
+        match r.and_then(|x| x) {
+            Ok(msg) => {
+                self.signoff = None;
+                self.notice = Some(msg);
+            }
+            Err(e) => match &mut self.signoff {
+                Some(f) => f.status = Some(e),
+                None => self.error = Some(e),
+            },
+        }
     }
 
     fn finish_job(&mut self, r: Result<Result<Loaded, String>, String>) {
         match r.and_then(|x| x) {
             Ok(l) => {
+                let notes: Vec<String> = l
+                    .session
+                    .location
+                    .note
+                    .iter()
+                    .chain(&l.session.warnings)
+                    .cloned()
+                    .collect();
+                self.notice = (!notes.is_empty()).then(|| notes.join("\n"));
+                self.signoff = None;
                 self.recent.retain(|p| p != &l.path);
                 self.recent.insert(0, l.path.clone());
                 self.recent.truncate(MAX_RECENT);
@@ -318,7 +405,7 @@ impl Workbench {
             .filter(|&i| {
                 self.filter
                     .decision
-                    .accepts(l.review.decision(i).map(|e| e.decision))
+                    .accepts(l.review().decision(i).map(|e| e.decision))
                     || Some(i) == current
             })
             .collect();
@@ -398,6 +485,37 @@ impl Workbench {
                 self.rebuild_queue();
             }
             Action::ShowView(v) => self.view = v,
+            Action::OpenSignoff { sign } => {
+                if let Some(l) = &self.loaded {
+                    self.signoff = Some(super::signoff::SignoffForm::new(l, &self.reviewer, sign));
+                }
+            }
+            Action::CloseSignoff => {
+                if self.export_job.is_none() {
+                    self.signoff = None;
+                }
+            }
+            Action::StartExport => self.start_export(),
+            Action::DismissNotice => self.notice = None,
+        }
+    }
+
+    /// Runs the export the dialog describes as a job: hashing thousands of
+    /// files and deriving a key from a passphrase must not freeze the window.
+    fn start_export(&mut self) {
+        let (Some(l), Some(form)) = (&self.loaded, &mut self.signoff) else {
+            return;
+        };
+        if self.export_job.is_some() {
+            return;
+        }
+        match form.request(l) {
+            Ok(req) => {
+                form.status = None;
+                form.passphrase.clear();
+                self.export_job = Some(Job::spawn("Exporting", move |s| req.run(s)));
+            }
+            Err(e) => form.status = Some(e),
         }
     }
 
@@ -433,16 +551,22 @@ impl Workbench {
             Command::Undo | Command::Redo => {
                 if let Some(l) = &mut self.loaded {
                     let a = if c == Command::Undo {
-                        l.review.undo()
+                        l.session.undo(&self.reviewer)
                     } else {
-                        l.review.redo()
+                        l.session.redo(&self.reviewer)
                     };
-                    let first = a.and_then(|a| a.changes.first().map(|ch| ch.sample));
-                    if let Some(i) = first {
-                        self.apply(Action::Select(i));
+                    match a {
+                        Ok(a) => {
+                            let first = a.and_then(|a| a.changes.first().map(|ch| ch.sample));
+                            if let Some(i) = first {
+                                self.apply(Action::Select(i));
+                            }
+                        }
+                        Err(e) => self.error = Some(format!("Not saved: {e}")),
                     }
                 }
             }
+            Command::SignOff => self.apply(Action::OpenSignoff { sign: true }),
             Command::Help => self.show_help = !self.show_help,
             Command::RelabelPicker => {
                 self.picker = match self.picker {
@@ -463,11 +587,10 @@ impl Workbench {
 
     fn decide(&mut self, samples: &[usize], d: Decision, advance: bool) {
         let Some(l) = &mut self.loaded else { return };
-        if let Err(e) = l
-            .review
-            .apply(samples, d, self.reason.trim(), &self.reviewer)
-        {
-            self.error = Some(e.to_string());
+        let pairs: Vec<(usize, Decision)> = samples.iter().map(|&i| (i, d)).collect();
+        if let Err(e) = l.session.decide(&pairs, self.reason.trim(), &self.reviewer) {
+            // Nothing is shown as done that is not on disk.
+            self.error = Some(format!("Not saved: {e}"));
             return;
         }
         if advance {
@@ -498,6 +621,9 @@ impl Workbench {
         if self.is_busy() || self.thumbs.as_ref().is_some_and(Thumbs::busy) {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(50));
+        } else if self.loaded.is_some() {
+            // Wake up now and then to show other writers' decisions.
+            ui.ctx().request_repaint_after(REFRESH_EVERY);
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum Command {
     Help,
     /// Open a dataset.
     Open,
+    /// Open the Sign-off / export dialog.
+    SignOff,
 }
 
 /// A command with its keys and its description.
@@ -109,6 +111,11 @@ pub fn bindings() -> Vec<Binding> {
             command: Command::Open,
             keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::O)],
             description: "Open a dataset",
+        },
+        Binding {
+            command: Command::SignOff,
+            keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::E)],
+            description: "Sign off: export the cleaned manifest, signed",
         },
         Binding {
             command: Command::Help,

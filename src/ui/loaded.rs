@@ -11,7 +11,7 @@ use crate::detect::{Report, ScanOptions, scan_cancellable};
 use crate::jobs::JobState;
 use crate::knn::{Neighbors, knn};
 use crate::project2d::{self, Projection};
-use crate::review::Review;
+use crate::review::{Review, ReviewSession};
 
 /// Neighbours shown next to the current sample.
 pub const SHOWN_NEIGHBOURS: usize = 8;
@@ -32,8 +32,8 @@ pub struct Loaded {
     pub tsne: Option<Projection>,
     /// Nearest neighbours for the sample view.
     pub neighbours: Neighbors,
-    /// The decisions.
-    pub review: Review,
+    /// The decisions, bound to their durable store.
+    pub session: ReviewSession,
     /// Rows of the cluster map.
     pub cluster_rows: Vec<ClusterRow>,
 }
@@ -44,10 +44,20 @@ pub fn tsne(features: Arc<crate::linalg::Matrix>, pca: Projection, job: &JobStat
     project2d::tsne(&features, &pca, &|f| job.report("t-SNE", f))
 }
 
-/// Opens, scans and projects `path`; runs inside a [`crate::jobs::Job`].
-pub fn load(path: PathBuf, job: &JobState) -> Result<Loaded, String> {
+impl Loaded {
+    /// The decisions (read-only; changes go through `session`).
+    pub fn review(&self) -> &Review {
+        self.session.review()
+    }
+}
+
+/// Opens, scans and projects `path`, and opens its review store (in
+/// `state_dir` if given); runs inside a [`crate::jobs::Job`].
+pub fn load(path: PathBuf, state_dir: Option<PathBuf>, job: &JobState) -> Result<Loaded, String> {
     job.report("opening", 0.0);
     let ds = Dataset::open(&path, &OpenOptions::default()).map_err(|e| e.to_string())?;
+    job.report("opening the review", 0.02);
+    let session = ReviewSession::open(&ds, state_dir.as_deref()).map_err(|e| e.to_string())?;
     if job.cancelled() {
         return Err("cancelled".into());
     }
@@ -59,7 +69,6 @@ pub fn load(path: PathBuf, job: &JobState) -> Result<Loaded, String> {
     job.report("finding neighbours", 0.95);
     let neighbours = knn(&report.features, SHOWN_NEIGHBOURS);
     let cluster_rows = cluster_map::build(&report);
-    let review = Review::new(ds.len(), ds.classes.len());
     job.report("done", 1.0);
     Ok(Loaded {
         path,
@@ -69,7 +78,7 @@ pub fn load(path: PathBuf, job: &JobState) -> Result<Loaded, String> {
         projection,
         tsne: None,
         neighbours,
-        review,
+        session,
         cluster_rows,
     })
 }

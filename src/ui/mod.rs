@@ -8,15 +8,17 @@ pub mod commands;
 mod loaded;
 mod panels;
 pub mod scatter_view;
+mod signoff;
 mod thumbs;
 
-pub use app::{Action, CentralView, ColorBy, DecisionFilter, Workbench};
+pub use app::{Action, CentralView, ColorBy, DecisionFilter, Settings, Workbench};
 pub use loaded::Loaded;
+pub use signoff::SignoffForm;
 
 use std::path::PathBuf;
 
 /// Opens the workbench window on `dataset` (or the bundled sample).
-pub fn run(dataset: PathBuf) -> Result<(), String> {
+pub fn run(dataset: PathBuf, settings: Settings) -> Result<(), String> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("poisonlens")
@@ -33,7 +35,7 @@ pub fn run(dataset: PathBuf) -> Result<(), String> {
                 .storage
                 .and_then(|s| eframe::get_value::<Vec<PathBuf>>(s, app::RECENT_KEY))
                 .unwrap_or_default();
-            Ok(Box::new(Workbench::new(dataset, recent)))
+            Ok(Box::new(Workbench::new(dataset, recent, settings)))
         }),
     )
     .map_err(|e| e.to_string())

@@ -86,7 +86,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             for pos in range {
                 let i = w.queue[pos];
                 let r = &l.report;
-                let mark = match l.review.decision(i).map(|e| e.decision) {
+                let mark = match l.review().decision(i).map(|e| e.decision) {
                     None => "   ",
                     Some(Decision::Keep) => "K  ",
                     Some(Decision::Exclude) => "X  ",

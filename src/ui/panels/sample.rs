@@ -30,7 +30,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     // Decision buttons.
     let l = w.loaded.as_ref().expect("checked above");
     let r = &l.report;
-    let decision = l.review.decision(i);
+    let decision = l.review().decision(i);
     ui.label(match decision.map(|e| e.decision) {
         None => "Decision: not reviewed yet".to_string(),
         Some(Decision::Keep) => "Decision: keep".to_string(),

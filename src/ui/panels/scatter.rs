@@ -14,7 +14,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         let version = w
             .loaded
             .as_ref()
-            .map(|l| (l.path.clone(), l.review.version()));
+            .map(|l| (l.path.clone(), l.review().version()));
         (w.color_by as u8, w.filter.cluster, version).hash(&mut h);
         h.finish()
     };
@@ -159,7 +159,7 @@ fn groups(w: &Workbench) -> (Vec<usize>, Vec<String>, Vec<egui::Color32>) {
         }
         ColorBy::Decision => (
             (0..n)
-                .map(|i| match l.review.decision(i).map(|e| e.decision) {
+                .map(|i| match l.review().decision(i).map(|e| e.decision) {
                     None => 0,
                     Some(Decision::Keep) => 1,
                     Some(Decision::Exclude) => 2,

@@ -4,9 +4,9 @@ use super::super::app::Workbench;
 
 pub fn show(w: &Workbench, ui: &mut egui::Ui) {
     let Some(l) = &w.loaded else { return };
-    let key = (l.path.clone(), l.review.version());
+    let key = (l.path.clone(), l.review().version());
     let counts = super::cached(ui, "tally", key, || {
-        l.review
+        l.review()
             .tally_by_class(&l.dataset.labels, l.dataset.classes.len())
     });
     let (t, per_class) = &*counts;

@@ -15,6 +15,23 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             {
                 actions.push(Action::ShowOpenDialog);
             }
+            let loaded = w.loaded.is_some();
+            if ui
+                .add_enabled(loaded, egui::Button::new("Export…"))
+                .clicked()
+            {
+                actions.push(Action::OpenSignoff { sign: false });
+            }
+            if ui
+                .add_enabled(
+                    loaded,
+                    egui::Button::new("Sign off…")
+                        .shortcut_text(shortcut_text(ui.ctx(), Command::SignOff)),
+                )
+                .clicked()
+            {
+                actions.push(Action::OpenSignoff { sign: true });
+            }
             ui.menu_button("Open recent", |ui| {
                 if w.recent.is_empty() {
                     ui.label("Nothing yet");
@@ -69,6 +86,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             .iter()
             .map(|j| j.progress())
             .chain(w.projection_job.iter().map(|j| j.progress()))
+            .chain(w.export_job.iter().map(|j| j.progress()))
             .collect();
         for (stage, f) in &running {
             ui.separator();
@@ -82,6 +100,14 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             actions.push(Action::Cancel);
         }
     });
+    if let Some(n) = &w.notice {
+        ui.horizontal(|ui| {
+            ui.colored_label(ui.visuals().warn_fg_color, n);
+            if ui.small_button("OK").clicked() {
+                actions.push(Action::DismissNotice);
+            }
+        });
+    }
     if let Some(e) = &w.error {
         ui.horizontal(|ui| {
             ui.colored_label(ui.visuals().error_fg_color, format!("Problem: {e}"));
