@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use poisonlens::dataset::{Dataset, OpenOptions};
 use poisonlens::detect::{ScanOptions, scan};
-use poisonlens::eval::{read_truth, report_quality};
+use poisonlens::eval::{iou, quality, read_truth, report_quality, true_trigger_box};
 
 fn main() -> anyhow::Result<()> {
     let mut dirs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
@@ -53,6 +53,26 @@ fn main() -> anyhow::Result<()> {
                 } else {
                     String::new()
                 }
+            );
+        }
+        let without = quality(&r.ids, &r.flagged_without("trigger"), &truth);
+        let with = quality(&r.ids, &r.flagged, &truth);
+        eprintln!(
+            "{name}: recall {:.3} with the trigger detector, {:.3} without; flagged {} with, {} without",
+            with.recall(),
+            without.recall(),
+            with.flagged,
+            without.flagged
+        );
+        for t in &r.triggers {
+            let iou = match (t.bbox, true_trigger_box(&dir)) {
+                (Some(b), Some(tb)) => format!("IoU {:.2} with the true patch {tb:?}", iou(b, tb)),
+                (Some(_), None) => "no true box known".into(),
+                (None, _) => "no box (blend)".into(),
+            };
+            eprintln!(
+                "{name}: trigger in '{}': {:?} box {:?}, {} carriers; {iou}; {}",
+                r.class_names[t.class as usize], t.kind, t.bbox, t.carriers, t.summary
             );
         }
     }

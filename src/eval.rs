@@ -95,3 +95,31 @@ pub fn report_quality(r: &Report, truth: &HashMap<String, bool>) -> Vec<(String,
     }
     out
 }
+
+/// The true trigger patch of a devset, from its `meta.json` trigger text
+/// ("… rows A..B, cols C..D"), as x0, y0, x1, y1 inclusive; None when the
+/// attack has no box (a blend) or the text says no place.
+pub fn true_trigger_box(dir: &Path) -> Option<[u32; 4]> {
+    let meta = std::fs::read_to_string(dir.join("meta.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&meta).ok()?;
+    let text = v["params"]["trigger"].as_str().or(v["trigger"].as_str())?;
+    let range = |key: &str| -> Option<(u32, u32)> {
+        let rest = &text[text.find(key)? + key.len()..];
+        let mut it = rest
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty());
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    let (y0, y1) = range("rows")?;
+    let (x0, x1) = range("cols")?;
+    Some([x0, y0, x1, y1])
+}
+
+/// Intersection over union of two inclusive pixel boxes (x0, y0, x1, y1).
+pub fn iou(a: [u32; 4], b: [u32; 4]) -> f64 {
+    let area = |r: [u32; 4]| ((r[2] + 1 - r[0]) * (r[3] + 1 - r[1])) as f64;
+    let ix = (a[2].min(b[2]) + 1).saturating_sub(a[0].max(b[0]));
+    let iy = (a[3].min(b[3]) + 1).saturating_sub(a[1].max(b[1]));
+    let inter = (ix * iy) as f64;
+    inter / (area(a) + area(b) - inter)
+}

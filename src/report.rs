@@ -11,7 +11,7 @@ use crate::detect::Report;
 use crate::error::{Error, Result};
 
 /// Report columns besides the per-detector `score_<name>` ones, in order.
-pub const BASE_COLUMNS: [&str; 9] = [
+pub const BASE_COLUMNS: [&str; 10] = [
     "id",
     "label",
     "score",
@@ -21,6 +21,7 @@ pub const BASE_COLUMNS: [&str; 9] = [
     "suggested_confidence",
     "cluster",
     "flagged_by",
+    "trigger_box",
 ];
 
 /// Builds the report table.
@@ -62,6 +63,13 @@ pub fn to_frame(r: &Report) -> Result<DataFrame> {
             r.cluster_of.iter().map(|&c| c as u32).collect::<Vec<_>>(),
         ),
         Column::new("flagged_by".into(), flagged_by),
+        Column::new(
+            "trigger_box".into(),
+            r.trigger_box
+                .iter()
+                .map(|b| b.map(box_text))
+                .collect::<Vec<Option<String>>>(),
+        ),
     ];
     for d in &r.detectors {
         cols.push(Column::new(
@@ -71,6 +79,11 @@ pub fn to_frame(r: &Report) -> Result<DataFrame> {
     }
     DataFrame::new_infer_height(cols)
         .map_err(|e| Error::Other(format!("building report table: {e}")))
+}
+
+/// A trigger box as `x0 y0 x1 y1` (inclusive pixel corners).
+pub fn box_text(b: [u32; 4]) -> String {
+    format!("{} {} {} {}", b[0], b[1], b[2], b[3])
 }
 
 /// Writes the report; the format follows the extension (.csv, .parquet, .json).
@@ -135,6 +148,7 @@ fn to_json(r: &Report) -> serde_json::Value {
                 "suggested_confidence": r.suggested_confidence[i],
                 "cluster": r.cluster_of[i],
                 "flagged_by": r.detectors.iter().filter(|d| d.flagged[i]).map(|d| d.name).collect::<Vec<_>>(),
+                "trigger_box": r.trigger_box[i],
                 "scores": scores,
             })
         })
@@ -145,6 +159,15 @@ fn to_json(r: &Report) -> serde_json::Value {
         "warnings": r.warnings,
         "classes": r.class_names,
         "clusters": r.clusters,
+        "triggers": r.triggers.iter().map(|t| serde_json::json!({
+            "class": r.class_names[t.class as usize],
+            "kind": t.kind,
+            "box_at_common_size": t.bbox,
+            "common_size": [t.width, t.height],
+            "group_size": t.group_size,
+            "carriers": t.carriers,
+            "summary": t.summary,
+        })).collect::<Vec<_>>(),
         "samples": samples,
     })
 }

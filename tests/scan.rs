@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use poisonlens::dataset::{Dataset, EmbeddingSource, OpenOptions};
+use poisonlens::detect::trigger::TriggerKind;
 use poisonlens::detect::{ScanOptions, scan};
-use poisonlens::eval::{read_truth, report_quality};
+use poisonlens::eval::{iou, quality, read_truth, report_quality, true_trigger_box};
 
 fn sample() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data")
@@ -173,7 +174,10 @@ fn cli_reports_bad_input_without_panicking() {
 }
 
 /// The quality targets on every devset (issue #2): F1 ≥ 0.90 on backdoors,
-/// ≥ 0.80 on flips, ≤ 1% of the clean devset flagged.
+/// ≥ 0.80 on flips, ≤ 1% of the clean devset flagged; and (issue #5) the
+/// trigger box overlaps the true patch with IoU ≥ 0.5, the blend is found,
+/// the trigger detector never lowers recall and adds no flag where there is
+/// no backdoor.
 #[test]
 fn devset_quality_targets() {
     let root = devsets();
@@ -197,6 +201,33 @@ fn devset_quality_targets() {
             assert!(q.fpr() <= 0.01, "{name}: {q:?}");
         } else {
             assert!(q.f1() >= min_f1, "{name}: F1 {:.3} {q:?}", q.f1());
+        }
+        // Issue #5: the trigger detector adds recall and no clean flags.
+        let without = quality(&r.ids, &r.flagged_without("trigger"), &truth);
+        assert!(
+            q.recall() >= without.recall(),
+            "{name}: {q:?} vs {without:?}"
+        );
+        match name {
+            "badnets" => {
+                let t = &r.triggers[0];
+                let iou = iou(t.bbox.unwrap(), true_trigger_box(&dir).unwrap());
+                assert!(iou >= 0.5, "badnets: trigger box IoU {iou:.2}");
+                assert_eq!(r.class_names[t.class as usize], "Sneaker");
+            }
+            "blend" => assert!(
+                r.triggers.iter().any(|t| t.kind == TriggerKind::Blend),
+                "the blended pattern is detected"
+            ),
+            "clean" | "flip" => {
+                assert!(
+                    r.triggers.is_empty(),
+                    "{name}: {} triggers",
+                    r.triggers.len()
+                );
+                assert_eq!(q.flagged, without.flagged, "{name}: no extra flags");
+            }
+            _ => {}
         }
     }
 }

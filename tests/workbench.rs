@@ -549,3 +549,99 @@ fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
     assert_eq!(record.excluded[0].id, l.dataset.ids[first]);
     assert_eq!(record.excluded[0].reviewer, "tester");
 }
+
+#[test]
+fn reopening_a_changed_dataset_warns_in_the_window() {
+    let d = tempfile::tempdir().unwrap();
+    let row = |i: usize| format!("s{i},{},{},{}\n", ["a", "b"][i % 2], i % 2, i as f32 * 0.01);
+    let mut m = String::from("id,label,emb_0,emb_1\n");
+    for i in 0..40 {
+        m += &row(i);
+    }
+    std::fs::write(d.path().join("manifest.csv"), &m).unwrap();
+    let open = || {
+        let mut w = Workbench::new(d.path().to_path_buf(), vec![], Settings::default());
+        w.wait_for_job();
+        assert!(w.loaded.is_some(), "{:?}", w.error);
+        w
+    };
+    let mut w = open();
+    assert!(w.notice.is_none(), "{:?}", w.notice);
+    w.apply(Action::Batch(vec![3], Decision::Exclude));
+    drop(w);
+    assert!(d.path().join("manifest.review.sqlite").exists());
+    std::fs::write(d.path().join("manifest.csv"), m + &row(40)).unwrap();
+    let w = open();
+    let notice = w.notice.clone().unwrap_or_default();
+    assert!(notice.contains("the dataset changed"), "{notice}");
+    let l = w.loaded.as_ref().unwrap();
+    assert_eq!(l.review().decision(3).unwrap().decision, Decision::Exclude);
+}
+
+fn trigger_carriers(h: &Harness<'_, Workbench>) -> Vec<usize> {
+    let r = &h.state().loaded.as_ref().unwrap().report;
+    (0..r.ids.len())
+        .filter(|&i| r.trigger_of[i].is_some())
+        .collect()
+}
+
+#[test]
+fn the_trigger_is_shown_toggled_with_t_and_its_carriers_selected() {
+    let mut h = harness();
+    let carriers = trigger_carriers(&h);
+    assert!(
+        carriers.len() > 100,
+        "the sample's backdoor is found from its images"
+    );
+    h.state_mut().apply(Action::Select(carriers[0]));
+    h.step();
+    h.step();
+    h.get_by_label("Suspected trigger (patch)");
+    h.get_by_label_contains("box shown");
+    h.key_press(Key::T);
+    h.step();
+    assert!(!h.state().show_trigger);
+    h.get_by_label_contains("box hidden");
+    h.key_press(Key::T);
+    h.step();
+    assert!(h.state().show_trigger);
+    h.get_by_label(&format!("Select all {} with this trigger", carriers.len()))
+        .click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().selection, carriers);
+    // The whole trigger group goes in one undoable step.
+    h.get_by_label("Exclude selection").click();
+    h.step();
+    assert!(
+        carriers
+            .iter()
+            .all(|&i| decision(&h, i) == Some(Decision::Exclude))
+    );
+}
+
+#[test]
+fn find_trigger_in_a_hand_picked_selection() {
+    let mut h = harness();
+    let carriers = trigger_carriers(&h);
+    let plain = (0..3000).find(|i| !carriers.contains(i)).unwrap();
+    h.state_mut().apply(Action::Select(plain));
+    let picked: Vec<usize> = carriers.iter().copied().step_by(10).collect();
+    h.state_mut().apply(Action::SelectMany(picked));
+    h.step();
+    h.step();
+    h.get_by_label("Find trigger in selection").click();
+    h.step();
+    h.state_mut().wait_for_job();
+    h.step();
+    let n = {
+        let f = h.state().found.as_ref().expect("searched");
+        assert!(f.trigger.is_some(), "{}", f.message);
+        f.carriers.len()
+    };
+    h.get_by_label_contains("images carry it");
+    h.get_by_label(&format!("Select all {n} with this trigger"))
+        .click();
+    h.step();
+    assert_eq!(h.state().selection.len(), n);
+}

@@ -30,6 +30,53 @@ pub struct ImageDigest {
     pub dhash: u64,
     /// 16×16 grayscale pixels in 0..1, the fallback features.
     pub features: Vec<f32>,
+    /// The image at up to [`TRIGGER_SIDE`] pixels a side, for trigger search.
+    pub thumb: Thumb,
+}
+
+/// Longest side kept for trigger search: small images stay pixel-exact (a
+/// 3×3 patch on a 28×28 image stays 3×3), large ones are reduced.
+pub const TRIGGER_SIDE: u32 = 64;
+
+/// A small copy of an image, grey or RGB, row-major, 8 bits per channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thumb {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: u8,
+    /// The pixels.
+    pub data: Vec<u8>,
+    /// The original image's width and height, to map boxes back.
+    pub original: [u32; 2],
+}
+
+/// Reduces an image to a [`Thumb`], keeping its own size when it is small.
+pub fn thumb(img: &DynamicImage) -> Thumb {
+    let (w, h) = img.dimensions();
+    let longest = w.max(h).max(1);
+    let img = if longest > TRIGGER_SIDE {
+        let nw = ((w as u64 * TRIGGER_SIDE as u64) / longest as u64).max(1) as u32;
+        let nh = ((h as u64 * TRIGGER_SIDE as u64) / longest as u64).max(1) as u32;
+        img.resize_exact(nw, nh, FilterType::Triangle)
+    } else {
+        img.clone()
+    };
+    let (tw, th) = img.dimensions();
+    let (channels, data) = if img.color().has_color() {
+        (3, img.to_rgb8().into_raw())
+    } else {
+        (1, img.to_luma8().into_raw())
+    };
+    Thumb {
+        width: tw,
+        height: th,
+        channels,
+        data,
+        original: [w, h],
+    }
 }
 
 /// Computes the digest of one decoded image.
@@ -57,6 +104,7 @@ pub fn digest(img: &DynamicImage) -> ImageDigest {
         pixel_hash,
         dhash,
         features,
+        thumb: thumb(img),
     }
 }
 

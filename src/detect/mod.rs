@@ -16,6 +16,7 @@ pub mod graph;
 pub mod label_flip;
 pub mod outlier;
 pub mod spectral;
+pub mod trigger;
 
 use crate::dataset::{Dataset, EmbeddingSource, images};
 use crate::error::{Error, Result};
@@ -135,12 +136,28 @@ pub struct Report {
     pub features: Matrix,
     /// Problems that did not stop the scan (unreadable images, tiny classes).
     pub warnings: Vec<String>,
+    /// Triggers the `trigger` detector found in images.
+    pub triggers: Vec<trigger::Trigger>,
+    /// Per sample: the trigger patch it carries, in its own pixels
+    /// (x0, y0, x1, y1 inclusive).
+    pub trigger_box: Vec<Option<[u32; 4]>>,
+    /// Per sample: index into `triggers` of the trigger it carries.
+    pub trigger_of: Vec<Option<usize>>,
+    /// The images at a common size, when the scan read them: the workbench
+    /// localizes triggers of any selection from them without re-reading files.
+    pub images: Option<std::sync::Arc<trigger::ImageStack>>,
 }
 
 impl Report {
     /// Number of flagged samples.
     pub fn flagged_count(&self) -> usize {
         self.flagged.iter().filter(|&&f| f).count()
+    }
+
+    /// The combined verdict as it would be without one primary detector:
+    /// how much that detector adds (the evaluation and tests use it).
+    pub fn flagged_without(&self, detector: &str) -> Vec<bool> {
+        combine(&self.detectors, self.ids.len(), Some(detector)).1
     }
 
     /// A detector's scores by name.
@@ -265,9 +282,22 @@ pub fn scan_cancellable(
     let spec = spectral::run(&f);
     let out = outlier::run(&f, &nb);
     let dup = duplicates::run(&f, &digests, &nb);
+    check()?;
+    progress("looking for triggers in images", 0.85);
+    let images = trigger::ImageStack::from_digests(&digests).map(std::sync::Arc::new);
+    drop(digests);
+    let trig = match &images {
+        Some(stack) => trigger::run(stack, &f.labels, &cluster_of, &f.class_names),
+        None => trigger::TriggerScan {
+            detector: DetectorScores::new("trigger", n),
+            triggers: Vec::new(),
+            boxes: vec![None; n],
+            trigger_of: vec![None; n],
+        },
+    };
     progress("combining", 0.95);
-    let detectors = vec![label, ac, spec, out, dup];
-    let (score, flagged, reasons) = combine(&detectors, n);
+    let detectors = vec![label, ac, spec, out, dup, trig.detector];
+    let (score, flagged, reasons) = combine(&detectors, n, None);
     let suggested_label = (0..n)
         .map(|i| (sug.label[i] != f.labels[i]).then_some(sug.label[i]))
         .collect();
@@ -287,6 +317,10 @@ pub fn scan_cancellable(
         feature_source,
         warnings,
         features: f.matrix,
+        triggers: trig.triggers,
+        trigger_box: trig.boxes,
+        trigger_of: trig.trigger_of,
+        images,
     })
 }
 
@@ -297,10 +331,19 @@ fn label_k(n: usize, classes: usize) -> usize {
 }
 
 /// Primary detectors flag on their own; supporting ones only together.
-const PRIMARY: [&str; 3] = ["label_flip", "activation_cluster", "duplicate"];
+const PRIMARY: [&str; 4] = ["label_flip", "activation_cluster", "duplicate", "trigger"];
 const SUPPORTING: [&str; 2] = ["spectral", "outlier"];
 
-fn combine(detectors: &[DetectorScores], n: usize) -> (Vec<f32>, Vec<bool>, Vec<String>) {
+fn combine(
+    detectors: &[DetectorScores],
+    n: usize,
+    skip: Option<&str>,
+) -> (Vec<f32>, Vec<bool>, Vec<String>) {
+    let primary: Vec<&str> = PRIMARY
+        .iter()
+        .copied()
+        .filter(|p| Some(*p) != skip)
+        .collect();
     let by = |name: &str| {
         detectors
             .iter()
@@ -311,14 +354,14 @@ fn combine(detectors: &[DetectorScores], n: usize) -> (Vec<f32>, Vec<bool>, Vec<
     let mut flagged = vec![false; n];
     let mut reasons = vec![String::new(); n];
     for i in 0..n {
-        let mut s = PRIMARY.iter().map(|p| by(p).score[i]).fold(0f32, f32::max);
+        let mut s = primary.iter().map(|p| by(p).score[i]).fold(0f32, f32::max);
         let support = SUPPORTING
             .iter()
             .map(|p| by(p).score[i])
             .fold(f32::INFINITY, f32::min);
         s = s.max(support);
         let mut why = Vec::new();
-        for p in PRIMARY {
+        for p in &primary {
             if let Some(r) = &by(p).reasons[i] {
                 why.push(r.clone());
             }

@@ -97,6 +97,19 @@ pub enum Action {
     StartExport,
     /// Dismiss the notice banner.
     DismissNotice,
+    /// Search the selection for a shared trigger (in the background).
+    FindTrigger,
+    /// Select every sample carrying this trigger.
+    SelectTriggerCarriers(TriggerRef),
+}
+
+/// Which trigger an action means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TriggerRef {
+    /// One the scan found (index into the report's triggers).
+    Scan(usize),
+    /// The one the last selection search found.
+    Found,
 }
 
 /// Choices made on the command line that the window keeps for every dataset
@@ -185,6 +198,13 @@ pub struct Workbench {
     pub(crate) job: Option<Job<Result<Loaded, String>>>,
     pub(crate) projection_job: Option<Job<crate::project2d::Projection>>,
     pub(crate) export_job: Option<Job<Result<String, String>>>,
+    pub(crate) trigger_job: Option<Job<Result<crate::detect::trigger::Found, String>>>,
+    /// What the last "find trigger in selection" found.
+    pub found: Option<crate::detect::trigger::Found>,
+    /// Changes with every search, so its heatmap is redrawn.
+    pub found_generation: usize,
+    /// Whether the trigger box is drawn over sample images (`t`).
+    pub show_trigger: bool,
     /// The last failure, shown in plain words until dismissed.
     pub error: Option<String>,
     /// Something to know that is not a failure (where the review is kept,
@@ -228,6 +248,10 @@ impl Workbench {
             job: None,
             projection_job: None,
             export_job: None,
+            trigger_job: None,
+            found: None,
+            found_generation: 0,
+            show_trigger: true,
             error: None,
             notice: None,
             signoff: None,
@@ -256,7 +280,10 @@ impl Workbench {
 
     /// True while a background job runs.
     pub fn is_busy(&self) -> bool {
-        self.job.is_some() || self.projection_job.is_some() || self.export_job.is_some()
+        self.job.is_some()
+            || self.projection_job.is_some()
+            || self.export_job.is_some()
+            || self.trigger_job.is_some()
     }
 
     /// Blocks until the running job (if any) has finished and its result is
@@ -269,6 +296,10 @@ impl Workbench {
         if let Some(job) = self.export_job.take() {
             let r = job.wait();
             self.finish_export(r);
+        }
+        if let Some(job) = self.trigger_job.take() {
+            let r = job.wait();
+            self.finish_trigger(r);
         }
     }
 
@@ -316,6 +347,10 @@ impl Workbench {
             self.export_job = None;
             self.finish_export(r);
         }
+        if let Some(r) = self.trigger_job.as_mut().and_then(|j| j.try_take()) {
+            self.trigger_job = None;
+            self.finish_trigger(r);
+        }
         if self.last_refresh.elapsed() >= REFRESH_EVERY {
             self.refresh_review();
         }
@@ -329,6 +364,16 @@ impl Workbench {
             Ok(true) => self.rebuild_queue(),
             Ok(false) => {}
             Err(e) => self.error = Some(format!("Reading the review store failed: {e}")),
+        }
+    }
+
+    fn finish_trigger(&mut self, r: Result<Result<crate::detect::trigger::Found, String>, String>) {
+        match r.and_then(|x| x) {
+            Ok(f) => {
+                self.found = Some(f);
+                self.found_generation += 1;
+            }
+            Err(e) => self.error = Some(format!("Trigger search: {e}")),
         }
     }
 
@@ -358,6 +403,8 @@ impl Workbench {
                     .collect();
                 self.notice = (!notes.is_empty()).then(|| notes.join("\n"));
                 self.signoff = None;
+                self.found = None;
+                self.trigger_job = None;
                 self.recent.retain(|p| p != &l.path);
                 self.recent.insert(0, l.path.clone());
                 self.recent.truncate(MAX_RECENT);
@@ -497,7 +544,41 @@ impl Workbench {
             }
             Action::StartExport => self.start_export(),
             Action::DismissNotice => self.notice = None,
+            Action::FindTrigger => self.find_trigger(),
+            Action::SelectTriggerCarriers(t) => {
+                let Some(l) = &self.loaded else { return };
+                self.selection = match t {
+                    TriggerRef::Scan(k) => (0..l.report.ids.len())
+                        .filter(|&i| l.report.trigger_of[i] == Some(k))
+                        .collect(),
+                    TriggerRef::Found => self
+                        .found
+                        .as_ref()
+                        .map(|f| f.carriers.clone())
+                        .unwrap_or_default(),
+                };
+            }
         }
+    }
+
+    /// Searches the selection for a shared trigger, off the UI thread.
+    fn find_trigger(&mut self) {
+        let Some(l) = &self.loaded else { return };
+        let Some(stack) = l.report.images.clone() else {
+            self.error =
+                Some("No images were read for this dataset, so there is nothing to search.".into());
+            return;
+        };
+        if self.trigger_job.is_some() {
+            return;
+        }
+        let labels = l.report.labels.clone();
+        let names = l.report.class_names.clone();
+        let selection = self.selection.clone();
+        self.trigger_job = Some(Job::spawn("Finding a trigger in the selection", move |s| {
+            s.report("comparing images", 0.0);
+            crate::detect::trigger::find_in_selection(&stack, &labels, &names, &selection)
+        }));
     }
 
     /// Runs the export the dialog describes as a job: hashing thousands of
@@ -567,6 +648,7 @@ impl Workbench {
                 }
             }
             Command::SignOff => self.apply(Action::OpenSignoff { sign: true }),
+            Command::ToggleTrigger => self.show_trigger = !self.show_trigger,
             Command::Help => self.show_help = !self.show_help,
             Command::RelabelPicker => {
                 self.picker = match self.picker {

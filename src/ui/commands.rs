@@ -31,6 +31,8 @@ pub enum Command {
     Open,
     /// Open the Sign-off / export dialog.
     SignOff,
+    /// Show or hide the suspected trigger box over the image.
+    ToggleTrigger,
 }
 
 /// A command with its keys and its description.
@@ -111,6 +113,11 @@ pub fn bindings() -> Vec<Binding> {
             command: Command::Open,
             keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::O)],
             description: "Open a dataset",
+        },
+        Binding {
+            command: Command::ToggleTrigger,
+            keys: vec![plain(Key::T)],
+            description: "Show or hide the suspected trigger over the image",
         },
         Binding {
             command: Command::SignOff,

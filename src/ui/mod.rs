@@ -11,7 +11,7 @@ pub mod scatter_view;
 mod signoff;
 mod thumbs;
 
-pub use app::{Action, CentralView, ColorBy, DecisionFilter, Settings, Workbench};
+pub use app::{Action, CentralView, ColorBy, DecisionFilter, Settings, TriggerRef, Workbench};
 pub use loaded::Loaded;
 pub use signoff::SignoffForm;
 

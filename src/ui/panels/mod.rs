@@ -10,6 +10,7 @@ mod scatter;
 mod signoff;
 mod tally;
 mod top_bar;
+mod trigger;
 
 use super::app::{Action, CentralView, Workbench};
 
@@ -102,16 +103,23 @@ pub fn class_color(c: usize) -> egui::Color32 {
 /// Draws a sample image in a `side`×`side` square, pixel-exact; a spinner
 /// while it decodes, the reason when it cannot be read. The square is the
 /// same in every state, so nothing below it jumps when an image arrives.
-pub(super) fn image(ui: &mut egui::Ui, thumb: &super::thumbs::Thumb, side: f32) {
+/// Returns where the image landed and its size in pixels, for overlays.
+pub(super) fn image(
+    ui: &mut egui::Ui,
+    thumb: &super::thumbs::Thumb,
+    side: f32,
+) -> Option<(egui::Rect, [u32; 2])> {
     let square = egui::vec2(side, side);
     match thumb {
         super::thumbs::Thumb::Ready(tex, [w, h]) => {
             let (rect, _) = ui.allocate_exact_size(square, egui::Sense::hover());
             let scale = side / (*w.max(h) as f32);
             let size = egui::vec2(*w as f32 * scale, *h as f32 * scale);
+            let at = egui::Rect::from_center_size(rect.center(), size);
             egui::Image::from_texture((tex.id(), size))
                 .texture_options(egui::TextureOptions::NEAREST)
-                .paint_at(ui, egui::Rect::from_center_size(rect.center(), size));
+                .paint_at(ui, at);
+            return Some((at, [*w as u32, *h as u32]));
         }
         super::thumbs::Thumb::Loading => {
             let (rect, _) = ui.allocate_exact_size(square, egui::Sense::hover());
@@ -127,6 +135,7 @@ pub(super) fn image(ui: &mut egui::Ui, thumb: &super::thumbs::Thumb, side: f32) 
             );
         }
     }
+    None
 }
 
 /// Recomputes `f` only when `key` changes (kept in egui's temporary memory),

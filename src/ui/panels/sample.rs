@@ -24,8 +24,11 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         classes[r.labels[i] as usize], r.score[i]
     ));
     let side = (ui.available_width() - 8.0).clamp(120.0, 300.0);
-    if let Some(t) = w.thumbs.as_mut() {
-        super::image(ui, t.get(&ctx, i), side);
+    if let Some(t) = w.thumbs.as_mut()
+        && let Some((rect, size)) = super::image(ui, t.get(&ctx, i), side)
+        && w.show_trigger
+    {
+        super::trigger::overlay(w, ui, i, rect, size);
     }
     // Decision buttons.
     let l = w.loaded.as_ref().expect("checked above");
@@ -97,6 +100,9 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     for reason in r.reasons[i].split("; ").filter(|s| !s.is_empty()) {
         ui.label(format!("• {reason}"));
     }
+    super::trigger::section(w, ui, actions, i);
+    let l = w.loaded.as_ref().expect("checked above");
+    let r = &l.report;
     egui::CollapsingHeader::new("Detector scores")
         .default_open(false)
         .show(ui, |ui| {
@@ -182,4 +188,5 @@ fn selection_box(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             actions.push(Action::SelectMany(Vec::new()));
         }
     });
+    super::trigger::selection_search(w, ui, actions);
 }

@@ -1,0 +1,441 @@
+//! Where a group of images agrees with itself and differs from everything
+//! else: the per-pixel map that localizes a stamped trigger, and the
+//! high-frequency mean difference that exposes a blended one.
+//!
+//! Patch: at each pixel, the group's median value; the map is the fraction
+//! of the group within [`AGREE`] of it, minus the larger of that fraction in
+//! the rest of the class and in the other classes. A stamp gives a compact
+//! block near 1; shapes the group merely shares with its class, or
+//! background everyone shares, cancel. The block is accepted as a trigger
+//! only if the images that show it show it exactly (a stamp is all-or-
+//! nothing; natural features match partly), and it is rare.
+//!
+//! Blend: a pattern mixed into whole images shifts the group's mean by the
+//! pattern, which — unlike differences of shape — has fine detail. The part
+//! of the mean difference a 3×3 blur removes must carry much of its energy,
+//! and the group must stand far out along it.
+
+use rayon::prelude::*;
+
+use super::stack::ImageStack;
+
+/// Two 8-bit values "agree" when this close (survives JPEG noise, not a
+/// different pattern).
+pub const AGREE: i16 = 26;
+/// Smallest group worth localizing.
+pub const MIN_GROUP: usize = 5;
+/// Reference sets (rest of class, other classes) are sampled down to this.
+const SAMPLE_CAP: usize = 10_000;
+
+/// A localized stamp.
+#[derive(Debug, Clone)]
+pub struct Patch {
+    /// Pixels of the trigger (height × width).
+    pub mask: Vec<bool>,
+    /// Bounding box, inclusive: x0, y0, x1, y1 (stack pixels).
+    pub bbox: [u32; 4],
+    /// How much the stamp stands out from the pixels around it in the group
+    /// (median, 8-bit units); moved copies must stand out half as much.
+    pub contrast: f32,
+    /// Of the images matching at least half the stamp, the share matching
+    /// all of it.
+    pub exactness: f32,
+    /// Share of the group carrying the stamp exactly.
+    pub group_match: f32,
+}
+
+/// A blended whole-image pattern.
+#[derive(Debug, Clone)]
+pub struct Blend {
+    /// Unit direction of the pattern's fine detail (one weight per value).
+    pub direction: Vec<f32>,
+    /// Mean image of the reference set (0..1 per value).
+    pub center: Vec<f32>,
+    /// Median and robust spread of reference projections.
+    pub median: f32,
+    /// 1.4826 × median absolute deviation.
+    pub spread: f32,
+    /// z above which an image carries the pattern.
+    pub threshold: f32,
+    /// Share of the mean difference's energy in fine detail.
+    pub detail: f32,
+    /// Median z of the group.
+    pub group_z: f32,
+}
+
+/// The outcome of localizing one group.
+#[derive(Debug, Clone)]
+pub struct Localization {
+    /// Stack width and height.
+    pub width: usize,
+    /// Stack height.
+    pub height: usize,
+    /// Agreement map (height × width, 0..1): where the group agrees and the rest does not.
+    pub map: Vec<f32>,
+    /// Fine-detail mean difference (height × width, 0..1 of its maximum).
+    pub detail_map: Vec<f32>,
+    /// The group's median image (the pattern, where `patch` says).
+    pub pattern: Vec<u8>,
+    /// The stamp, if one was found.
+    pub patch: Option<Patch>,
+    /// The blended pattern, if one was found.
+    pub blend: Option<Blend>,
+    /// Readable images in the group.
+    pub group_size: usize,
+}
+
+/// Localizes what `group` shares against `rest` (the rest of its class) and
+/// `others` (other classes). None when fewer than [`MIN_GROUP`] of the
+/// group's images are readable.
+pub fn localize(
+    stack: &ImageStack,
+    group: &[usize],
+    rest: &[usize],
+    others: &[usize],
+) -> Option<Localization> {
+    let valid =
+        |s: &[usize]| -> Vec<usize> { s.iter().copied().filter(|&i| stack.valid[i]).collect() };
+    let group = valid(group);
+    if group.len() < MIN_GROUP {
+        return None;
+    }
+    let rest = sample(valid(rest));
+    let others = sample(valid(others));
+    let pattern = median_image(stack, &group);
+    let fg = agree_fraction(stack, &group, &pattern);
+    let fr = agree_fraction(stack, &rest, &pattern);
+    let fo = agree_fraction(stack, &others, &pattern);
+    let map: Vec<f32> = (0..fg.len())
+        .map(|p| (fg[p] - fr[p].max(fo[p])).max(0.0))
+        .collect();
+    let patch = find_patch(stack, &group, &map, &pattern);
+    let reference = if others.is_empty() { &rest } else { &others };
+    let (blend, detail_map) = find_blend(stack, &group, reference);
+    Some(Localization {
+        width: stack.width,
+        height: stack.height,
+        map,
+        detail_map,
+        pattern,
+        patch,
+        blend,
+        group_size: group.len(),
+    })
+}
+
+/// Every `k`-th element so at most [`SAMPLE_CAP`] remain (deterministic).
+fn sample(v: Vec<usize>) -> Vec<usize> {
+    if v.len() <= SAMPLE_CAP {
+        return v;
+    }
+    let step = v.len().div_ceil(SAMPLE_CAP);
+    v.into_iter().step_by(step).collect()
+}
+
+/// Per-value median over the group.
+fn median_image(stack: &ImageStack, group: &[usize]) -> Vec<u8> {
+    (0..stack.image_len())
+        .into_par_iter()
+        .map_init(Vec::new, |buf, j| {
+            buf.clear();
+            buf.extend(group.iter().map(|&i| stack.image(i)[j]));
+            let mid = buf.len() / 2;
+            *buf.select_nth_unstable(mid).1
+        })
+        .collect()
+}
+
+/// Whether image `x` agrees with `pattern` at pixel `p` (all channels).
+#[inline]
+fn agrees(x: &[u8], pattern: &[u8], p: usize, c: usize) -> bool {
+    (0..c).all(|k| (x[p * c + k] as i16 - pattern[p * c + k] as i16).abs() <= AGREE)
+}
+
+/// Per pixel, the share of `set` agreeing with `pattern`.
+fn agree_fraction(stack: &ImageStack, set: &[usize], pattern: &[u8]) -> Vec<f32> {
+    let pixels = stack.width * stack.height;
+    if set.is_empty() {
+        return vec![0.0; pixels];
+    }
+    let c = stack.channels;
+    let counts = set
+        .par_chunks(256)
+        .map(|chunk| {
+            let mut n = vec![0u32; pixels];
+            for &i in chunk {
+                let x = stack.image(i);
+                for (p, slot) in n.iter_mut().enumerate() {
+                    *slot += u32::from(agrees(x, pattern, p, c));
+                }
+            }
+            n
+        })
+        .reduce(
+            || vec![0u32; pixels],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+                a
+            },
+        );
+    counts
+        .iter()
+        .map(|&k| k as f32 / set.len() as f32)
+        .collect()
+}
+
+/// Share of `pixels` (indices) where image `x` agrees with `pattern` shifted by (dx, dy).
+pub(crate) fn match_at(
+    stack: &ImageStack,
+    x: &[u8],
+    pattern: &[u8],
+    pixels: &[(usize, usize)],
+    dx: isize,
+    dy: isize,
+) -> Option<f32> {
+    let (w, h, c) = (stack.width as isize, stack.height as isize, stack.channels);
+    let mut hit = 0usize;
+    for &(px, py) in pixels {
+        let (sx, sy) = (px as isize + dx, py as isize + dy);
+        if sx < 0 || sy < 0 || sx >= w || sy >= h {
+            return None;
+        }
+        let src = (sy * w + sx) as usize;
+        let pat = py * stack.width + px;
+        hit += usize::from(
+            (0..c).all(|k| (x[src * c + k] as i16 - pattern[pat * c + k] as i16).abs() <= AGREE),
+        );
+    }
+    Some(hit as f32 / pixels.len().max(1) as f32)
+}
+
+/// |mean over the ring around `pixels` − mean over `pixels`|, shifted by (dx, dy).
+pub(crate) fn ring_contrast(
+    stack: &ImageStack,
+    x: &[u8],
+    pixels: &[(usize, usize)],
+    ring: &[(usize, usize)],
+    dx: isize,
+    dy: isize,
+) -> Option<f32> {
+    let (w, h, c) = (stack.width as isize, stack.height as isize, stack.channels);
+    let mean = |set: &[(usize, usize)]| -> Option<f32> {
+        let mut sum = 0u64;
+        let mut n = 0u64;
+        for &(px, py) in set {
+            let (sx, sy) = (px as isize + dx, py as isize + dy);
+            if sx < 0 || sy < 0 || sx >= w || sy >= h {
+                continue;
+            }
+            let p = (sy * w + sx) as usize;
+            sum += (0..c).map(|k| x[p * c + k] as u64).sum::<u64>();
+            n += c as u64;
+        }
+        (n > 0).then(|| sum as f32 / n as f32)
+    };
+    Some((mean(ring)? - mean(pixels)?).abs())
+}
+
+/// Pixels of a mask as (x, y), and the one-pixel ring around them.
+pub(crate) fn pixels_and_ring(
+    mask: &[bool],
+    w: usize,
+    h: usize,
+) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+    let inside: Vec<(usize, usize)> = (0..w * h)
+        .filter(|&p| mask[p])
+        .map(|p| (p % w, p / w))
+        .collect();
+    let mut ring = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            if mask[y * w + x] {
+                continue;
+            }
+            let near = (y.saturating_sub(1)..=(y + 1).min(h - 1))
+                .any(|yy| (x.saturating_sub(1)..=(x + 1).min(w - 1)).any(|xx| mask[yy * w + xx]));
+            if near {
+                ring.push((x, y));
+            }
+        }
+    }
+    (inside, ring)
+}
+
+fn find_patch(stack: &ImageStack, group: &[usize], map: &[f32], pattern: &[u8]) -> Option<Patch> {
+    let (w, h) = (stack.width, stack.height);
+    let peak = map.iter().copied().fold(0.0f32, f32::max);
+    if peak < 0.5 {
+        return None;
+    }
+    let thr = (0.5 * peak).max(0.25);
+    let mask = largest_component(map, w, h, thr);
+    let area = mask.iter().filter(|&&m| m).count();
+    if area == 0 || area * 16 > w * h {
+        return None;
+    }
+    let (pixels, ring) = pixels_and_ring(&mask, w, h);
+    let valid: Vec<usize> = (0..stack.len()).filter(|&i| stack.valid[i]).collect();
+    let matches: Vec<f32> = valid
+        .par_iter()
+        .map(|&i| match_at(stack, stack.image(i), pattern, &pixels, 0, 0).unwrap_or(0.0))
+        .collect();
+    let exact = matches.iter().filter(|&&m| m >= 0.95).count();
+    let partial = matches.iter().filter(|&&m| m >= 0.5).count();
+    let exactness = exact as f32 / partial.max(1) as f32;
+    let in_group: std::collections::HashSet<usize> = group.iter().copied().collect();
+    let group_exact = valid
+        .iter()
+        .zip(&matches)
+        .filter(|(i, m)| in_group.contains(i) && **m >= 0.95)
+        .count();
+    let group_match = group_exact as f32 / group.len() as f32;
+    if exactness < 0.85 || group_match < 0.5 || exact * 4 > valid.len() {
+        return None;
+    }
+    let mut contrasts: Vec<f32> = group
+        .iter()
+        .filter_map(|&i| ring_contrast(stack, stack.image(i), &pixels, &ring, 0, 0))
+        .collect();
+    contrasts.sort_by(f32::total_cmp);
+    let contrast = contrasts.get(contrasts.len() / 2).copied().unwrap_or(0.0);
+    let xs = pixels.iter().map(|p| p.0 as u32);
+    let ys = pixels.iter().map(|p| p.1 as u32);
+    let bbox = [xs.clone().min()?, ys.clone().min()?, xs.max()?, ys.max()?];
+    Some(Patch {
+        mask,
+        bbox,
+        contrast,
+        exactness,
+        group_match,
+    })
+}
+
+/// The largest 8-connected region of `map > thr`.
+fn largest_component(map: &[f32], w: usize, h: usize, thr: f32) -> Vec<bool> {
+    let mut label = vec![0u32; w * h];
+    let mut best = (0usize, 0u32);
+    let mut next = 0u32;
+    for start in 0..w * h {
+        if map[start] <= thr || label[start] != 0 {
+            continue;
+        }
+        next += 1;
+        let mut size = 0;
+        let mut todo = vec![start];
+        label[start] = next;
+        while let Some(p) = todo.pop() {
+            size += 1;
+            let (x, y) = (p % w, p / w);
+            for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                    let q = yy * w + xx;
+                    if map[q] > thr && label[q] == 0 {
+                        label[q] = next;
+                        todo.push(q);
+                    }
+                }
+            }
+        }
+        if size > best.0 {
+            best = (size, next);
+        }
+    }
+    label.iter().map(|&l| best.0 > 0 && l == best.1).collect()
+}
+
+/// Mean image (0..1 per value) of a set.
+fn mean_image(stack: &ImageStack, set: &[usize]) -> Vec<f32> {
+    let n = stack.image_len();
+    let mut sum = vec![0f64; n];
+    for &i in set {
+        for (s, &v) in sum.iter_mut().zip(stack.image(i)) {
+            *s += v as f64;
+        }
+    }
+    let k = set.len().max(1) as f64 * 255.0;
+    sum.iter().map(|&s| (s / k) as f32).collect()
+}
+
+fn find_blend(
+    stack: &ImageStack,
+    group: &[usize],
+    reference: &[usize],
+) -> (Option<Blend>, Vec<f32>) {
+    let (w, h, c) = (stack.width, stack.height, stack.channels);
+    let pixels = w * h;
+    if reference.is_empty() {
+        return (None, vec![0.0; pixels]);
+    }
+    let mg = mean_image(stack, group);
+    let center = mean_image(stack, reference);
+    let diff: Vec<f32> = mg.iter().zip(&center).map(|(a, b)| a - b).collect();
+    // Fine detail: the difference minus its 3×3 box blur (edges averaged
+    // over the neighbours that exist).
+    let mut detail = vec![0f32; diff.len()];
+    for y in 0..h {
+        for x in 0..w {
+            for k in 0..c {
+                let (mut s, mut n) = (0f32, 0f32);
+                for yy in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+                    for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                        s += diff[(yy * w + xx) * c + k];
+                        n += 1.0;
+                    }
+                }
+                let j = (y * w + x) * c + k;
+                detail[j] = diff[j] - s / n;
+            }
+        }
+    }
+    let energy: f32 = diff.iter().map(|v| v * v).sum();
+    let fine: f32 = detail.iter().map(|v| v * v).sum();
+    let mut detail_map: Vec<f32> = (0..pixels)
+        .map(|p| (0..c).map(|k| detail[p * c + k].abs()).sum::<f32>() / c as f32)
+        .collect();
+    let top = detail_map.iter().copied().fold(0.0f32, f32::max);
+    if top > 0.0 {
+        detail_map.iter_mut().for_each(|v| *v /= top);
+    }
+    if energy <= 1e-9 || fine.sqrt() <= 1e-6 {
+        return (None, detail_map);
+    }
+    let share = fine / energy;
+    let norm = fine.sqrt();
+    let direction: Vec<f32> = detail.iter().map(|v| v / norm).collect();
+    let project = |i: usize| -> f32 {
+        stack
+            .image(i)
+            .iter()
+            .zip(&center)
+            .zip(&direction)
+            .map(|((&x, m), d)| (x as f32 / 255.0 - m) * d)
+            .sum()
+    };
+    let mut refp: Vec<f32> = reference.par_iter().map(|&i| project(i)).collect();
+    let median = median_f32(&mut refp);
+    let mut dev: Vec<f32> = refp.iter().map(|v| (v - median).abs()).collect();
+    let spread = (1.4826 * median_f32(&mut dev)).max(1e-6);
+    let mut gz: Vec<f32> = group
+        .iter()
+        .map(|&i| (project(i) - median) / spread)
+        .collect();
+    let group_z = median_f32(&mut gz);
+    let blend = (share >= 0.2 && group_z >= 6.0).then(|| Blend {
+        threshold: (group_z / 2.0).max(4.0),
+        direction,
+        center,
+        median,
+        spread,
+        detail: share,
+        group_z,
+    });
+    (blend, detail_map)
+}
+
+fn median_f32(v: &mut [f32]) -> f32 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable_by(mid, f32::total_cmp).1
+}

@@ -1,0 +1,361 @@
+//! The `trigger` detector: finds the pattern a backdoor stamped or blended
+//! into images, from the images themselves, and flags every image carrying
+//! it — also those whose embeddings looked clean.
+//!
+//! For each class, the minority group the activation clustering split off is
+//! a candidate (whether or not its split passed the embedding test: a weak
+//! model may barely separate a real backdoor). [`localize`] compares its
+//! images with the rest; an accepted patch or blend is then looked for in
+//! every image ([`Trigger::score`]), at its place and, for patches, a few
+//! pixels around it.
+
+pub mod localize;
+pub mod stack;
+
+pub use localize::{Localization, localize};
+pub use stack::ImageStack;
+
+use rayon::prelude::*;
+
+use super::DetectorScores;
+
+/// What kind of trigger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    /// A stamp in one place: has a box.
+    Patch,
+    /// A pattern blended over whole images: a map, no box.
+    Blend,
+}
+
+/// A trigger found in a group of images, ready to look for in any image.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    /// Class whose group revealed it (the backdoor's target, usually).
+    pub class: u32,
+    /// Patch or blend.
+    pub kind: TriggerKind,
+    /// Patch box in stack pixels (x0, y0, x1, y1 inclusive).
+    pub bbox: Option<[u32; 4]>,
+    /// Stack size the box and map refer to.
+    pub width: usize,
+    /// Stack height.
+    pub height: usize,
+    /// The map to show (height × width, 0..1): agreement for a patch,
+    /// fine-detail mean difference for a blend.
+    pub map: Vec<f32>,
+    /// Readable images in the group it was found in.
+    pub group_size: usize,
+    /// Images carrying it (set by the scan).
+    pub carriers: usize,
+    /// One line for people.
+    pub summary: String,
+    scorer: Scorer,
+}
+
+#[derive(Debug, Clone)]
+enum Scorer {
+    Patch {
+        pixels: Vec<(usize, usize)>,
+        ring: Vec<(usize, usize)>,
+        pattern: Vec<u8>,
+        contrast: f32,
+        radius: isize,
+    },
+    Blend(localize::Blend),
+}
+
+/// One image's result against one trigger.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    /// 0..1, ≥ 0.5 when the image carries the trigger.
+    pub score: f32,
+    /// Where (patches), in stack pixels.
+    pub bbox: Option<[u32; 4]>,
+}
+
+impl Trigger {
+    /// The trigger a localization found (a patch if there is one, else a
+    /// blend); None if it found neither.
+    pub fn from_localization(loc: &Localization, class: u32, class_name: &str) -> Option<Trigger> {
+        let (kind, bbox, map, summary, scorer) = if let Some(p) = &loc.patch {
+            let (pixels, ring) = localize::pixels_and_ring(&p.mask, loc.width, loc.height);
+            let [x0, y0, x1, y1] = p.bbox;
+            (
+                TriggerKind::Patch,
+                Some(p.bbox),
+                loc.map.clone(),
+                format!(
+                    "{}×{} patch at x {x0}–{x1}, y {y0}–{y1} shared exactly by {:.0}% of a {}-image group of '{class_name}'",
+                    x1 - x0 + 1,
+                    y1 - y0 + 1,
+                    p.group_match * 100.0,
+                    loc.group_size
+                ),
+                Scorer::Patch {
+                    pixels,
+                    ring,
+                    pattern: loc.pattern.clone(),
+                    contrast: p.contrast,
+                    radius: (loc.width.max(loc.height) as f32 / 14.0).round().max(1.0) as isize,
+                },
+            )
+        } else if let Some(b) = &loc.blend {
+            (
+                TriggerKind::Blend,
+                None,
+                loc.detail_map.clone(),
+                format!(
+                    "a pattern blended over whole images ({:.0}% of the mean difference is fine detail; the {}-image group of '{class_name}' stands {:.1} robust SDs out along it)",
+                    b.detail * 100.0,
+                    loc.group_size,
+                    b.group_z
+                ),
+                Scorer::Blend(b.clone()),
+            )
+        } else {
+            return None;
+        };
+        Some(Trigger {
+            class,
+            kind,
+            bbox,
+            width: loc.width,
+            height: loc.height,
+            map,
+            group_size: loc.group_size,
+            carriers: 0,
+            summary,
+            scorer,
+        })
+    }
+
+    /// Looks for the trigger in every image of the stack.
+    pub fn score(&self, stack: &ImageStack) -> Vec<Hit> {
+        (0..stack.len())
+            .into_par_iter()
+            .map(|i| {
+                if !stack.valid[i] {
+                    return Hit {
+                        score: 0.0,
+                        bbox: None,
+                    };
+                }
+                self.score_one(stack, stack.image(i))
+            })
+            .collect()
+    }
+
+    fn score_one(&self, stack: &ImageStack, x: &[u8]) -> Hit {
+        match &self.scorer {
+            Scorer::Patch {
+                pixels,
+                ring,
+                pattern,
+                contrast,
+                radius,
+            } => {
+                let mut best = (0f32, 0isize, 0isize);
+                for dy in -radius..=*radius {
+                    for dx in -radius..=*radius {
+                        let Some(m) = localize::match_at(stack, x, pattern, pixels, dx, dy) else {
+                            continue;
+                        };
+                        if m <= best.0 {
+                            continue;
+                        }
+                        // A moved copy must stand out from its surroundings
+                        // as a stamp does, not be part of a bright region.
+                        if (dx, dy) != (0, 0)
+                            && localize::ring_contrast(stack, x, pixels, ring, dx, dy)
+                                .is_none_or(|c| c < 0.5 * contrast)
+                        {
+                            continue;
+                        }
+                        best = (m, dx, dy);
+                    }
+                }
+                let (m, dx, dy) = best;
+                let score = if m >= 0.95 {
+                    0.5 + (m - 0.95) * 10.0
+                } else {
+                    0.45 * m / 0.95
+                };
+                let bbox = self.bbox.map(|[x0, y0, x1, y1]| {
+                    let s = |v: u32, d: isize| (v as isize + d).max(0) as u32;
+                    [s(x0, dx), s(y0, dy), s(x1, dx), s(y1, dy)]
+                });
+                Hit {
+                    score: score.clamp(0.0, 1.0),
+                    bbox: (m >= 0.95).then_some(bbox).flatten(),
+                }
+            }
+            Scorer::Blend(b) => {
+                let p: f32 = x
+                    .iter()
+                    .zip(&b.center)
+                    .zip(&b.direction)
+                    .map(|((&v, m), d)| (v as f32 / 255.0 - m) * d)
+                    .sum();
+                let z = (p - b.median) / b.spread;
+                Hit {
+                    score: (0.5 * z / b.threshold).clamp(0.0, 1.0),
+                    bbox: None,
+                }
+            }
+        }
+    }
+}
+
+/// The detector's output.
+#[derive(Debug, Clone)]
+pub struct TriggerScan {
+    /// Per-sample scores, flags and reasons.
+    pub detector: DetectorScores,
+    /// Triggers found.
+    pub triggers: Vec<Trigger>,
+    /// Per sample: where its trigger is, in its own pixels (patches).
+    pub boxes: Vec<Option<[u32; 4]>>,
+    /// Per sample: which of `triggers` it carries (the strongest).
+    pub trigger_of: Vec<Option<usize>>,
+}
+
+/// Localizes each class's minority group and scores every image against
+/// the triggers found.
+pub fn run(
+    stack: &ImageStack,
+    labels: &[u32],
+    cluster_of: &[u8],
+    class_names: &[String],
+) -> TriggerScan {
+    let n = labels.len();
+    let mut triggers = Vec::new();
+    for (c, name) in class_names.iter().enumerate() {
+        let c = c as u32;
+        let group: Vec<usize> = (0..n)
+            .filter(|&i| labels[i] == c && cluster_of[i] == 1)
+            .collect();
+        let rest: Vec<usize> = (0..n)
+            .filter(|&i| labels[i] == c && cluster_of[i] != 1)
+            .collect();
+        let others: Vec<usize> = (0..n).filter(|&i| labels[i] != c).collect();
+        if let Some(t) = localize(stack, &group, &rest, &others)
+            .and_then(|loc| Trigger::from_localization(&loc, c, name))
+        {
+            triggers.push(t);
+        }
+    }
+    let mut det = DetectorScores::new("trigger", n);
+    let mut boxes = vec![None; n];
+    let mut trigger_of = vec![None; n];
+    for (k, t) in triggers.iter_mut().enumerate() {
+        let hits = t.score(stack);
+        t.carriers = hits.iter().filter(|h| h.score >= 0.5).count();
+        for (i, h) in hits.iter().enumerate() {
+            if h.score <= det.score[i] {
+                continue;
+            }
+            det.score[i] = h.score;
+            if h.score >= 0.5 {
+                det.flagged[i] = true;
+                trigger_of[i] = Some(k);
+                boxes[i] = h.bbox.map(|b| stack.to_original(i, b));
+                det.reasons[i] = Some(format!(
+                    "carries the trigger found in class '{}': {}",
+                    class_names[t.class as usize],
+                    match t.kind {
+                        TriggerKind::Patch => "the same stamp at the same place",
+                        TriggerKind::Blend => "the same pattern blended in",
+                    }
+                ));
+            }
+        }
+    }
+    TriggerScan {
+        detector: det,
+        triggers,
+        boxes,
+        trigger_of,
+    }
+}
+
+/// What a search in a chosen set of images found (the workbench's "find
+/// trigger in selection").
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The trigger, when the selection shares one.
+    pub trigger: Option<Trigger>,
+    /// The map to show even when there is no trigger (height × width, 0..1).
+    pub map: Vec<f32>,
+    /// Map width.
+    pub width: usize,
+    /// Map height.
+    pub height: usize,
+    /// Every image in the dataset carrying the trigger.
+    pub carriers: Vec<usize>,
+    /// Per carrier: where, in its own pixels (patches).
+    pub boxes: Vec<Option<[u32; 4]>>,
+    /// One line for people.
+    pub message: String,
+}
+
+/// Localizes what `selection` shares against the rest of its (most common)
+/// class and the other classes, then finds every image that carries it.
+pub fn find_in_selection(
+    stack: &ImageStack,
+    labels: &[u32],
+    class_names: &[String],
+    selection: &[usize],
+) -> Result<Found, String> {
+    let mut count = vec![0usize; class_names.len()];
+    for &i in selection {
+        count[labels[i] as usize] += 1;
+    }
+    let class = (0..count.len()).max_by_key(|&c| count[c]).unwrap_or(0) as u32;
+    let chosen: std::collections::HashSet<usize> = selection.iter().copied().collect();
+    let n = labels.len();
+    let rest: Vec<usize> = (0..n)
+        .filter(|&i| labels[i] == class && !chosen.contains(&i))
+        .collect();
+    let others: Vec<usize> = (0..n)
+        .filter(|&i| labels[i] != class && !chosen.contains(&i))
+        .collect();
+    let loc = localize(stack, selection, &rest, &others).ok_or_else(|| {
+        format!(
+            "too few readable images selected to compare (at least {} needed)",
+            localize::MIN_GROUP
+        )
+    })?;
+    let name = &class_names[class as usize];
+    let Some(mut t) = Trigger::from_localization(&loc, class, name) else {
+        return Ok(Found {
+            map: loc.map,
+            width: loc.width,
+            height: loc.height,
+            trigger: None,
+            carriers: Vec::new(),
+            boxes: Vec::new(),
+            message: format!(
+                "No shared trigger: the {} selected images agree on no compact stamp and carry no blended pattern (the map shows where they agree most)",
+                loc.group_size
+            ),
+        });
+    };
+    let hits = t.score(stack);
+    let carriers: Vec<usize> = (0..n).filter(|&i| hits[i].score >= 0.5).collect();
+    let boxes = carriers
+        .iter()
+        .map(|&i| hits[i].bbox.map(|b| stack.to_original(i, b)))
+        .collect();
+    t.carriers = carriers.len();
+    Ok(Found {
+        map: t.map.clone(),
+        width: t.width,
+        height: t.height,
+        message: format!("Found {}; {} images carry it", t.summary, carriers.len()),
+        trigger: Some(t),
+        carriers,
+        boxes,
+    })
+}

@@ -1,0 +1,137 @@
+//! Every image at one common size and channel count, in one buffer: what
+//! the trigger search compares pixel by pixel. Mixed sizes are resized to the
+//! most common size, grey images are repeated into RGB when any image has
+//! colour, and unreadable images are marked invalid rather than dropped, so
+//! indices stay sample indices.
+
+use image::{ImageBuffer, Luma, Rgb, imageops::FilterType};
+
+use crate::dataset::images::{ImageDigest, Thumb};
+
+/// Images at a common size.
+#[derive(Debug, Clone)]
+pub struct ImageStack {
+    /// Width of every image.
+    pub width: usize,
+    /// Height of every image.
+    pub height: usize,
+    /// Channels (1 or 3).
+    pub channels: usize,
+    /// `n × height × width × channels` bytes.
+    pub data: Vec<u8>,
+    /// Whether sample i's image could be read.
+    pub valid: Vec<bool>,
+    /// Each sample's original width and height (0 when unreadable).
+    pub original: Vec<[u32; 2]>,
+}
+
+impl ImageStack {
+    /// Builds the stack from the scan's image digests; None when no image
+    /// could be read.
+    pub fn from_digests(digests: &[Result<ImageDigest, String>]) -> Option<ImageStack> {
+        let thumbs: Vec<Option<&Thumb>> = digests
+            .iter()
+            .map(|d| d.as_ref().ok().map(|d| &d.thumb))
+            .collect();
+        Self::from_thumbs(&thumbs)
+    }
+
+    /// Builds the stack from thumbnails (None = unreadable).
+    pub fn from_thumbs(thumbs: &[Option<&Thumb>]) -> Option<ImageStack> {
+        let mut sizes: std::collections::HashMap<(u32, u32), usize> = Default::default();
+        for t in thumbs.iter().flatten() {
+            *sizes.entry((t.width, t.height)).or_default() += 1;
+        }
+        let (&(w, h), _) = sizes
+            .iter()
+            .max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))?;
+        let channels = if thumbs.iter().flatten().any(|t| t.channels == 3) {
+            3
+        } else {
+            1
+        };
+        let px = (w * h) as usize * channels;
+        let mut data = vec![0u8; thumbs.len() * px];
+        let mut valid = vec![false; thumbs.len()];
+        let mut original = vec![[0, 0]; thumbs.len()];
+        for (i, t) in thumbs.iter().enumerate() {
+            let Some(t) = t else { continue };
+            valid[i] = true;
+            original[i] = t.original;
+            let out = &mut data[i * px..(i + 1) * px];
+            out.copy_from_slice(&conform(t, w, h, channels));
+        }
+        Some(ImageStack {
+            width: w as usize,
+            height: h as usize,
+            channels,
+            data,
+            valid,
+            original,
+        })
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.valid.len()
+    }
+
+    /// True when there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.valid.is_empty()
+    }
+
+    /// Values per image.
+    pub fn image_len(&self) -> usize {
+        self.width * self.height * self.channels
+    }
+
+    /// Sample i's pixels.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.image_len();
+        &self.data[i * n..(i + 1) * n]
+    }
+
+    /// Maps a box in stack pixels (inclusive corners) to sample i's own pixels.
+    pub fn to_original(&self, i: usize, b: [u32; 4]) -> [u32; 4] {
+        let [ow, oh] = self.original[i];
+        if ow as usize == self.width && oh as usize == self.height {
+            return b;
+        }
+        let sx = ow as f32 / self.width as f32;
+        let sy = oh as f32 / self.height as f32;
+        [
+            (b[0] as f32 * sx).floor() as u32,
+            (b[1] as f32 * sy).floor() as u32,
+            (((b[2] + 1) as f32 * sx).ceil() as u32)
+                .saturating_sub(1)
+                .min(ow.saturating_sub(1)),
+            (((b[3] + 1) as f32 * sy).ceil() as u32)
+                .saturating_sub(1)
+                .min(oh.saturating_sub(1)),
+        ]
+    }
+}
+
+/// A thumbnail at `w × h` with `channels` channels.
+fn conform(t: &Thumb, w: u32, h: u32, channels: usize) -> Vec<u8> {
+    let same_size = t.width == w && t.height == h;
+    let pixels: Vec<u8> = match (t.channels, same_size) {
+        (_, true) => t.data.clone(),
+        (3, false) => {
+            let img: ImageBuffer<Rgb<u8>, _> =
+                ImageBuffer::from_raw(t.width, t.height, t.data.clone()).expect("thumb size");
+            image::imageops::resize(&img, w, h, FilterType::Triangle).into_raw()
+        }
+        (_, false) => {
+            let img: ImageBuffer<Luma<u8>, _> =
+                ImageBuffer::from_raw(t.width, t.height, t.data.clone()).expect("thumb size");
+            image::imageops::resize(&img, w, h, FilterType::Triangle).into_raw()
+        }
+    };
+    if channels == 3 && t.channels == 1 {
+        pixels.iter().flat_map(|&v| [v, v, v]).collect()
+    } else {
+        pixels
+    }
+}
