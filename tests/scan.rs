@@ -204,10 +204,12 @@ fn devset_quality_targets() {
         }
         // Issue #5: the trigger detector adds recall and no clean flags.
         let without = quality(&r.ids, &r.flagged_without("trigger"), &truth);
-        assert!(
-            q.recall() >= without.recall(),
-            "{name}: {q:?} vs {without:?}"
-        );
+        if q.poisoned > 0 {
+            assert!(
+                q.recall() >= without.recall(),
+                "{name}: {q:?} vs {without:?}"
+            );
+        }
         match name {
             "badnets" => {
                 let t = &r.triggers[0];

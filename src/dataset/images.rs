@@ -60,7 +60,8 @@ pub fn thumb(img: &DynamicImage) -> Thumb {
     let img = if longest > TRIGGER_SIDE {
         let nw = ((w as u64 * TRIGGER_SIDE as u64) / longest as u64).max(1) as u32;
         let nh = ((h as u64 * TRIGGER_SIDE as u64) / longest as u64).max(1) as u32;
-        img.resize_exact(nw, nh, FilterType::Triangle)
+        // Area averaging: fast, and a stamp keeps its mean value.
+        img.thumbnail_exact(nw, nh)
     } else {
         img.clone()
     };

@@ -109,8 +109,7 @@ pub fn localize(
         .map(|p| (fg[p] - fr[p].max(fo[p])).max(0.0))
         .collect();
     let patch = find_patch(stack, &group, &map, &pattern);
-    let reference = if others.is_empty() { &rest } else { &others };
-    let (blend, detail_map) = find_blend(stack, &group, reference);
+    let (blend, detail_map) = find_blend(stack, &group, &others, &rest);
     Some(Localization {
         width: stack.width,
         height: stack.height,
@@ -356,21 +355,80 @@ fn mean_image(stack: &ImageStack, set: &[usize]) -> Vec<f32> {
     sum.iter().map(|&s| (s / k) as f32).collect()
 }
 
+/// `others` (other classes) give the reference mean — backdoor images come
+/// from other classes — and the group must stand out from them and from
+/// `rest` (the rest of its class) alike: a group that differs only in its
+/// class's shape stands out from the other classes, not from its own.
 fn find_blend(
     stack: &ImageStack,
     group: &[usize],
-    reference: &[usize],
+    others: &[usize],
+    rest: &[usize],
 ) -> (Option<Blend>, Vec<f32>) {
+    let reference = if others.is_empty() { rest } else { others };
     let (w, h, c) = (stack.width, stack.height, stack.channels);
     let pixels = w * h;
     if reference.is_empty() {
         return (None, vec![0.0; pixels]);
     }
-    let mg = mean_image(stack, group);
     let center = mean_image(stack, reference);
-    let diff: Vec<f32> = mg.iter().zip(&center).map(|(a, b)| a - b).collect();
-    // Fine detail: the difference minus its 3×3 box blur (edges averaged
-    // over the neighbours that exist).
+    let (detail, share) = fine_detail(stack, group, &center);
+    let mut detail_map: Vec<f32> = (0..pixels)
+        .map(|p| (0..c).map(|k| detail[p * c + k].abs()).sum::<f32>() / c as f32)
+        .collect();
+    let top = detail_map.iter().copied().fold(0.0f32, f32::max);
+    if top > 0.0 {
+        detail_map.iter_mut().for_each(|v| *v /= top);
+    }
+    let Some(direction) = unit(&detail) else {
+        return (None, detail_map);
+    };
+    // How far the group stands out, measured without selection bias: the
+    // direction comes from one half of the group, the z from the other
+    // (a direction fitted to the group's own noise would make any group
+    // stand out in an image with thousands of pixels).
+    let halves: [Vec<usize>; 2] = [
+        group.iter().copied().step_by(2).collect(),
+        group.iter().copied().skip(1).step_by(2).collect(),
+    ];
+    let held_out_z = |fit: &[usize], test: &[usize]| -> f32 {
+        let Some(d) = unit(&fine_detail(stack, fit, &center).0) else {
+            return 0.0;
+        };
+        [reference, rest]
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                let (median, spread) = reference_spread(stack, r, &center, &d);
+                let mut z: Vec<f32> = test
+                    .iter()
+                    .map(|&i| (project(stack.image(i), &center, &d) - median) / spread)
+                    .collect();
+                median_f32(&mut z)
+            })
+            .fold(f32::INFINITY, f32::min)
+    };
+    let group_z = held_out_z(&halves[0], &halves[1]).min(held_out_z(&halves[1], &halves[0]));
+    let (median, spread) = reference_spread(stack, reference, &center, &direction);
+    let blend = (share >= 0.2 && group_z >= 6.0).then(|| Blend {
+        threshold: (group_z / 2.0).max(4.0),
+        direction,
+        center,
+        median,
+        spread,
+        detail: share,
+        group_z,
+    });
+    (blend, detail_map)
+}
+
+/// The fine detail of (mean of `set` − `center`): the difference minus its
+/// 3×3 box blur (edges averaged over the neighbours that exist), and the
+/// share of the difference's energy it holds.
+fn fine_detail(stack: &ImageStack, set: &[usize], center: &[f32]) -> (Vec<f32>, f32) {
+    let (w, h, c) = (stack.width, stack.height, stack.channels);
+    let mean = mean_image(stack, set);
+    let diff: Vec<f32> = mean.iter().zip(center).map(|(a, b)| a - b).collect();
     let mut detail = vec![0f32; diff.len()];
     for y in 0..h {
         for x in 0..w {
@@ -389,47 +447,39 @@ fn find_blend(
     }
     let energy: f32 = diff.iter().map(|v| v * v).sum();
     let fine: f32 = detail.iter().map(|v| v * v).sum();
-    let mut detail_map: Vec<f32> = (0..pixels)
-        .map(|p| (0..c).map(|k| detail[p * c + k].abs()).sum::<f32>() / c as f32)
+    let share = if energy > 1e-9 { fine / energy } else { 0.0 };
+    (detail, share)
+}
+
+/// `v` scaled to unit length; None when it is (almost) zero.
+fn unit(v: &[f32]) -> Option<Vec<f32>> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    (norm > 1e-6).then(|| v.iter().map(|x| x / norm).collect())
+}
+
+/// An image projected on `direction`, relative to `center` (0..1 scale).
+pub(crate) fn project(x: &[u8], center: &[f32], direction: &[f32]) -> f32 {
+    x.iter()
+        .zip(center)
+        .zip(direction)
+        .map(|((&x, m), d)| (x as f32 / 255.0 - m) * d)
+        .sum()
+}
+
+/// Median and robust spread (1.4826 × MAD) of the reference projections.
+fn reference_spread(
+    stack: &ImageStack,
+    reference: &[usize],
+    center: &[f32],
+    direction: &[f32],
+) -> (f32, f32) {
+    let mut p: Vec<f32> = reference
+        .par_iter()
+        .map(|&i| project(stack.image(i), center, direction))
         .collect();
-    let top = detail_map.iter().copied().fold(0.0f32, f32::max);
-    if top > 0.0 {
-        detail_map.iter_mut().for_each(|v| *v /= top);
-    }
-    if energy <= 1e-9 || fine.sqrt() <= 1e-6 {
-        return (None, detail_map);
-    }
-    let share = fine / energy;
-    let norm = fine.sqrt();
-    let direction: Vec<f32> = detail.iter().map(|v| v / norm).collect();
-    let project = |i: usize| -> f32 {
-        stack
-            .image(i)
-            .iter()
-            .zip(&center)
-            .zip(&direction)
-            .map(|((&x, m), d)| (x as f32 / 255.0 - m) * d)
-            .sum()
-    };
-    let mut refp: Vec<f32> = reference.par_iter().map(|&i| project(i)).collect();
-    let median = median_f32(&mut refp);
-    let mut dev: Vec<f32> = refp.iter().map(|v| (v - median).abs()).collect();
-    let spread = (1.4826 * median_f32(&mut dev)).max(1e-6);
-    let mut gz: Vec<f32> = group
-        .iter()
-        .map(|&i| (project(i) - median) / spread)
-        .collect();
-    let group_z = median_f32(&mut gz);
-    let blend = (share >= 0.2 && group_z >= 6.0).then(|| Blend {
-        threshold: (group_z / 2.0).max(4.0),
-        direction,
-        center,
-        median,
-        spread,
-        detail: share,
-        group_z,
-    });
-    (blend, detail_map)
+    let median = median_f32(&mut p);
+    let mut dev: Vec<f32> = p.iter().map(|v| (v - median).abs()).collect();
+    (median, (1.4826 * median_f32(&mut dev)).max(1e-6))
 }
 
 fn median_f32(v: &mut [f32]) -> f32 {

@@ -192,12 +192,7 @@ impl Trigger {
                 }
             }
             Scorer::Blend(b) => {
-                let p: f32 = x
-                    .iter()
-                    .zip(&b.center)
-                    .zip(&b.direction)
-                    .map(|((&v, m), d)| (v as f32 / 255.0 - m) * d)
-                    .sum();
+                let p = localize::project(x, &b.center, &b.direction);
                 let z = (p - b.median) / b.spread;
                 Hit {
                     score: (0.5 * z / b.threshold).clamp(0.0, 1.0),
