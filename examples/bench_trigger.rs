@@ -12,7 +12,7 @@
 use std::time::Instant;
 
 use image::{DynamicImage, GrayImage, RgbImage};
-use poisonlens::dataset::images::thumb;
+use poisonlens::dataset::images::{thumb, trigger_side};
 use poisonlens::detect::trigger::{self, ImageStack};
 use poisonlens::linalg::XorShift;
 use rayon::prelude::*;
@@ -42,7 +42,8 @@ fn main() {
             .collect();
         let made = t.elapsed();
         let t = Instant::now();
-        let thumbs: Vec<_> = images.par_iter().map(thumb).collect();
+        let side_max = trigger_side(n);
+        let thumbs: Vec<_> = images.par_iter().map(|i| thumb(i, side_max)).collect();
         let reduce = t.elapsed();
         drop(images);
         let refs: Vec<Option<&_>> = thumbs.iter().map(Some).collect();

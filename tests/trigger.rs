@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use image::{DynamicImage, GrayImage, RgbImage};
-use poisonlens::dataset::images::{Thumb, thumb};
+use poisonlens::dataset::images::{Thumb, thumb, trigger_side};
 use poisonlens::dataset::{Dataset, OpenOptions};
 use poisonlens::detect::trigger::{self, ImageStack, TriggerKind, localize};
 use poisonlens::detect::{ScanOptions, scan};
@@ -132,7 +132,7 @@ fn mixed_sizes_and_grey_with_colour_are_compared_at_one_size() {
                 1 => (80, 80, false),
                 _ => (40, 40, false),
             };
-            thumb(&image(i, w, h, colour, i < 20))
+            thumb(&image(i, w, h, colour, i < 20), 64)
         })
         .collect();
     let refs: Vec<Option<&Thumb>> = thumbs.iter().map(Some).collect();
@@ -151,7 +151,7 @@ fn mixed_sizes_and_grey_with_colour_are_compared_at_one_size() {
 #[test]
 fn tiny_groups_and_unreadable_images_do_not_crash() {
     let thumbs: Vec<Thumb> = (0..12u32)
-        .map(|i| thumb(&image(i, 28, 28, false, i < 3)))
+        .map(|i| thumb(&image(i, 28, 28, false, i < 3), 64))
         .collect();
     let mut refs: Vec<Option<&Thumb>> = thumbs.iter().map(Some).collect();
     refs[5] = None; // unreadable
@@ -169,4 +169,7 @@ fn tiny_groups_and_unreadable_images_do_not_crash() {
         ImageStack::from_thumbs(&[None, None]).is_none(),
         "no readable image"
     );
+    // Large datasets get a smaller search size so the images fit in memory.
+    assert_eq!(trigger_side(70_000), 64);
+    assert_eq!(trigger_side(1_000_000), 18);
 }

@@ -30,13 +30,24 @@ pub struct ImageDigest {
     pub dhash: u64,
     /// 16×16 grayscale pixels in 0..1, the fallback features.
     pub features: Vec<f32>,
-    /// The image at up to [`TRIGGER_SIDE`] pixels a side, for trigger search.
+    /// The image at up to [`trigger_side`] pixels a side, for trigger search.
     pub thumb: Thumb,
 }
 
 /// Longest side kept for trigger search: small images stay pixel-exact (a
 /// 3×3 patch on a 28×28 image stays 3×3), large ones are reduced.
 pub const TRIGGER_SIDE: u32 = 64;
+
+/// Memory the trigger search's images may take, all samples together.
+pub const TRIGGER_BUDGET: u64 = 1 << 30;
+
+/// Longest side for trigger search in a dataset of `n` images: 64 pixels,
+/// less when `n` RGB images of that size would exceed [`TRIGGER_BUDGET`]
+/// (from ~87,000 images on), never under 16.
+pub fn trigger_side(n: usize) -> u32 {
+    let fit = ((TRIGGER_BUDGET / (3 * n.max(1) as u64)) as f64).sqrt() as u32;
+    fit.clamp(16, TRIGGER_SIDE)
+}
 
 /// A small copy of an image, grey or RGB, row-major, 8 bits per channel.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,13 +64,14 @@ pub struct Thumb {
     pub original: [u32; 2],
 }
 
-/// Reduces an image to a [`Thumb`], keeping its own size when it is small.
-pub fn thumb(img: &DynamicImage) -> Thumb {
+/// Reduces an image to a [`Thumb`] of at most `max_side` pixels a side,
+/// keeping its own size when it is small.
+pub fn thumb(img: &DynamicImage, max_side: u32) -> Thumb {
     let (w, h) = img.dimensions();
     let longest = w.max(h).max(1);
-    let img = if longest > TRIGGER_SIDE {
-        let nw = ((w as u64 * TRIGGER_SIDE as u64) / longest as u64).max(1) as u32;
-        let nh = ((h as u64 * TRIGGER_SIDE as u64) / longest as u64).max(1) as u32;
+    let img = if longest > max_side {
+        let nw = ((w as u64 * max_side as u64) / longest as u64).max(1) as u32;
+        let nh = ((h as u64 * max_side as u64) / longest as u64).max(1) as u32;
         // Area averaging: fast, and a stamp keeps its mean value.
         img.thumbnail_exact(nw, nh)
     } else {
@@ -80,8 +92,8 @@ pub fn thumb(img: &DynamicImage) -> Thumb {
     }
 }
 
-/// Computes the digest of one decoded image.
-pub fn digest(img: &DynamicImage) -> ImageDigest {
+/// Computes the digest of one decoded image (`thumb_side`: see [`trigger_side`]).
+pub fn digest(img: &DynamicImage, thumb_side: u32) -> ImageDigest {
     let (w, h) = img.dimensions();
     let rgba = img.to_rgba8();
     let mut hasher = Sha256::new();
@@ -105,7 +117,7 @@ pub fn digest(img: &DynamicImage) -> ImageDigest {
         pixel_hash,
         dhash,
         features,
-        thumb: thumb(img),
+        thumb: thumb(img, thumb_side),
     }
 }
 
@@ -116,11 +128,12 @@ pub fn digest_all(
     progress: &(dyn Fn(usize) + Sync),
 ) -> Vec<Result<ImageDigest, String>> {
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let side = trigger_side(ds.len());
     (0..ds.len())
         .into_par_iter()
         .map(|i| {
             let r = load(ds, i)
-                .map(|img| digest(&img))
+                .map(|img| digest(&img, side))
                 .map_err(|e| e.to_string());
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             if k % 1024 == 0 {

@@ -234,7 +234,12 @@ pub fn run(
         let rest: Vec<usize> = (0..n)
             .filter(|&i| labels[i] == c && cluster_of[i] != 1)
             .collect();
+        // With many classes, a smaller sample of the other classes per class
+        // keeps the whole search near-linear in the number of images.
+        let cap = (200_000 / class_names.len().max(1)).clamp(1_000, 10_000);
         let others: Vec<usize> = (0..n).filter(|&i| labels[i] != c).collect();
+        let step = others.len().div_ceil(cap).max(1);
+        let others: Vec<usize> = others.into_iter().step_by(step).collect();
         if let Some(t) = localize(stack, &group, &rest, &others)
             .and_then(|loc| Trigger::from_localization(&loc, c, name))
         {
