@@ -230,5 +230,12 @@ pub fn summary_table(r: &Report) -> String {
         out,
         "* = class splits into two real groups (activation clusters); its smaller group is flagged.\nspectral and outlier flag in the total only where both agree."
     );
+    for t in &r.triggers {
+        let _ = writeln!(
+            out,
+            "trigger in '{}': {}; {} images carry it",
+            r.class_names[t.class as usize], t.summary, t.carriers
+        );
+    }
     out
 }

@@ -127,6 +127,7 @@ fn cli_scan_writes_every_report_format() {
             stdout.contains("Bag") && stdout.contains("flagged"),
             "{stdout}"
         );
+        assert!(stdout.contains("trigger in 'Bag': 3×3 patch"), "{stdout}");
         assert!(report.metadata().unwrap().len() > 1000);
     }
     let csv = std::fs::read_to_string(out.path().join("r.csv")).unwrap();
@@ -142,6 +143,8 @@ fn cli_scan_writes_every_report_format() {
         "score_spectral",
         "score_outlier",
         "score_duplicate",
+        "score_trigger",
+        "trigger_box",
     ] {
         assert!(
             header.split(',').any(|h| h == col),
@@ -151,6 +154,11 @@ fn cli_scan_writes_every_report_format() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(json["samples"].as_array().unwrap().len(), 3000);
+    assert_eq!(json["triggers"][0]["kind"], "patch");
+    assert!(
+        csv.contains(",23 23 25 25,"),
+        "patch carriers have their box"
+    );
 }
 
 #[test]
