@@ -167,6 +167,7 @@ fn to_json(r: &Report) -> serde_json::Value {
             "group_size": t.group_size,
             "carriers": t.carriers,
             "summary": t.summary,
+            "pattern": t.pattern,
         })).collect::<Vec<_>>(),
         "samples": samples,
     })

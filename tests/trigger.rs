@@ -34,6 +34,13 @@ fn the_sample_backdoor_is_found_from_its_images_though_its_embeddings_hide_it() 
         "{:?} vs {truth_box:?}",
         t.bbox
     );
+    // Its pattern: the sample's stamp is a white 3×3 square.
+    let p = t.pattern.as_ref().unwrap();
+    assert_eq!((p.width, p.height), (3, 3));
+    assert!(
+        p.mask.iter().all(|&m| m) && p.pixels.iter().all(|&v| v > 200),
+        "{p:?}"
+    );
 
     // Raises recall: the embeddings alone miss most of the backdoor.
     let truth = read_truth(&sample().join("truth.csv")).unwrap();

@@ -70,6 +70,8 @@ pub struct Localization {
     pub width: usize,
     /// Stack height.
     pub height: usize,
+    /// Channels of `pattern`.
+    pub channels: usize,
     /// Agreement map (height × width, 0..1): where the group agrees and the rest does not.
     pub map: Vec<f32>,
     /// Fine-detail mean difference (height × width, 0..1 of its maximum).
@@ -113,6 +115,7 @@ pub fn localize(
     Some(Localization {
         width: stack.width,
         height: stack.height,
+        channels: stack.channels,
         map,
         detail_map,
         pattern,

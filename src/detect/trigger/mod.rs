@@ -51,7 +51,54 @@ pub struct Trigger {
     pub carriers: usize,
     /// One line for people.
     pub summary: String,
+    /// The stamp itself (patches): the group's median image inside the box.
+    pub pattern: Option<Pattern>,
     scorer: Scorer,
+}
+
+/// A trigger patch's pixels: what the stamp looks like.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Pattern {
+    /// Box width.
+    pub width: usize,
+    /// Box height.
+    pub height: usize,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// Row-major values inside the box.
+    pub pixels: Vec<u8>,
+    /// Which pixels of the box belong to the stamp.
+    pub mask: Vec<bool>,
+}
+
+impl Pattern {
+    /// Crops `image` (stack layout) and `mask` to `bbox`.
+    fn crop(
+        image: &[u8],
+        mask: &[bool],
+        stack_width: usize,
+        channels: usize,
+        bbox: [u32; 4],
+    ) -> Self {
+        let [x0, y0, x1, y1] = bbox.map(|v| v as usize);
+        let (width, height) = (x1 - x0 + 1, y1 - y0 + 1);
+        let mut pixels = Vec::with_capacity(width * height * channels);
+        let mut m = Vec::with_capacity(width * height);
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                let p = y * stack_width + x;
+                pixels.extend_from_slice(&image[p * channels..(p + 1) * channels]);
+                m.push(mask[p]);
+            }
+        }
+        Pattern {
+            width,
+            height,
+            channels,
+            pixels,
+            mask: m,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -127,6 +174,10 @@ impl Trigger {
             group_size: loc.group_size,
             carriers: 0,
             summary,
+            pattern: loc
+                .patch
+                .as_ref()
+                .map(|p| Pattern::crop(&loc.pattern, &p.mask, loc.width, loc.channels, p.bbox)),
             scorer,
         })
     }

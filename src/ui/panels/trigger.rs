@@ -58,9 +58,14 @@ pub fn section(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>, i: u
     ui.label(&t.summary);
     ui.horizontal(|ui| {
         heatmap(ui, ("report", k), &t.map, t.width, t.height, t.bbox, 96.0);
+        if let Some(p) = &t.pattern {
+            pattern(ui, ("report", k), p, 64.0);
+        }
         ui.vertical(|ui| {
             ui.label(match t.kind {
-                TriggerKind::Patch => "Where the group agrees and the rest does not",
+                TriggerKind::Patch => {
+                    "Map: where the group agrees and the rest does not. Next to it: the stamp."
+                }
                 TriggerKind::Blend => "The blended pattern's fine detail",
             });
             if ui
@@ -109,6 +114,9 @@ pub fn selection_search(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Acti
             bbox,
             96.0,
         );
+        if let Some(p) = f.trigger.as_ref().and_then(|t| t.pattern.as_ref()) {
+            pattern(ui, ("found", w.found_generation), p, 64.0);
+        }
         if f.trigger.is_some()
             && ui
                 .button(format!("Select all {} with this trigger", f.carriers.len()))
@@ -154,6 +162,36 @@ fn heatmap(
             egui::StrokeKind::Outside,
         );
     }
+}
+
+/// The stamp itself, enlarged pixel-exact; pixels outside it are dimmed.
+fn pattern(
+    ui: &mut egui::Ui,
+    key: (&'static str, usize),
+    p: &crate::detect::trigger::Pattern,
+    side: f32,
+) {
+    let ctx = ui.ctx().clone();
+    let tex = super::cached(ui, "trigger_pattern", key, || {
+        let pixels: Vec<egui::Color32> = (0..p.width * p.height)
+            .map(|j| {
+                let v = &p.pixels[j * p.channels..(j + 1) * p.channels];
+                let (r, g, b) = if p.channels == 3 {
+                    (v[0], v[1], v[2])
+                } else {
+                    (v[0], v[0], v[0])
+                };
+                let a = if p.mask[j] { 255 } else { 60 };
+                egui::Color32::from_rgba_unmultiplied(r, g, b, a)
+            })
+            .collect();
+        let img = egui::ColorImage::new([p.width, p.height], pixels);
+        ctx.load_texture("trigger pattern", img, egui::TextureOptions::NEAREST)
+    });
+    let scale = side / p.width.max(p.height) as f32;
+    let size = egui::vec2(p.width as f32 * scale, p.height as f32 * scale);
+    ui.add(egui::Image::from_texture((tex.id(), size)))
+        .on_hover_text("The trigger pattern: the group's typical pixels inside the box");
 }
 
 fn heat(v: f32) -> egui::Color32 {
