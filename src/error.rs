@@ -9,18 +9,29 @@ pub enum Error {
     /// A problem with one cell of a table (manifest row/column, or a matrix cell).
     #[error("{file}: row {row}, column '{column}': {message}")]
     Cell {
+        /// The file.
         file: PathBuf,
+        /// 1-based data row (the header is not counted).
         row: usize,
+        /// Column name.
         column: String,
+        /// What is wrong, in words.
         message: String,
     },
     /// A problem with a whole file (wrong format, missing column, length mismatch).
     #[error("{file}: {message}")]
-    File { file: PathBuf, message: String },
+    File {
+        /// The file.
+        file: PathBuf,
+        /// What is wrong, in words.
+        message: String,
+    },
     /// An I/O failure, with the path it happened on.
     #[error("{file}: {source}")]
     Io {
+        /// The path the I/O was on.
         file: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },

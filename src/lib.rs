@@ -2,8 +2,11 @@
 //!
 //! The library is the single source of truth shared by the headless CLI and the
 //! desktop workbench: datasets are opened by [`dataset`], scored by [`detect`],
-//! and reported by [`report`]. Nothing here depends on the GUI, so pipelines can
-//! link it with `--no-default-features`.
+//! and reported by [`report`]; decisions go through [`review`] into a durable
+//! store, and [`manifest`] exports, signs and verifies the cleaned dataset.
+//! Nothing here depends on the GUI, so pipelines can link it with
+//! `--no-default-features`.
+#![warn(missing_docs)]
 
 pub mod dataset;
 pub mod detect;

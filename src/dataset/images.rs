@@ -136,7 +136,7 @@ pub fn digest_all(
                 .map(|img| digest(&img, side))
                 .map_err(|e| e.to_string());
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            if k % 1024 == 0 {
+            if k.is_multiple_of(1024) {
                 progress(k);
             }
             r

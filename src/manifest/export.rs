@@ -66,7 +66,7 @@ pub fn build_record(
         .par_iter()
         .map(|&i| {
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if n % 256 == 0 {
+            if n.is_multiple_of(256) {
                 progress(n as f32 / kept_idx.len().max(1) as f32);
             }
             if path_of(i).is_none() {

@@ -143,7 +143,10 @@ impl ReviewSession {
             .review
             .plan(decisions, reason, reviewer)
             .map_err(|e| Error::Other(e.to_string()))?;
-        let changes = action.changes.iter().map(|c| self.names.to_stored(c));
+        let changes = action
+            .changes
+            .iter()
+            .map(|c| self.names.change_to_stored(c));
         let event = StoredEvent::new(
             EventKind::Apply,
             None,
@@ -261,7 +264,7 @@ fn replay(review: &mut Review, names: &Names, e: &StoredEvent, unknown: &mut Unk
                 .changes
                 .iter()
                 .filter_map(|c| {
-                    let r = names.from_stored(c);
+                    let r = names.change_from_stored(c);
                     if r.is_none() {
                         unknown.count += 1;
                         unknown.example.get_or_insert_with(|| c.sample_id.clone());
@@ -302,7 +305,7 @@ impl Unknown {
 }
 
 impl Names {
-    fn to_stored(&self, c: &Change) -> StoredChange {
+    fn change_to_stored(&self, c: &Change) -> StoredChange {
         let conv = |e: &Option<Entry>| {
             e.as_ref().map(|e| {
                 let (decision, label) = match e.decision {
@@ -326,7 +329,7 @@ impl Names {
         }
     }
 
-    fn from_stored(&self, c: &StoredChange) -> Option<Change> {
+    fn change_from_stored(&self, c: &StoredChange) -> Option<Change> {
         let sample = *self.index.get(&c.sample_id)?;
         let conv = |e: &Option<StoredEntry>| -> Option<Option<Entry>> {
             let Some(e) = e else { return Some(None) };

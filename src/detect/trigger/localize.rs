@@ -237,12 +237,11 @@ pub(crate) fn ring_contrast(
     Some((mean(ring)? - mean(pixels)?).abs())
 }
 
+/// Pixel positions as (x, y).
+pub(crate) type Pixels = Vec<(usize, usize)>;
+
 /// Pixels of a mask as (x, y), and the one-pixel ring around them.
-pub(crate) fn pixels_and_ring(
-    mask: &[bool],
-    w: usize,
-    h: usize,
-) -> (Vec<(usize, usize)>, Vec<(usize, usize)>) {
+pub(crate) fn pixels_and_ring(mask: &[bool], w: usize, h: usize) -> (Pixels, Pixels) {
     let inside: Vec<(usize, usize)> = (0..w * h)
         .filter(|&p| mask[p])
         .map(|p| (p % w, p / w))
