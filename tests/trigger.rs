@@ -143,7 +143,7 @@ fn mixed_sizes_and_grey_with_colour_are_compared_at_one_size() {
         })
         .collect();
     let refs: Vec<Option<&Thumb>> = thumbs.iter().map(Some).collect();
-    let stack = ImageStack::from_thumbs(&refs).unwrap();
+    let stack = ImageStack::from_thumbs(refs).unwrap();
     assert_eq!((stack.width, stack.height, stack.channels), (40, 40, 3));
     let group: Vec<usize> = (0..20).collect();
     let rest: Vec<usize> = (20..40).collect();
@@ -162,7 +162,7 @@ fn tiny_groups_and_unreadable_images_do_not_crash() {
         .collect();
     let mut refs: Vec<Option<&Thumb>> = thumbs.iter().map(Some).collect();
     refs[5] = None; // unreadable
-    let stack = ImageStack::from_thumbs(&refs).unwrap();
+    let stack = ImageStack::from_thumbs(refs).unwrap();
     assert!(!stack.valid[5]);
     assert!(
         localize(&stack, &[0, 1, 2], &[3, 4, 5], &[6, 7]).is_none(),
@@ -173,9 +173,16 @@ fn tiny_groups_and_unreadable_images_do_not_crash() {
     let r = trigger::run(&stack, &labels, &cluster_of, &["a".to_string()]);
     assert!(r.triggers.is_empty());
     assert!(
-        ImageStack::from_thumbs(&[None, None]).is_none(),
+        ImageStack::from_thumbs::<Thumb>(vec![None, None]).is_none(),
         "no readable image"
     );
+    // Odd shapes reduce without trouble.
+    for (w, h) in [(300, 2), (2, 300), (65, 64), (1, 1)] {
+        let t = thumb(&image(1, w, h, true, false), 64);
+        assert!(
+            t.width <= 64 && t.height <= 64 && t.data.len() == (t.width * t.height * 3) as usize
+        );
+    }
     // Large datasets get a smaller search size so the images fit in memory.
     assert_eq!(trigger_side(70_000), 64);
     assert_eq!(trigger_side(1_000_000), 18);

@@ -50,7 +50,7 @@ pub fn trigger_side(n: usize) -> u32 {
 }
 
 /// A small copy of an image, grey or RGB, row-major, 8 bits per channel.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Thumb {
     /// Width in pixels.
     pub width: u32,
@@ -68,27 +68,62 @@ pub struct Thumb {
 /// keeping its own size when it is small.
 pub fn thumb(img: &DynamicImage, max_side: u32) -> Thumb {
     let (w, h) = img.dimensions();
-    let longest = w.max(h).max(1);
-    let img = if longest > max_side {
-        let nw = ((w as u64 * max_side as u64) / longest as u64).max(1) as u32;
-        let nh = ((h as u64 * max_side as u64) / longest as u64).max(1) as u32;
-        // Area averaging: fast, and a stamp keeps its mean value.
-        img.thumbnail_exact(nw, nh)
-    } else {
-        img.clone()
-    };
-    let (tw, th) = img.dimensions();
     let (channels, data) = if img.color().has_color() {
-        (3, img.to_rgb8().into_raw())
+        (3u8, img.to_rgb8().into_raw())
     } else {
-        (1, img.to_luma8().into_raw())
+        (1u8, img.to_luma8().into_raw())
     };
-    Thumb {
-        width: tw,
-        height: th,
+    let t = Thumb {
+        width: w,
+        height: h,
         channels,
         data,
         original: [w, h],
+    };
+    let longest = w.max(h).max(1);
+    if longest <= max_side {
+        return t;
+    }
+    // Average k×k blocks, k the smallest whole factor that fits: cheap, and a
+    // stamp keeps its mean value (a 224-pixel image becomes 56 pixels).
+    box_average(&t, longest.div_ceil(max_side))
+}
+
+/// Averages `k`×`k` blocks (a partial block at the edge is dropped).
+fn box_average(t: &Thumb, k: u32) -> Thumb {
+    let c = t.channels as usize;
+    let (w, h, k) = (t.width as usize, t.height as usize, k as usize);
+    let (nw, nh) = ((w / k).max(1), (h / k).max(1));
+    let k = k.min(w).min(h);
+    let n = (k * k) as u32;
+    let mut out = Vec::with_capacity(nw * nh * c);
+    let mut sum = vec![0u32; nw * c];
+    for block_rows in t
+        .data
+        .chunks_exact(w * c)
+        .take(nh * k)
+        .collect::<Vec<_>>()
+        .chunks(k)
+    {
+        sum.iter_mut().for_each(|s| *s = 0);
+        for row in block_rows {
+            for (bx, block) in row[..nw * k * c].chunks_exact(k * c).enumerate() {
+                let acc = &mut sum[bx * c..(bx + 1) * c];
+                for px in block.chunks_exact(c) {
+                    for (a, &v) in acc.iter_mut().zip(px) {
+                        *a += v as u32;
+                    }
+                }
+            }
+        }
+        out.extend(sum.iter().map(|&s| ((s + n / 2) / n) as u8));
+    }
+    Thumb {
+        width: nw as u32,
+        height: nh as u32,
+        channels: t.channels,
+        data: out,
+        original: t.original,
     }
 }
 

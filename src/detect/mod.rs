@@ -199,7 +199,7 @@ pub fn scan_cancellable(
         return Err(Error::file(&ds.source, "a scan needs at least 2 samples"));
     }
     let mut warnings = ds.warnings.clone();
-    let digests = if opts.use_images && ds.paths.is_some() {
+    let mut digests = if opts.use_images && ds.paths.is_some() {
         progress("reading images", 0.0);
         let d = images::digest_all(ds, &|k| progress("reading images", k as f32 / n as f32));
         let bad: Vec<String> = d
@@ -284,7 +284,7 @@ pub fn scan_cancellable(
     let dup = duplicates::run(&f, &digests, &nb);
     check()?;
     progress("looking for triggers in images", 0.85);
-    let images = trigger::ImageStack::from_digests(&digests).map(std::sync::Arc::new);
+    let images = trigger::ImageStack::from_digests(&mut digests).map(std::sync::Arc::new);
     drop(digests);
     let trig = match &images {
         Some(stack) => trigger::run(stack, &f.labels, &cluster_of, &f.class_names),

@@ -41,14 +41,15 @@ pub struct Exported {
 }
 
 /// Builds the record of `review` over `ds`, hashing every kept file
-/// (in parallel; `progress` gets 0..1).
+/// (in parallel; `progress` gets 0..1). `files` is left for the caller, who
+/// writes the tables.
 pub fn build_record(
     ds: &Dataset,
     review: &Review,
     fingerprint: &str,
     signer: Option<&str>,
     progress: &(dyn Fn(f32) + Sync),
-) -> Result<(Record, Vec<KeptSample>)> {
+) -> Result<Record> {
     let summary = record::summarize(ds, review);
     let root = ds.root.canonicalize().unwrap_or_else(|_| ds.root.clone());
     let path_of = |i: usize| {
@@ -145,10 +146,10 @@ pub fn build_record(
         classes: ds.classes.clone(),
         counts: summary.counts,
         files: BTreeMap::new(),
-        kept: Vec::new(),
+        kept,
         excluded,
     };
-    Ok((record, kept))
+    Ok(record)
 }
 
 /// The kept samples as a table: `id, path, label`, then the manifest's
@@ -199,14 +200,14 @@ pub fn export(
     signer: Option<Signer<'_>>,
     progress: &(dyn Fn(f32) + Sync),
 ) -> Result<Exported> {
-    let (mut record, kept) = build_record(
+    let mut record = build_record(
         ds,
         review,
         fingerprint,
         signer.as_ref().map(|s| s.identity),
         progress,
     )?;
-    let mut df = kept_frame(ds, &kept)?;
+    let mut df = kept_frame(ds, &record.kept)?;
     let mut csv = Vec::new();
     CsvWriter::new(&mut csv)
         .finish(&mut df)
@@ -219,7 +220,6 @@ pub fn export(
     record
         .files
         .insert(PARQUET_FILE.into(), sha256_hex(&parquet));
-    record.kept = kept;
     let mut json = serde_json::to_vec_pretty(&record)
         .map_err(|e| Error::Other(format!("encoding {RECORD_FILE}: {e}")))?;
     json.push(b'\n');

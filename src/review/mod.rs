@@ -123,20 +123,6 @@ impl Review {
         self.decisions.get(i).and_then(Option::as_ref)
     }
 
-    /// Applies one decision to every sample in `samples` as a single undoable
-    /// step; clears the redo stack. Returns the action applied.
-    pub fn apply(
-        &mut self,
-        samples: &[usize],
-        decision: Decision,
-        reason: &str,
-        reviewer: &str,
-    ) -> Result<&Action, ReviewError> {
-        let pairs: Vec<(usize, Decision)> = samples.iter().map(|&i| (i, decision)).collect();
-        let action = self.plan(&pairs, reason, reviewer)?;
-        Ok(self.push(action))
-    }
-
     /// Works out the action that would give each sample its decision (with
     /// the decisions it replaces), without changing anything: the session
     /// stores it first and only then [`push`](Self::push)es it. A sample
@@ -306,6 +292,22 @@ pub fn describe(d: Option<Decision>, classes: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Review {
+        /// One decision for several samples as one step (what a session
+        /// does, without the store).
+        fn apply(
+            &mut self,
+            samples: &[usize],
+            decision: Decision,
+            reason: &str,
+            reviewer: &str,
+        ) -> Result<&Action, ReviewError> {
+            let pairs: Vec<(usize, Decision)> = samples.iter().map(|&i| (i, decision)).collect();
+            let action = self.plan(&pairs, reason, reviewer)?;
+            Ok(self.push(action))
+        }
+    }
 
     #[test]
     fn batch_is_one_undo_step_and_redo_restores_it() {

@@ -105,11 +105,7 @@ impl ReviewSession {
                 &s.fingerprint[..12]
             ));
         }
-        let mut unknown = Unknown::default();
-        for e in &events {
-            replay(&mut s.review, &s.names, e, &mut unknown);
-            s.last_seq = e.seq;
-        }
+        let unknown = replay(&mut s.review, &s.names, &events, &mut s.last_seq);
         s.warnings.extend(unknown.message());
         Ok(s)
     }
@@ -131,9 +127,8 @@ impl ReviewSession {
         reason: &str,
         reviewer: &str,
     ) -> Result<&Action> {
-        let tx = self.store.begin()?;
-        catch_up(
-            &tx,
+        let tx = begin_caught_up(
+            &mut self.store,
             &self.path,
             &mut self.review,
             &self.names,
@@ -173,9 +168,8 @@ impl ReviewSession {
     }
 
     fn undo_redo(&mut self, kind: EventKind, reviewer: &str) -> Result<Option<&Action>> {
-        let tx = self.store.begin()?;
-        catch_up(
-            &tx,
+        let tx = begin_caught_up(
+            &mut self.store,
             &self.path,
             &mut self.review,
             &self.names,
@@ -213,11 +207,7 @@ impl ReviewSession {
         }
         self.data_version = v;
         let events = self.store.events_after(self.last_seq)?;
-        let mut unknown = Unknown::default();
-        for e in &events {
-            replay(&mut self.review, &self.names, e, &mut unknown);
-            self.last_seq = e.seq;
-        }
+        replay(&mut self.review, &self.names, &events, &mut self.last_seq);
         Ok(!events.is_empty())
     }
 
@@ -237,27 +227,42 @@ impl ReviewSession {
     }
 }
 
-/// Replays events other writers appended since `last_seq`, inside the
-/// caller's write transaction.
-fn catch_up(
-    tx: &Transaction<'_>,
+/// Starts a write transaction and, inside it, replays what other writers
+/// appended since `last_seq`: the start of every write, so "before" values
+/// are never stale.
+fn begin_caught_up<'s>(
+    store: &'s mut Store,
     path: &Path,
     review: &mut Review,
     names: &Names,
     last_seq: &mut i64,
-) -> Result<()> {
-    let mut unknown = Unknown::default();
-    for e in store::events_after(tx, path, *last_seq)? {
-        replay(review, names, &e, &mut unknown);
-        *last_seq = e.seq;
-    }
-    Ok(())
+) -> Result<Transaction<'s>> {
+    let tx = store.begin()?;
+    let events = store::events_after(&tx, path, *last_seq)?;
+    replay(review, names, &events, last_seq);
+    Ok(tx)
 }
 
-/// Applies one stored event to the in-memory review. Changes naming samples
-/// or classes the dataset no longer has are skipped (and counted), but the
-/// step itself is kept so undo/redo stay aligned with the log.
-fn replay(review: &mut Review, names: &Names, e: &StoredEvent, unknown: &mut Unknown) {
+/// Applies stored events in order to the in-memory review, advancing
+/// `last_seq`; returns what could not be matched to this dataset.
+fn replay(
+    review: &mut Review,
+    names: &Names,
+    events: &[StoredEvent],
+    last_seq: &mut i64,
+) -> Unknown {
+    let mut unknown = Unknown::default();
+    for e in events {
+        replay_one(review, names, e, &mut unknown);
+        *last_seq = e.seq;
+    }
+    unknown
+}
+
+/// Applies one stored event. Changes naming samples or classes the dataset
+/// no longer has are skipped (and counted), but the step itself is kept so
+/// undo/redo stay aligned with the log.
+fn replay_one(review: &mut Review, names: &Names, e: &StoredEvent, unknown: &mut Unknown) {
     match e.kind {
         EventKind::Apply => {
             let changes = e

@@ -262,6 +262,11 @@ pub(crate) fn pixels_and_ring(mask: &[bool], w: usize, h: usize) -> (Pixels, Pix
     (inside, ring)
 }
 
+/// The stamp among the map's bright regions: each of the largest few is
+/// tested (see [`test_region`]); of those that behave like a stamp, the one
+/// most specific to the group (carried by the fewest images outside it)
+/// wins — a shape the group shares with its source class would also be
+/// carried by that class's clean images.
 fn find_patch(stack: &ImageStack, group: &[usize], map: &[f32], pattern: &[u8]) -> Option<Patch> {
     let (w, h) = (stack.width, stack.height);
     let peak = map.iter().copied().fold(0.0f32, f32::max);
@@ -269,13 +274,34 @@ fn find_patch(stack: &ImageStack, group: &[usize], map: &[f32], pattern: &[u8]) 
         return None;
     }
     let thr = (0.5 * peak).max(0.25);
-    let mask = largest_component(map, w, h, thr);
+    let valid: Vec<usize> = (0..stack.len()).filter(|&i| stack.valid[i]).collect();
+    let in_group: std::collections::HashSet<usize> = group.iter().copied().collect();
+    components(map, w, h, thr)
+        .into_iter()
+        .take(5)
+        .filter_map(|mask| test_region(stack, group, &in_group, &valid, pattern, mask))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(p, _)| p)
+}
+
+/// Whether a region behaves like a stamp: small (≤ 1/16 of the image), and
+/// of the images matching at least half of it ≥ 85% match all of it, at
+/// least half the group carries it exactly, at most a quarter of the data
+/// does. Returns the patch and the share of its carriers inside the group.
+fn test_region(
+    stack: &ImageStack,
+    group: &[usize],
+    in_group: &std::collections::HashSet<usize>,
+    valid: &[usize],
+    pattern: &[u8],
+    mask: Vec<bool>,
+) -> Option<(Patch, f32)> {
+    let (w, h) = (stack.width, stack.height);
     let area = mask.iter().filter(|&&m| m).count();
     if area == 0 || area * 16 > w * h {
         return None;
     }
     let (pixels, ring) = pixels_and_ring(&mask, w, h);
-    let valid: Vec<usize> = (0..stack.len()).filter(|&i| stack.valid[i]).collect();
     let matches: Vec<f32> = valid
         .par_iter()
         .map(|&i| match_at(stack, stack.image(i), pattern, &pixels, 0, 0).unwrap_or(0.0))
@@ -283,7 +309,6 @@ fn find_patch(stack: &ImageStack, group: &[usize], map: &[f32], pattern: &[u8]) 
     let exact = matches.iter().filter(|&&m| m >= 0.95).count();
     let partial = matches.iter().filter(|&&m| m >= 0.5).count();
     let exactness = exact as f32 / partial.max(1) as f32;
-    let in_group: std::collections::HashSet<usize> = group.iter().copied().collect();
     let group_exact = valid
         .iter()
         .zip(&matches)
@@ -302,28 +327,31 @@ fn find_patch(stack: &ImageStack, group: &[usize], map: &[f32], pattern: &[u8]) 
     let xs = pixels.iter().map(|p| p.0 as u32);
     let ys = pixels.iter().map(|p| p.1 as u32);
     let bbox = [xs.clone().min()?, ys.clone().min()?, xs.max()?, ys.max()?];
-    Some(Patch {
-        mask,
-        bbox,
-        contrast,
-        exactness,
-        group_match,
-    })
+    let specificity = group_exact as f32 / exact.max(1) as f32;
+    Some((
+        Patch {
+            mask,
+            bbox,
+            contrast,
+            exactness,
+            group_match,
+        },
+        specificity,
+    ))
 }
 
-/// The largest 8-connected region of `map > thr`.
-fn largest_component(map: &[f32], w: usize, h: usize, thr: f32) -> Vec<bool> {
+/// The 8-connected regions of `map > thr`, largest first.
+fn components(map: &[f32], w: usize, h: usize, thr: f32) -> Vec<Vec<bool>> {
     let mut label = vec![0u32; w * h];
-    let mut best = (0usize, 0u32);
-    let mut next = 0u32;
+    let mut sizes = Vec::new();
     for start in 0..w * h {
         if map[start] <= thr || label[start] != 0 {
             continue;
         }
-        next += 1;
+        let id = sizes.len() as u32 + 1;
         let mut size = 0;
         let mut todo = vec![start];
-        label[start] = next;
+        label[start] = id;
         while let Some(p) = todo.pop() {
             size += 1;
             let (x, y) = (p % w, p / w);
@@ -331,17 +359,19 @@ fn largest_component(map: &[f32], w: usize, h: usize, thr: f32) -> Vec<bool> {
                 for xx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
                     let q = yy * w + xx;
                     if map[q] > thr && label[q] == 0 {
-                        label[q] = next;
+                        label[q] = id;
                         todo.push(q);
                     }
                 }
             }
         }
-        if size > best.0 {
-            best = (size, next);
-        }
+        sizes.push((size, id));
     }
-    label.iter().map(|&l| best.0 > 0 && l == best.1).collect()
+    sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    sizes
+        .iter()
+        .map(|&(_, id)| label.iter().map(|&l| l == id).collect())
+        .collect()
 }
 
 /// Mean image (0..1 per value) of a set.

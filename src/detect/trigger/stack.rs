@@ -4,6 +4,8 @@
 //! colour, and unreadable images are marked invalid rather than dropped, so
 //! indices stay sample indices.
 
+use std::borrow::Borrow;
+
 use image::{ImageBuffer, Luma, Rgb, imageops::FilterType};
 
 use crate::dataset::images::{ImageDigest, Thumb};
@@ -26,40 +28,47 @@ pub struct ImageStack {
 }
 
 impl ImageStack {
-    /// Builds the stack from the scan's image digests; None when no image
-    /// could be read.
-    pub fn from_digests(digests: &[Result<ImageDigest, String>]) -> Option<ImageStack> {
-        let thumbs: Vec<Option<&Thumb>> = digests
-            .iter()
-            .map(|d| d.as_ref().ok().map(|d| &d.thumb))
+    /// Builds the stack from the scan's image digests, taking their
+    /// thumbnails (each is freed as soon as it is copied, so the images are
+    /// not held twice); None when no image could be read.
+    pub fn from_digests(digests: &mut [Result<ImageDigest, String>]) -> Option<ImageStack> {
+        let thumbs = digests
+            .iter_mut()
+            .map(|d| d.as_mut().ok().map(|d| std::mem::take(&mut d.thumb)))
             .collect();
-        Self::from_thumbs(&thumbs)
+        Self::from_thumbs(thumbs)
     }
 
-    /// Builds the stack from thumbnails (None = unreadable).
-    pub fn from_thumbs(thumbs: &[Option<&Thumb>]) -> Option<ImageStack> {
+    /// Builds the stack from thumbnails (None = unreadable), owned or
+    /// borrowed; owned ones are dropped one by one as they are copied.
+    pub fn from_thumbs<T: Borrow<Thumb>>(thumbs: Vec<Option<T>>) -> Option<ImageStack> {
         let mut sizes: std::collections::HashMap<(u32, u32), usize> = Default::default();
+        let mut colour = false;
         for t in thumbs.iter().flatten() {
+            let t = t.borrow();
             *sizes.entry((t.width, t.height)).or_default() += 1;
+            colour |= t.channels == 3;
         }
         let (&(w, h), _) = sizes
             .iter()
             .max_by_key(|(k, n)| (**n, std::cmp::Reverse(**k)))?;
-        let channels = if thumbs.iter().flatten().any(|t| t.channels == 3) {
-            3
-        } else {
-            1
-        };
+        let channels = if colour { 3 } else { 1 };
         let px = (w * h) as usize * channels;
-        let mut data = vec![0u8; thumbs.len() * px];
-        let mut valid = vec![false; thumbs.len()];
-        let mut original = vec![[0, 0]; thumbs.len()];
-        for (i, t) in thumbs.iter().enumerate() {
+        let n = thumbs.len();
+        let mut data = vec![0u8; n * px];
+        let mut valid = vec![false; n];
+        let mut original = vec![[0, 0]; n];
+        for (i, t) in thumbs.into_iter().enumerate() {
             let Some(t) = t else { continue };
+            let t = t.borrow();
             valid[i] = true;
             original[i] = t.original;
             let out = &mut data[i * px..(i + 1) * px];
-            out.copy_from_slice(&conform(t, w, h, channels));
+            if (t.width, t.height, t.channels as usize) == (w, h, channels) {
+                out.copy_from_slice(&t.data);
+            } else {
+                out.copy_from_slice(&conform(t, w, h, channels));
+            }
         }
         Some(ImageStack {
             width: w as usize,
