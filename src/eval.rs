@@ -73,6 +73,53 @@ pub fn read_truth(path: &Path) -> Result<HashMap<String, bool>> {
     Ok(out)
 }
 
+/// Reads `truth.csv` into id → (poisoned, kind); the kind is `"poisoned"` or
+/// `"clean"` when the file has no `kind` column.
+pub fn read_truth_kinds(path: &Path) -> Result<HashMap<String, (bool, String)>> {
+    let poisoned = read_truth(path)?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let (Some(ci), Some(ck)) = (
+        header.iter().position(|h| *h == "id"),
+        header.iter().position(|h| *h == "kind"),
+    ) else {
+        return Ok(poisoned
+            .into_iter()
+            .map(|(id, p)| {
+                let kind = if p { "poisoned" } else { "clean" };
+                (id, (p, kind.to_string()))
+            })
+            .collect());
+    };
+    let mut out = HashMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        if let (Some(id), Some(kind)) = (f.get(ci), f.get(ck)) {
+            let p = poisoned.get(*id).copied().unwrap_or(false);
+            out.insert(id.to_string(), (p, kind.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// Per poison kind (sorted): flagged and total poisoned samples of that kind.
+pub fn recall_by_kind(
+    ids: &[String],
+    flags: &[bool],
+    truth: &HashMap<String, (bool, String)>,
+) -> Vec<(String, usize, usize)> {
+    let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for (id, &f) in ids.iter().zip(flags) {
+        if let Some((true, kind)) = truth.get(id) {
+            let e = by.entry(kind.clone()).or_default();
+            e.0 += usize::from(f);
+            e.1 += 1;
+        }
+    }
+    by.into_iter().map(|(k, (h, a))| (k, h, a)).collect()
+}
+
 /// Scores `flags` against the truth.
 pub fn quality(ids: &[String], flags: &[bool], truth: &HashMap<String, bool>) -> Quality {
     let mut q = Quality::default();

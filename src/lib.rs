@@ -19,6 +19,7 @@ pub mod manifest;
 pub mod project2d;
 pub mod report;
 pub mod review;
+pub mod stats;
 #[cfg(feature = "gui")]
 pub mod ui;
 

@@ -51,6 +51,10 @@ enum Command {
         /// Do not decode images (skips image duplicate checks).
         #[arg(long)]
         no_images: bool,
+        /// False-flag budget: the expected share of flagged samples that are
+        /// clean, between 0 and 0.5 (default 0.05).
+        #[arg(long, default_value_t = detect::DEFAULT_FDR, value_parser = parse_fdr)]
+        fdr: f64,
         /// No progress on stderr.
         #[arg(long, short)]
         quiet: bool,
@@ -155,8 +159,9 @@ fn main() -> ExitCode {
             out,
             seed,
             no_images,
+            fdr,
             quiet,
-        }) => run_scan(dataset, embeddings, out, seed, !no_images, quiet),
+        }) => run_scan(dataset, embeddings, out, seed, !no_images, fdr, quiet),
         Some(Command::Review {
             dataset,
             exclude,
@@ -276,6 +281,7 @@ fn run_scan(
     out: PathBuf,
     seed: u64,
     use_images: bool,
+    fdr: f64,
     quiet: bool,
 ) -> Result<(), poisonlens::Error> {
     let t0 = Instant::now();
@@ -300,7 +306,12 @@ fn run_scan(
             *l = stage.to_string();
         }
     };
-    let report = detect::scan(&ds, &ScanOptions { seed, use_images }, &progress)?;
+    let opts = ScanOptions {
+        seed,
+        use_images,
+        fdr,
+    };
+    let report = detect::scan(&ds, &opts, &progress)?;
     if !quiet {
         if tty {
             eprint!("\r\x1b[2K");
@@ -324,4 +335,14 @@ fn run_scan(
         out.display()
     );
     Ok(())
+}
+
+/// `--fdr`: a share strictly between 0 and 0.5.
+fn parse_fdr(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if v > 0.0 && v <= 0.5 {
+        Ok(v)
+    } else {
+        Err(format!("{v} is outside 0 < fdr <= 0.5"))
+    }
 }

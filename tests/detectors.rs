@@ -92,8 +92,11 @@ fn label_flips_get_flagged_with_the_true_class_suggested() {
     assert!(r.flagged_count() <= flipped.len() + 3);
 }
 
-#[test]
-fn duplicate_images_with_different_labels_are_flagged() {
+/// Copies `copies` of sample 3 of the sample data (re-encoded: same pixels,
+/// other bytes, then `noise` grey levels added to every other pixel) under
+/// another label into a 200-sample dataset; returns the scan, the
+/// original's id and its true label.
+fn scan_with_copies(copies: usize, noise: u8) -> (poisonlens::detect::Report, String, String) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data");
     let ds = Dataset::open(&src, &OpenOptions::default()).unwrap();
     let d = tempfile::tempdir().unwrap();
@@ -102,31 +105,62 @@ fn duplicate_images_with_different_labels_are_flagged() {
         std::fs::copy(ds.file_path(i).unwrap(), d.path().join(format!("{i}.png"))).unwrap();
         m += &format!("{},{i}.png,{}\n", ds.ids[i], ds.label_name(i));
     }
-    // A copy of image 3 under another label, re-encoded (same pixels, other bytes).
-    let img = image::open(d.path().join("3.png")).unwrap();
-    img.save(d.path().join("copy.jpg.png")).unwrap();
     let other = ds
         .classes
         .iter()
         .find(|c| c.as_str() != ds.label_name(3))
         .unwrap();
-    m += &format!("copy,copy.jpg.png,{other}\n");
+    let img = image::open(d.path().join("3.png")).unwrap().to_luma8();
+    for c in 0..copies {
+        let mut copy = img.clone();
+        for (k, p) in copy.pixels_mut().enumerate() {
+            if (k + c) % 2 == 0 && p[0] > 0 {
+                p[0] = p[0].saturating_add(noise);
+            }
+        }
+        copy.save(d.path().join(format!("copy{c}.png"))).unwrap();
+        m += &format!("copy{c},copy{c}.png,{other}\n");
+    }
     std::fs::write(d.path().join("manifest.csv"), m).unwrap();
     let with = Dataset::open(d.path(), &OpenOptions::default()).unwrap();
     let r = scan(&with, &ScanOptions::default(), &|_, _| {}).unwrap();
+    (r, ds.ids[3].clone(), ds.label_name(3).to_string())
+}
+
+#[test]
+fn a_copy_with_another_label_is_flagged_not_its_original() {
+    let (r, original, truth) = scan_with_copies(1, 0);
     let dup = r.detector("duplicate").unwrap();
     let flagged: Vec<&str> = (0..r.ids.len())
         .filter(|&i| dup.flagged[i])
         .map(|i| r.ids[i].as_str())
         .collect();
-    assert_eq!(flagged.len(), 2, "{flagged:?}");
-    assert!(flagged.contains(&"copy") && flagged.contains(&ds.ids[3].as_str()));
-    let i = r.ids.iter().position(|x| x == "copy").unwrap();
+    assert_eq!(flagged, vec!["copy0"], "original {original}");
+    let i = r.ids.iter().position(|x| x == "copy0").unwrap();
     assert!(
-        r.flagged[i] && r.reasons[i].contains(&format!("duplicate of '{}'", ds.ids[3])),
+        r.flagged[i] && r.reasons[i].contains("near-copies"),
         "{}",
         r.reasons[i]
     );
+    let suggested = r.suggested_label[i].map(|l| r.class_names[l as usize].clone());
+    assert_eq!(suggested.as_deref(), Some(truth.as_str()));
+}
+
+/// A flood: five noisy near-copies under one wrong label outnumber their
+/// correctly labelled original; the copies are flagged, the original not.
+#[test]
+fn a_flood_of_near_copies_is_flagged_and_its_original_spared() {
+    let (r, original, truth) = scan_with_copies(5, 3);
+    let dup = r.detector("duplicate").unwrap();
+    for c in 0..5 {
+        let i = r.ids.iter().position(|x| *x == format!("copy{c}")).unwrap();
+        assert!(dup.flagged[i], "copy{c} missed");
+        let suggested = r.suggested_label[i].map(|l| r.class_names[l as usize].clone());
+        assert_eq!(suggested.as_deref(), Some(truth.as_str()));
+    }
+    let o = r.ids.iter().position(|x| *x == original).unwrap();
+    assert!(!dup.flagged[o], "original flagged: {}", r.reasons[o]);
+    assert_eq!(dup.flagged.iter().filter(|&&f| f).count(), 5);
 }
 
 /// The inverted-file search used above 10,000 samples must find nearly the

@@ -13,6 +13,79 @@ use crate::linalg::Matrix;
 /// Side of the grayscale thumbnail used for pixel features and hashing.
 pub const FEATURE_SIDE: u32 = 16;
 
+/// The input view of an image, as independent of how it was rendered as
+/// cheap features allow: the object's contrast to its background (the
+/// border's median), scaled to its own 99th percentile (so tint, brightness
+/// and background colour drop out), cropped to a square around the middle
+/// 96% of that contrast mass (so position and scale drop out) and averaged
+/// down to [`FEATURE_SIDE`]² cells. Poison that relabels an image keeps how
+/// it looks, so in this view it sits with its source class.
+pub fn input_view(gray: &image::GrayImage) -> Vec<f32> {
+    let (w, h) = (gray.width() as usize, gray.height() as usize);
+    let side = FEATURE_SIDE as usize;
+    if w == 0 || h == 0 {
+        return vec![0.0; side * side];
+    }
+    let px = gray.as_raw();
+    let mut border: Vec<u8> = (0..w)
+        .flat_map(|x| [px[x], px[(h - 1) * w + x]])
+        .chain((0..h).flat_map(|y| [px[y * w], px[y * w + w - 1]]))
+        .collect();
+    let mid = border.len() / 2;
+    let bg = *border.select_nth_unstable(mid).1 as f32;
+    let contrast: Vec<f32> = px.iter().map(|&v| (v as f32 - bg).abs()).collect();
+    let mut sorted = contrast.clone();
+    let q = ((sorted.len() - 1) as f64 * 0.99) as usize;
+    let top = sorted.select_nth_unstable_by(q, f32::total_cmp).1.max(1.0);
+    let f: Vec<f32> = contrast.iter().map(|v| (v / top).min(1.0)).collect();
+    let (x0, x1) = mass_range((0..w).map(|x| (0..h).map(|y| f[y * w + x]).sum()));
+    let (y0, y1) = mass_range((0..h).map(|y| f[y * w..(y + 1) * w].iter().sum()));
+    let extent = (x1 - x0).max(y1 - y0).max(1.0);
+    let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
+    let cell = extent / side as f32;
+    // Each cell averages a 4×4 grid of nearest-pixel samples (outside = 0).
+    const SUB: usize = 4;
+    let mut out = vec![0f32; side * side];
+    for (oy, row) in out.chunks_mut(side).enumerate() {
+        for (ox, v) in row.iter_mut().enumerate() {
+            let mut sum = 0.0;
+            for sy in 0..SUB {
+                for sx in 0..SUB {
+                    let x = cx - extent / 2.0 + (ox as f32 + (sx as f32 + 0.5) / SUB as f32) * cell;
+                    let y = cy - extent / 2.0 + (oy as f32 + (sy as f32 + 0.5) / SUB as f32) * cell;
+                    if x >= 0.0 && y >= 0.0 && (x as usize) < w && (y as usize) < h {
+                        sum += f[y as usize * w + x as usize];
+                    }
+                }
+            }
+            *v = sum / (SUB * SUB) as f32;
+        }
+    }
+    out
+}
+
+/// Where the middle 96% of a profile's mass lies (pixel coordinates, the
+/// end exclusive); the whole range when it has no mass.
+fn mass_range(profile: impl Iterator<Item = f32>) -> (f32, f32) {
+    let p: Vec<f32> = profile.collect();
+    let total: f32 = p.iter().sum();
+    if total <= 0.0 {
+        return (0.0, p.len() as f32);
+    }
+    let (mut acc, mut lo, mut hi) = (0.0, None, p.len());
+    for (i, v) in p.iter().enumerate() {
+        acc += v;
+        if lo.is_none() && acc >= 0.02 * total {
+            lo = Some(i);
+        }
+        if acc >= 0.98 * total {
+            hi = i + 1;
+            break;
+        }
+    }
+    (lo.unwrap_or(0) as f32, hi as f32)
+}
+
 /// Decodes sample `i`'s image, refusing paths outside the dataset folder.
 pub fn load(ds: &Dataset, i: usize) -> Result<DynamicImage> {
     let path = ds.file_path(i)?;
@@ -28,7 +101,9 @@ pub struct ImageDigest {
     pub pixel_hash: [u8; 32],
     /// 64-bit difference hash: near-identical images differ in few bits.
     pub dhash: u64,
-    /// 16×16 grayscale pixels in 0..1, the fallback features.
+    /// The image's input view ([`input_view`]): 16×16 values in 0..1 that
+    /// do not come from the suspect model — the second opinion on labels and
+    /// the fallback features when no embeddings are given.
     pub features: Vec<f32>,
     /// The image at up to [`trigger_side`] pixels a side, for trigger search.
     pub thumb: Thumb,
@@ -137,8 +212,7 @@ pub fn digest(img: &DynamicImage, thumb_side: u32) -> ImageDigest {
     hasher.update(rgba.as_raw());
     let pixel_hash: [u8; 32] = hasher.finalize().into();
     let gray = img.to_luma8();
-    let small = image::imageops::resize(&gray, FEATURE_SIDE, FEATURE_SIDE, FilterType::Triangle);
-    let features = small.as_raw().iter().map(|&v| v as f32 / 255.0).collect();
+    let features = input_view(&gray);
     let d = image::imageops::resize(&gray, 9, 8, FilterType::Triangle);
     let mut dhash = 0u64;
     for y in 0..8 {

@@ -1,69 +1,58 @@
-//! Exact and near-duplicate samples that carry different labels: the same
-//! image cannot be two classes, so one of the copies is mislabelled (or was
-//! planted). Copies are found three ways: identical decoded pixels, an equal
-//! difference-hash with near-equal pixels, and embeddings that coincide.
+//! Near-copies that carry a label their look-alikes contradict: a flood of
+//! near-duplicates planted with a wrong label, or one mislabelled copy.
+//!
+//! Copies are found without a fixed distance: how close a sample's nearest
+//! neighbour is, on a log scale, is compared with how close nearest
+//! neighbours are in this same dataset (a robust normal fit), and pairs
+//! closer than the dataset's own neighbours could plausibly be are copies
+//! (Benjamini–Hochberg at the scan's false-flag budget). Identical decoded
+//! pixels are copies outright. The search runs in the input view when there
+//! are images (a copy looks like its original whatever the model thinks),
+//! else in the embeddings.
+//!
+//! Which copies are wrong is decided by evidence, not by headcount: a flood
+//! outnumbers the correctly labelled original it copies, so the group's
+//! label is the one its look-alikes *outside* the group carry. Members with
+//! another label are flagged and that label is suggested.
 
 use std::collections::HashMap;
 
+use super::input_view::InputView;
 use super::{DetectorScores, Features};
 use crate::dataset::images::ImageDigest;
 use crate::knn::Neighbors;
+use crate::stats::{RobustFit, benjamini_hochberg};
 
-/// Mean absolute pixel difference (0..1 scale) below which two images with the
-/// same difference-hash count as near-duplicates.
-const PIXEL_TOLERANCE: f32 = 0.02;
-/// Embeddings closer than this fraction of the median nearest-neighbour
-/// distance count as duplicates.
-const EMBED_FRACTION: f32 = 0.05;
-
-/// Runs the detector. `digests` is empty when the dataset has no images.
+/// Runs the detector. `digests` is empty and `view` None when the dataset
+/// has no images; `nb` are the embedding neighbours.
 pub fn run(
     f: &Features,
     digests: &[Result<ImageDigest, String>],
+    view: Option<&InputView>,
     nb: &Neighbors,
+    fdr: f64,
 ) -> DetectorScores {
     let n = f.labels.len();
     let mut uf = UnionFind::new(n);
-    // Identical pixels, and equal dHash with near-equal pixels.
     let mut by_hash: HashMap<[u8; 32], usize> = HashMap::new();
-    let mut by_dhash: HashMap<u64, Vec<usize>> = HashMap::new();
     for (i, d) in digests.iter().enumerate() {
         if let Ok(d) = d {
-            if let Some(&j) = by_hash.get(&d.pixel_hash) {
-                uf.union(i, j);
-            } else {
-                by_hash.insert(d.pixel_hash, i);
-            }
-            by_dhash.entry(d.dhash).or_default().push(i);
-        }
-    }
-    for bucket in by_dhash.values().filter(|b| b.len() > 1 && b.len() <= 64) {
-        for (a, &i) in bucket.iter().enumerate() {
-            for &j in &bucket[a + 1..] {
-                if let (Ok(x), Ok(y)) = (&digests[i], &digests[j]) {
-                    let diff: f32 = x
-                        .features
-                        .iter()
-                        .zip(&y.features)
-                        .map(|(p, q)| (p - q).abs())
-                        .sum::<f32>()
-                        / x.features.len().max(1) as f32;
-                    if diff < PIXEL_TOLERANCE {
-                        uf.union(i, j);
-                    }
+            match by_hash.get(&d.pixel_hash) {
+                Some(&j) => uf.union(i, j),
+                None => {
+                    by_hash.insert(d.pixel_hash, i);
                 }
             }
         }
     }
-    // Coinciding embeddings.
-    if nb.k > 0 {
-        let mut first: Vec<f32> = (0..n).map(|i| nb.dist2_of(i)[0]).collect();
-        first.sort_by(f32::total_cmp);
-        let med = first[n / 2];
-        let limit = med * EMBED_FRACTION * EMBED_FRACTION;
-        for i in 0..n {
-            for (&j, &d) in nb.of(i).iter().zip(nb.dist2_of(i)) {
-                if d <= limit {
+    let (space, valid): (&Neighbors, Vec<bool>) = match view {
+        Some(v) => (&v.nb, v.valid.clone()),
+        None => (nb, vec![true; n]),
+    };
+    if let Some(limit) = copy_distance(space, &valid, fdr) {
+        for i in (0..n).filter(|&i| valid[i]) {
+            for (&j, &d) in space.of(i).iter().zip(space.dist2_of(i)) {
+                if d <= limit && valid[j as usize] {
                     uf.union(i, j as usize);
                 }
             }
@@ -74,41 +63,95 @@ pub fn run(
         groups.entry(uf.find(i)).or_default().push(i);
     }
     let mut out = DetectorScores::new("duplicate", n);
-    for members in groups.values().filter(|g| g.len() > 1) {
-        let mut counts: HashMap<u32, usize> = HashMap::new();
-        for &i in members {
-            *counts.entry(f.labels[i]).or_default() += 1;
-        }
-        if counts.len() < 2 {
-            continue;
-        }
-        let top = counts.values().copied().max().unwrap_or(0);
-        let majority: Vec<u32> = counts
-            .iter()
-            .filter(|(_, c)| **c == top)
-            .map(|(l, _)| *l)
-            .collect();
-        let unique_majority = (majority.len() == 1).then(|| majority[0]);
-        for &i in members {
-            if unique_majority == Some(f.labels[i]) {
-                continue;
-            }
-            let other = members
-                .iter()
-                .find(|&&j| f.labels[j] != f.labels[i])
-                .copied()
-                .unwrap_or(i);
-            out.flagged[i] = true;
-            out.score[i] = 1.0;
-            out.reasons[i] = Some(format!(
-                "duplicate of '{}' which is labelled '{}' ({} copies in all)",
-                f.ids[other],
-                f.class_names[f.labels[other] as usize],
-                members.len()
-            ));
-        }
+    let mut groups: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
+    groups.sort();
+    for members in groups {
+        judge_group(f, space, &members, &mut out);
     }
     out
+}
+
+/// The squared distance below which two samples are copies. Each sample's
+/// nearest-neighbour distance gets a p-value: the lower tail of a robust
+/// normal fit of the dataset's log nearest-neighbour distances (identical
+/// copies: 0). Benjamini–Hochberg at `fdr` gives a p-value threshold, and
+/// the distance at that threshold under the fit is the bound (so a copy
+/// joins its group even when it is not its partner's nearest neighbour).
+/// None when no pair is closer than chance allows.
+fn copy_distance(space: &Neighbors, valid: &[bool], fdr: f64) -> Option<f32> {
+    if space.k == 0 {
+        return None;
+    }
+    let d2: Vec<f64> = (0..valid.len())
+        .map(|i| space.dist2_of(i)[0] as f64)
+        .collect();
+    let log_d: Vec<f64> = (0..valid.len())
+        .map(|i| {
+            if valid[i] && d2[i] > 0.0 && d2[i].is_finite() {
+                0.5 * d2[i].ln()
+            } else {
+                f64::NAN
+            }
+        })
+        .collect();
+    let fit = RobustFit::fit(&log_d, 1e-6)?;
+    let p: Vec<f64> = (0..valid.len())
+        .map(|i| match (valid[i], d2[i]) {
+            (false, _) => f64::NAN,
+            (true, d) if d == 0.0 => 0.0,
+            _ => fit.p_low(log_d[i]),
+        })
+        .collect();
+    let (_, threshold) = benjamini_hochberg(&p, fdr);
+    if threshold <= 0.0 {
+        return None;
+    }
+    let log_bound = fit.value_at_p_low(threshold);
+    Some((2.0 * log_bound).exp() as f32)
+}
+
+/// Decides one group of copies: its label is the one most of its members'
+/// neighbours outside the group carry (the group's own labels break a tie
+/// or decide when it has no outside neighbours); members labelled otherwise
+/// are flagged.
+fn judge_group(f: &Features, space: &Neighbors, members: &[usize], out: &mut DetectorScores) {
+    let inside: std::collections::HashSet<usize> = members.iter().copied().collect();
+    let mut outside = vec![0usize; f.n_classes];
+    for &i in members {
+        for &j in space.of(i) {
+            if !inside.contains(&(j as usize)) {
+                outside[f.labels[j as usize] as usize] += 1;
+            }
+        }
+    }
+    let mut own = vec![0usize; f.n_classes];
+    for &i in members {
+        own[f.labels[i] as usize] += 1;
+    }
+    let total_outside: usize = outside.iter().sum();
+    let right = (0..f.n_classes)
+        .max_by_key(|&c| (outside[c], own[c], std::cmp::Reverse(c)))
+        .unwrap_or(0);
+    let conflicting = own.iter().filter(|&&c| c > 0).count() > 1;
+    // A consistent group is judged wrong only when its look-alikes outside
+    // carry another label more often than the group's own.
+    for &i in members {
+        let given = f.labels[i] as usize;
+        if given == right || (!conflicting && outside[given] * 2 >= outside[right]) {
+            continue;
+        }
+        let share = outside[right] as f64 / total_outside.max(1) as f64;
+        out.flagged[i] = true;
+        out.score[i] = 1.0;
+        out.suggested[i] = Some(right as u32);
+        out.reasons[i] = Some(format!(
+            "one of {} near-copies; their look-alikes outside the group are labelled '{}' ({:.0}%), this one '{}'",
+            members.len(),
+            f.class_names[right],
+            share * 100.0,
+            f.class_names[given]
+        ));
+    }
 }
 
 struct UnionFind(Vec<usize>);

@@ -13,6 +13,7 @@ pub mod cluster_map;
 pub mod duplicates;
 pub mod gmm;
 pub mod graph;
+pub mod input_view;
 pub mod label_flip;
 pub mod outlier;
 pub mod spectral;
@@ -34,13 +35,20 @@ pub struct ScanOptions {
     pub seed: u64,
     /// Decode images to find duplicates (and for pixel features when there are no embeddings).
     pub use_images: bool,
+    /// False-flag budget: the expected share of flagged samples that are
+    /// clean (Benjamini–Hochberg over the calibrated detectors' p-values).
+    pub fdr: f64,
 }
+
+/// Default false-flag budget ([`ScanOptions::fdr`]).
+pub const DEFAULT_FDR: f64 = 0.05;
 
 impl Default for ScanOptions {
     fn default() -> Self {
         ScanOptions {
             seed: 0,
             use_images: true,
+            fdr: DEFAULT_FDR,
         }
     }
 }
@@ -70,6 +78,9 @@ pub struct DetectorScores {
     pub flagged: Vec<bool>,
     /// Why, for flagged samples.
     pub reasons: Vec<Option<String>>,
+    /// The label this detector's evidence points to, for flagged samples
+    /// where it has one (e.g. a near-copy's look-alikes' label).
+    pub suggested: Vec<Option<u32>>,
 }
 
 impl DetectorScores {
@@ -80,6 +91,7 @@ impl DetectorScores {
             score: vec![0.0; n],
             flagged: vec![false; n],
             reasons: vec![None; n],
+            suggested: vec![None; n],
         }
     }
 }
@@ -281,7 +293,9 @@ pub fn scan_cancellable(
     progress("spectral signatures", 0.8);
     let spec = spectral::run(&f);
     let out = outlier::run(&f, &nb);
-    let dup = duplicates::run(&f, &digests, &nb);
+    progress("comparing images", 0.82);
+    let view = input_view::InputView::build(&digests, k);
+    let dup = duplicates::run(&f, &digests, view.as_ref(), &nb, opts.fdr);
     check()?;
     progress("looking for triggers in images", 0.85);
     let images = trigger::ImageStack::from_digests(&mut digests).map(std::sync::Arc::new);
@@ -299,7 +313,13 @@ pub fn scan_cancellable(
     let detectors = vec![label, ac, spec, out, dup, trig.detector];
     let (score, flagged, reasons) = combine(&detectors, n, None);
     let suggested_label = (0..n)
-        .map(|i| (sug.label[i] != f.labels[i]).then_some(sug.label[i]))
+        .map(|i| {
+            detectors
+                .iter()
+                .find_map(|d| d.suggested[i].filter(|_| d.flagged[i]))
+                .or(Some(sug.label[i]))
+                .filter(|&l| l != f.labels[i])
+        })
         .collect();
     progress("done", 1.0);
     Ok(Report {

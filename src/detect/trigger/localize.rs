@@ -22,6 +22,9 @@ use super::stack::ImageStack;
 /// Two 8-bit values "agree" when this close (survives JPEG noise, not a
 /// different pattern).
 pub const AGREE: i16 = 26;
+/// Fewest pixels a stamp may have: one or two pixels that a group happens
+/// to share (a background hole, an edge) are never a trigger.
+pub const MIN_STAMP_PIXELS: usize = 3;
 /// Smallest group worth localizing.
 pub const MIN_GROUP: usize = 5;
 /// Reference sets (rest of class, other classes) are sampled down to this.
@@ -284,7 +287,8 @@ fn find_patch(stack: &ImageStack, group: &[usize], map: &[f32], pattern: &[u8]) 
         .map(|(p, _)| p)
 }
 
-/// Whether a region behaves like a stamp: small (≤ 1/16 of the image), and
+/// Whether a region behaves like a stamp: at least [`MIN_STAMP_PIXELS`] and
+/// small (≤ 1/16 of the image), and
 /// of the images matching at least half of it ≥ 85% match all of it, at
 /// least half the group carries it exactly, at most a quarter of the data
 /// does. Returns the patch and the share of its carriers inside the group.
@@ -298,7 +302,7 @@ fn test_region(
 ) -> Option<(Patch, f32)> {
     let (w, h) = (stack.width, stack.height);
     let area = mask.iter().filter(|&&m| m).count();
-    if area == 0 || area * 16 > w * h {
+    if area < MIN_STAMP_PIXELS || area * 16 > w * h {
         return None;
     }
     let (pixels, ring) = pixels_and_ring(&mask, w, h);

@@ -297,11 +297,18 @@ pub fn run(
             triggers.push(t);
         }
     }
+    let mut scored: Vec<(Trigger, Vec<Hit>)> = triggers
+        .into_iter()
+        .map(|t| {
+            let hits = t.score(stack);
+            (t, hits)
+        })
+        .filter(|(t, hits)| is_specific(t.class, hits, labels))
+        .collect();
     let mut det = DetectorScores::new("trigger", n);
     let mut boxes = vec![None; n];
     let mut trigger_of = vec![None; n];
-    for (k, t) in triggers.iter_mut().enumerate() {
-        let hits = t.score(stack);
+    for (k, (t, hits)) in scored.iter_mut().enumerate() {
         t.carriers = hits.iter().filter(|h| h.score >= 0.5).count();
         for (i, h) in hits.iter().enumerate() {
             if h.score <= det.score[i] {
@@ -325,10 +332,27 @@ pub fn run(
     }
     TriggerScan {
         detector: det,
-        triggers,
+        triggers: scored.into_iter().map(|(t, _)| t).collect(),
         boxes,
         trigger_of,
     }
+}
+
+/// Most share of the dataset a trigger may be carried by: a backdoor is
+/// planted in a minority of the training data; a "pattern" in more is a
+/// feature of the data (a background, a common edge).
+pub const MAX_CARRIER_SHARE: f64 = 0.25;
+
+/// Whether a trigger's carriers look like a planted backdoor: a training
+/// image that carries a backdoor's trigger carries its target label (dirty-
+/// or clean-label alike), so most carriers are in the trigger's class, and
+/// they are a minority of the data ([`MAX_CARRIER_SHARE`]). A pattern spread
+/// over several classes is something those classes share, not a trigger.
+pub fn is_specific(class: u32, hits: &[Hit], labels: &[u32]) -> bool {
+    let carriers: Vec<usize> = (0..hits.len()).filter(|&i| hits[i].score >= 0.5).collect();
+    let in_class = carriers.iter().filter(|&&i| labels[i] == class).count();
+    let outside = carriers.len() - in_class;
+    outside < in_class && (carriers.len() as f64) <= MAX_CARRIER_SHARE * hits.len() as f64
 }
 
 /// What a search in a chosen set of images found (the workbench's "find

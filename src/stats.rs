@@ -1,0 +1,175 @@
+//! Calibration: turning a detector's statistic into a p-value against the
+//! data's own null distribution, and choosing flags with a false-flag budget.
+//!
+//! A threshold picked on one dataset means something else on the next; a
+//! p-value measured against how the same statistic falls in the same data
+//! means the same everywhere. The null fits here are robust (median and
+//! median absolute deviation), so the poisoned minority they are meant to
+//! expose does not drag them along. [`benjamini_hochberg`] then flags the
+//! most p-values it can while keeping the expected share of false flags at
+//! the budget.
+
+/// Standard normal lower tail P(Z ≤ z).
+pub fn normal_cdf(z: f64) -> f64 {
+    0.5 * erfc(-z / std::f64::consts::SQRT_2)
+}
+
+/// Standard normal upper tail P(Z ≥ z).
+pub fn normal_sf(z: f64) -> f64 {
+    0.5 * erfc(z / std::f64::consts::SQRT_2)
+}
+
+/// The z with P(Z ≤ z) = p (bisection on [`normal_cdf`]; p outside (0, 1)
+/// gives ∓∞).
+pub fn normal_quantile(p: f64) -> f64 {
+    if p <= 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p >= 1.0 {
+        return f64::INFINITY;
+    }
+    let (mut lo, mut hi) = (-40.0, 40.0);
+    for _ in 0..100 {
+        let mid = 0.5 * (lo + hi);
+        if normal_cdf(mid) < p {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// Complementary error function (Numerical Recipes' Chebyshev fit,
+/// relative error < 1.2e-7 everywhere — ample for p-values).
+pub fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 { r } else { 2.0 - r }
+}
+
+/// Median of finite values (NaN when there are none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, f64::total_cmp);
+    *m
+}
+
+/// A robust normal fit: centre (median) and scale (1.4826 × MAD, the
+/// standard deviation for normal data), unmoved by a minority of outliers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RobustFit {
+    /// Median.
+    pub center: f64,
+    /// 1.4826 × median absolute deviation, never below `floor`.
+    pub scale: f64,
+}
+
+impl RobustFit {
+    /// Fits the finite `values`; `floor` keeps the scale above zero for
+    /// data with many equal values. None when no value is finite.
+    pub fn fit(values: &[f64], floor: f64) -> Option<RobustFit> {
+        let center = median(values);
+        if !center.is_finite() {
+            return None;
+        }
+        let dev: Vec<f64> = values.iter().map(|v| (v - center).abs()).collect();
+        let scale = (1.4826 * median(&dev)).max(floor);
+        Some(RobustFit { center, scale })
+    }
+
+    /// The robust z-score of `v`.
+    pub fn z(&self, v: f64) -> f64 {
+        (v - self.center) / self.scale
+    }
+
+    /// One-sided p-value of `v` being this low under the fit.
+    pub fn p_low(&self, v: f64) -> f64 {
+        normal_cdf(self.z(v))
+    }
+
+    /// The value whose lower-tail p-value is `p` (inverse of [`Self::p_low`]).
+    pub fn value_at_p_low(&self, p: f64) -> f64 {
+        self.center + self.scale * normal_quantile(p)
+    }
+}
+
+/// Benjamini–Hochberg: which of `p` (NaN = not tested) to flag so that the
+/// expected share of false flags among the flagged is at most `q`, and the
+/// p-value threshold it arrived at, q·R/m for R flags of m tests (0 when
+/// none): any further test with a p-value below it would be flagged too.
+pub fn benjamini_hochberg(p: &[f64], q: f64) -> (Vec<bool>, f64) {
+    let mut order: Vec<usize> = (0..p.len()).filter(|&i| !p[i].is_nan()).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]).then(a.cmp(&b)));
+    let m = order.len() as f64;
+    let mut cut = 0;
+    for (rank, &i) in order.iter().enumerate() {
+        if p[i] <= q * (rank + 1) as f64 / m {
+            cut = rank + 1;
+        }
+    }
+    let mut flags = vec![false; p.len()];
+    for &i in &order[..cut] {
+        flags[i] = true;
+    }
+    (flags, q * cut as f64 / m.max(1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_tails_match_tables() {
+        assert!((normal_cdf(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_cdf(-1.959_964) - 0.025).abs() < 1e-6);
+        assert!((normal_sf(3.090_232) - 0.001).abs() < 1e-7);
+        assert!((normal_cdf(-6.0) - 9.865_876e-10).abs() < 1e-13);
+        for p in [1e-9, 0.001, 0.3, 0.5, 0.97] {
+            assert!(
+                (normal_cdf(normal_quantile(p)) / p - 1.0).abs() < 1e-6,
+                "{p}"
+            );
+        }
+    }
+
+    #[test]
+    fn robust_fit_ignores_a_minority_of_outliers() {
+        let mut v: Vec<f64> = (0..1000)
+            .map(|i| ((i % 100) as f64 - 49.5) / 29.0)
+            .collect();
+        v.extend(std::iter::repeat_n(1e6, 300));
+        let f = RobustFit::fit(&v, 1e-9).unwrap();
+        assert!(f.center.abs() < 1.0, "{f:?}");
+        assert!(f.scale < 3.0, "{f:?}");
+        assert!(RobustFit::fit(&[f64::NAN], 1.0).is_none());
+    }
+
+    #[test]
+    fn benjamini_hochberg_flags_the_step_up_set() {
+        // Sorted p: 0.001 (≤ .01), 0.008 (≤ .02), 0.035 (> .03, but the
+        // step-up goes on), 0.04 (≤ .04), 0.9 (> .05).
+        let p = [0.04, 0.9, 0.001, 0.035, 0.008, f64::NAN];
+        let (f, largest) = benjamini_hochberg(&p, 0.05);
+        assert_eq!(f, vec![true, false, true, true, true, false]);
+        assert!((largest - 0.04).abs() < 1e-12);
+        let (none, l) = benjamini_hochberg(&[0.5, 0.6], 0.05);
+        assert_eq!(none, vec![false, false]);
+        assert_eq!(l, 0.0);
+    }
+}
