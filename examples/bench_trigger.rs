@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use image::{DynamicImage, GrayImage, RgbImage};
 use poisonlens::dataset::images::{thumb, trigger_side};
+use poisonlens::detect::DEFAULT_FDR;
 use poisonlens::detect::trigger::{self, ImageStack};
 use poisonlens::linalg::XorShift;
 use rayon::prelude::*;
@@ -57,7 +58,7 @@ fn main() {
         let mut found = 0;
         for _ in 0..3 {
             let t = Instant::now();
-            let r = trigger::run(&stack, &labels, &cluster_of, &names);
+            let r = trigger::run(&stack, &labels, &cluster_of, &names, DEFAULT_FDR);
             best = best.min(t.elapsed().as_secs_f64());
             found = r.detector.flagged.iter().filter(|&&f| f).count();
             if std::env::var("DEBUG_BENCH").is_ok() {

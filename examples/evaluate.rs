@@ -110,6 +110,16 @@ fn main() -> anyhow::Result<()> {
                 .map_or("–".into(), |(f, m)| format!("{f:.2} ({m})")),
             q.fpr()
         );
+        let per_detector = r
+            .detectors
+            .iter()
+            .map(|d| {
+                let q = quality(&r.ids, &d.flagged, &poisoned);
+                format!("{} {}/{}", d.name, q.true_positives, q.flagged)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        eprintln!("{name}: true/flagged per detector: {per_detector}");
         for t in &r.triggers {
             eprintln!(
                 "{name}: trigger in '{}': {:?} box {:?}, {} carriers; {}",

@@ -8,7 +8,7 @@ use image::{DynamicImage, GrayImage, RgbImage};
 use poisonlens::dataset::images::{Thumb, thumb, trigger_side};
 use poisonlens::dataset::{Dataset, OpenOptions};
 use poisonlens::detect::trigger::{self, ImageStack, TriggerKind, localize};
-use poisonlens::detect::{ScanOptions, scan};
+use poisonlens::detect::{DEFAULT_FDR, ScanOptions, scan};
 use poisonlens::eval::{iou, quality, read_truth, true_trigger_box};
 
 fn sample() -> PathBuf {
@@ -170,7 +170,13 @@ fn tiny_groups_and_unreadable_images_do_not_crash() {
     );
     let labels = vec![0u32; 12];
     let cluster_of: Vec<u8> = (0..12).map(|i| u8::from(i < 3)).collect();
-    let r = trigger::run(&stack, &labels, &cluster_of, &["a".to_string()]);
+    let r = trigger::run(
+        &stack,
+        &labels,
+        &cluster_of,
+        &["a".to_string()],
+        DEFAULT_FDR,
+    );
     assert!(r.triggers.is_empty());
     assert!(
         ImageStack::from_thumbs::<Thumb>(vec![None, None]).is_none(),

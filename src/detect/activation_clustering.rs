@@ -49,12 +49,20 @@ struct ClassResult {
     info: ClassClusters,
 }
 
-/// Runs the detector; returns per-sample scores and the per-class cluster summary.
-pub fn run(f: &Features, seed: u64) -> (DetectorScores, Vec<ClassClusters>, Vec<u8>) {
+/// Runs the detector; returns per-sample scores and the per-class cluster
+/// summary. `own_share` is, per sample, the share of its input-view
+/// neighbours carrying its label ([`own_label_share`]); with it, the
+/// suspect group of a split is the one that looks least like its class in
+/// input space, whatever its size. Without it (no images), the smaller group.
+pub fn run(
+    f: &Features,
+    seed: u64,
+    own_share: Option<&[f64]>,
+) -> (DetectorScores, Vec<ClassClusters>, Vec<u8>) {
     let n = f.labels.len();
     let results: Vec<ClassResult> = (0..f.n_classes)
         .into_par_iter()
-        .map(|c| cluster_class(f, c as u32, seed))
+        .map(|c| cluster_class(f, c as u32, seed, own_share))
         .collect();
     let mut scores = DetectorScores::new("activation_cluster", n);
     let mut cluster_of = vec![0u8; n];
@@ -87,7 +95,42 @@ pub fn run(f: &Features, seed: u64) -> (DetectorScores, Vec<ClassClusters>, Vec<
     (scores, infos, cluster_of)
 }
 
-fn cluster_class(f: &Features, class: u32, seed: u64) -> ClassResult {
+/// Per sample, the share of its neighbours in `nb` (the input view) that
+/// carry its label; NaN where the sample is not `valid`.
+pub fn own_label_share(labels: &[u32], nb: &crate::knn::Neighbors, valid: &[bool]) -> Vec<f64> {
+    (0..labels.len())
+        .map(|i| {
+            if !valid[i] || nb.k == 0 {
+                return f64::NAN;
+            }
+            let voters: Vec<u32> = nb
+                .of(i)
+                .iter()
+                .copied()
+                .filter(|&j| valid[j as usize])
+                .collect();
+            let same = voters
+                .iter()
+                .filter(|&&j| labels[j as usize] == labels[i])
+                .count();
+            same as f64 / voters.len().max(1) as f64
+        })
+        .collect()
+}
+
+/// Mean of `own` over the members, weighted by `w` (NaN members skipped).
+fn weighted_mean(own: &[f64], members: &[usize], w: impl Fn(usize) -> f64) -> f64 {
+    let (mut s, mut t) = (0.0, 0.0);
+    for (k, &i) in members.iter().enumerate() {
+        if own[i].is_finite() {
+            s += w(k) * own[i];
+            t += w(k);
+        }
+    }
+    if t > 0.0 { s / t } else { f64::NAN }
+}
+
+fn cluster_class(f: &Features, class: u32, seed: u64, own_share: Option<&[f64]>) -> ClassResult {
     let members: Vec<usize> = (0..f.labels.len())
         .filter(|&i| f.labels[i] == class)
         .collect();
@@ -165,7 +208,22 @@ fn cluster_class(f: &Features, class: u32, seed: u64) -> ClassResult {
         }
     }
     let mut minority = q.iter().filter(|&&v| v > 0.5).count();
-    if minority * 2 > size {
+    // The suspect group: the one whose members look least like their class
+    // in input space (poison keeps its source class's look), else the
+    // smaller one.
+    let suspect_is_other = match own_share {
+        Some(own) => {
+            let in_q = weighted_mean(own, &members, |k| q[k]);
+            let out_q = weighted_mean(own, &members, |k| 1.0 - q[k]);
+            if in_q.is_finite() && out_q.is_finite() {
+                out_q < in_q
+            } else {
+                minority * 2 > size
+            }
+        }
+        None => minority * 2 > size,
+    };
+    if suspect_is_other {
         q.iter_mut().for_each(|v| *v = 1.0 - *v);
         minority = size - minority;
     }
@@ -177,7 +235,7 @@ fn cluster_class(f: &Features, class: u32, seed: u64) -> ClassResult {
         || info.separation >= SPLIT_SEPARATION
         || cut.conductance <= SPLIT_CONDUCTANCE)
         && minority >= 5
-        && minority * 2 < size;
+        && size - minority >= 5;
     ClassResult {
         posterior: q,
         members,

@@ -287,21 +287,25 @@ pub fn scan_cancellable(
     progress("checking labels", 0.5);
     let (label, sug) = label_flip::run(&f, &nb);
     check()?;
+    progress("comparing images", 0.55);
+    let view = input_view::InputView::build(&digests, k);
+    let own_share = view
+        .as_ref()
+        .map(|v| activation_clustering::own_label_share(&f.labels, &v.nb, &v.valid));
     progress("clustering classes", 0.6);
-    let (ac, clusters, cluster_of) = activation_clustering::run(&f, opts.seed);
+    let (ac, clusters, cluster_of) =
+        activation_clustering::run(&f, opts.seed, own_share.as_deref());
     check()?;
     progress("spectral signatures", 0.8);
     let spec = spectral::run(&f);
     let out = outlier::run(&f, &nb);
-    progress("comparing images", 0.82);
-    let view = input_view::InputView::build(&digests, k);
     let dup = duplicates::run(&f, &digests, view.as_ref(), &nb, opts.fdr);
     check()?;
     progress("looking for triggers in images", 0.85);
     let images = trigger::ImageStack::from_digests(&mut digests).map(std::sync::Arc::new);
     drop(digests);
     let trig = match &images {
-        Some(stack) => trigger::run(stack, &f.labels, &cluster_of, &f.class_names),
+        Some(stack) => trigger::run(stack, &f.labels, &cluster_of, &f.class_names, opts.fdr),
         None => trigger::TriggerScan {
             detector: DetectorScores::new("trigger", n),
             triggers: Vec::new(),

@@ -11,6 +11,7 @@
 
 pub mod localize;
 pub mod stack;
+pub mod windows;
 
 pub use localize::{Localization, localize};
 pub use stack::ImageStack;
@@ -111,6 +112,10 @@ enum Scorer {
         radius: isize,
     },
     Blend(localize::Blend),
+    /// A stamp found by [`windows`]: present wherever its window recurs.
+    Window {
+        hash: u64,
+    },
 }
 
 /// One image's result against one trigger.
@@ -193,9 +198,64 @@ impl Trigger {
                         bbox: None,
                     };
                 }
-                self.score_one(stack, stack.image(i))
+                match &self.scorer {
+                    Scorer::Window { hash } => window_hit(stack, i, *hash),
+                    _ => self.score_one(stack, stack.image(i)),
+                }
             })
             .collect()
+    }
+
+    /// The trigger a recurring window reveals ([`windows::find`]): its box
+    /// is where the example image holds it, its map where the class's
+    /// images hold it.
+    pub fn from_window(
+        stack: &ImageStack,
+        labels: &[u32],
+        found: &windows::StampWindow,
+        class_name: &str,
+    ) -> Trigger {
+        let (w, h, c) = (stack.width, stack.height, stack.channels);
+        let side = windows::SIDE;
+        let mut heat = vec![0f32; w * h];
+        let mut places = std::collections::HashSet::new();
+        for i in (0..stack.len()).filter(|&i| labels[i] == found.class) {
+            for (x, y) in windows::positions(stack, i, found.hash) {
+                places.insert((x, y));
+                for yy in y..y + side {
+                    for xx in x..x + side {
+                        heat[yy * w + xx] += 1.0;
+                    }
+                }
+            }
+        }
+        let top = heat.iter().copied().fold(0.0, f32::max).max(1.0);
+        heat.iter_mut().for_each(|v| *v /= top);
+        let (ex, x, y) = found.example;
+        let bbox = [x, y, x + side - 1, y + side - 1].map(|v| v as u32);
+        let mask = vec![true; w * h];
+        let pattern = Pattern::crop(stack.image(ex), &mask, w, c, bbox);
+        let summary = format!(
+            "a {side}×{side} pattern held exactly by {} images of '{class_name}' (at {} place{}) and by {} of other classes — more than the data's own look-alike patterns allow (p = {:.1e})",
+            found.count,
+            places.len(),
+            if places.len() == 1 { "" } else { "s" },
+            found.outside,
+            found.p_value
+        );
+        Trigger {
+            class: found.class,
+            kind: TriggerKind::Patch,
+            bbox: Some(bbox),
+            width: w,
+            height: h,
+            map: heat,
+            group_size: found.count,
+            carriers: 0,
+            summary,
+            pattern: Some(pattern),
+            scorer: Scorer::Window { hash: found.hash },
+        }
     }
 
     fn score_one(&self, stack: &ImageStack, x: &[u8]) -> Hit {
@@ -242,6 +302,7 @@ impl Trigger {
                     bbox: (m >= 0.95).then_some(bbox).flatten(),
                 }
             }
+            Scorer::Window { .. } => unreachable!("window triggers are scored per image index"),
             Scorer::Blend(b) => {
                 let p = localize::project(x, &b.center, &b.direction);
                 let z = (p - b.median) / b.spread;
@@ -267,33 +328,64 @@ pub struct TriggerScan {
     pub trigger_of: Vec<Option<usize>>,
 }
 
-/// Localizes each class's minority group and scores every image against
-/// the triggers found.
+/// A window trigger's hit in image `i`: the union of the places it holds
+/// the window.
+fn window_hit(stack: &ImageStack, i: usize, hash: u64) -> Hit {
+    let at = windows::positions(stack, i, hash);
+    let s = windows::SIDE as u32 - 1;
+    let bbox =
+        at.iter()
+            .map(|&(x, y)| (x as u32, y as u32))
+            .fold(None::<[u32; 4]>, |acc, (x, y)| {
+                Some(match acc {
+                    None => [x, y, x + s, y + s],
+                    Some([x0, y0, x1, y1]) => [x0.min(x), y0.min(y), x1.max(x + s), y1.max(y + s)],
+                })
+            });
+    Hit {
+        score: if bbox.is_some() { 1.0 } else { 0.0 },
+        bbox,
+    }
+}
+
+/// Looks for triggers two ways and scores every image against those found:
+/// each class's two activation groups are localized against the rest of
+/// the class (a stamp or blend at one place), and every class is searched
+/// for exactly recurring windows (a stamp at any place, [`windows`]).
 pub fn run(
     stack: &ImageStack,
     labels: &[u32],
     cluster_of: &[u8],
     class_names: &[String],
+    fdr: f64,
 ) -> TriggerScan {
     let n = labels.len();
     let mut triggers = Vec::new();
     for (c, name) in class_names.iter().enumerate() {
         let c = c as u32;
-        let group: Vec<usize> = (0..n)
-            .filter(|&i| labels[i] == c && cluster_of[i] == 1)
-            .collect();
-        let rest: Vec<usize> = (0..n)
-            .filter(|&i| labels[i] == c && cluster_of[i] != 1)
-            .collect();
         // With many classes, a smaller sample of the other classes per class
         // keeps the whole search near-linear in the number of images.
         let cap = (200_000 / class_names.len().max(1)).clamp(1_000, 10_000);
         let others: Vec<usize> = (0..n).filter(|&i| labels[i] != c).collect();
         let step = others.len().div_ceil(cap).max(1);
         let others: Vec<usize> = others.into_iter().step_by(step).collect();
-        if let Some(t) = localize(stack, &group, &rest, &others)
-            .and_then(|loc| Trigger::from_localization(&loc, c, name))
-        {
+        let group_of = |g: u8| -> Vec<usize> {
+            (0..n)
+                .filter(|&i| labels[i] == c && cluster_of[i] == g)
+                .collect()
+        };
+        let (suspect, main) = (group_of(1), group_of(0));
+        // The suspect group first; the main group too when the class is
+        // split (a clean-label group can be the one that looks most like
+        // its class).
+        let mut tries = vec![(&suspect, &main)];
+        if suspect.len() >= localize::MIN_GROUP {
+            tries.push((&main, &suspect));
+        }
+        if let Some(t) = tries.into_iter().find_map(|(group, rest)| {
+            localize(stack, group, rest, &others)
+                .and_then(|loc| Trigger::from_localization(&loc, c, name))
+        }) {
             triggers.push(t);
         }
     }
@@ -305,6 +397,19 @@ pub fn run(
         })
         .filter(|(t, hits)| is_specific(t.class, hits, labels))
         .collect();
+    for found in windows::find(stack, labels, fdr) {
+        let t = Trigger::from_window(stack, labels, &found, &class_names[found.class as usize]);
+        let hits = t.score(stack);
+        let carriers: Vec<usize> = (0..n).filter(|&i| hits[i].score >= 0.5).collect();
+        // A stamp already found at its place needs no second entry.
+        let known = carriers
+            .iter()
+            .filter(|&&i| scored.iter().any(|(_, h)| h[i].score >= 0.5))
+            .count();
+        if known * 5 < carriers.len() * 4 && is_specific(t.class, &hits, labels) {
+            scored.push((t, hits));
+        }
+    }
     let mut det = DetectorScores::new("trigger", n);
     let mut boxes = vec![None; n];
     let mut trigger_of = vec![None; n];
