@@ -315,6 +315,13 @@ pub fn scan_cancellable(
     };
     progress("combining", 0.95);
     let detectors = vec![label, ac, spec, out, dup, trig.detector];
+    debug_assert!(
+        detectors
+            .iter()
+            .map(|d| d.name)
+            .eq(DETECTORS.iter().map(|d| d.name)),
+        "scan order follows the registry"
+    );
     let (score, flagged, reasons) = combine(&detectors, n, None);
     let suggested_label = (0..n)
         .map(|i| {
@@ -354,20 +361,94 @@ fn label_k(n: usize, classes: usize) -> usize {
     40.min((per_class / 2).max(5)).min(n - 1)
 }
 
-/// Primary detectors flag on their own; supporting ones only together.
-const PRIMARY: [&str; 4] = ["label_flip", "activation_cluster", "duplicate", "trigger"];
-const SUPPORTING: [&str; 2] = ["spectral", "outlier"];
+/// How a detector's flags enter the combined verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Flags on its own.
+    Primary,
+    /// Fires on odd-but-clean samples too: flags only when every
+    /// supporting detector agrees.
+    Supporting,
+}
+
+/// What a detector is, for everything that lists detectors (the combined
+/// verdict, the workbench's filter, documentation).
+#[derive(Debug, Clone, Copy)]
+pub struct DetectorInfo {
+    /// Report name (`score_<name>` column, `flagged_by` entries).
+    pub name: &'static str,
+    /// The name people see.
+    pub title: &'static str,
+    /// What it finds, in a few words.
+    pub finds: &'static str,
+    /// Its part in the combined verdict.
+    pub role: Role,
+}
+
+/// Every detector the scan runs, in report order: the one list the
+/// combined verdict, the report's columns and the workbench's filter follow.
+pub const DETECTORS: [DetectorInfo; 6] = [
+    DetectorInfo {
+        name: "label_flip",
+        title: "label flip",
+        finds: "labels their neighbours contradict",
+        role: Role::Primary,
+    },
+    DetectorInfo {
+        name: "activation_cluster",
+        title: "activation cluster",
+        finds: "a separate group inside a class (backdoor, flips into it)",
+        role: Role::Primary,
+    },
+    DetectorInfo {
+        name: "spectral",
+        title: "spectral signature",
+        finds: "far out along a class's top direction",
+        role: Role::Supporting,
+    },
+    DetectorInfo {
+        name: "outlier",
+        title: "outlier",
+        finds: "far from the rest of its class",
+        role: Role::Supporting,
+    },
+    DetectorInfo {
+        name: "duplicate",
+        title: "duplicate",
+        finds: "near-copies carrying a contradicted label",
+        role: Role::Primary,
+    },
+    DetectorInfo {
+        name: "trigger",
+        title: "trigger",
+        finds: "images carrying a stamp or blended pattern",
+        role: Role::Primary,
+    },
+];
+
+/// The registry entry of a detector by name.
+pub fn detector_info(name: &str) -> Option<&'static DetectorInfo> {
+    DETECTORS.iter().find(|d| d.name == name)
+}
+
+fn names_with(role: Role) -> Vec<&'static str> {
+    DETECTORS
+        .iter()
+        .filter(|d| d.role == role)
+        .map(|d| d.name)
+        .collect()
+}
 
 fn combine(
     detectors: &[DetectorScores],
     n: usize,
     skip: Option<&str>,
 ) -> (Vec<f32>, Vec<bool>, Vec<String>) {
-    let primary: Vec<&str> = PRIMARY
-        .iter()
-        .copied()
+    let primary: Vec<&str> = names_with(Role::Primary)
+        .into_iter()
         .filter(|p| Some(*p) != skip)
         .collect();
+    let supporting = names_with(Role::Supporting);
     let by = |name: &str| {
         detectors
             .iter()
@@ -379,7 +460,7 @@ fn combine(
     let mut reasons = vec![String::new(); n];
     for i in 0..n {
         let mut s = primary.iter().map(|p| by(p).score[i]).fold(0f32, f32::max);
-        let support = SUPPORTING
+        let support = supporting
             .iter()
             .map(|p| by(p).score[i])
             .fold(f32::INFINITY, f32::min);
@@ -390,8 +471,8 @@ fn combine(
                 why.push(r.clone());
             }
         }
-        if SUPPORTING.iter().all(|p| by(p).flagged[i]) {
-            for p in SUPPORTING {
+        if supporting.iter().all(|p| by(p).flagged[i]) {
+            for p in &supporting {
                 if let Some(r) = &by(p).reasons[i] {
                     why.push(r.clone());
                 }

@@ -17,6 +17,7 @@
 //! skipped: they are background or saturated areas everywhere.
 
 use std::collections::HashMap;
+use std::ops::AddAssign;
 
 use rayon::prelude::*;
 
@@ -85,8 +86,28 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Per hash: images holding it, per class.
-type Counts = HashMap<u64, HashMap<u32, u32>>;
+/// Images holding one window, and the class most of them are in
+/// (Boyer–Moore majority vote: exact whenever a class holds a majority).
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    total: u32,
+    candidate: u32,
+    votes: u32,
+}
+
+impl Tally {
+    fn add(&mut self, class: u32) {
+        self.total += 1;
+        if self.votes == 0 {
+            self.candidate = class;
+            self.votes = 1;
+        } else if self.candidate == class {
+            self.votes += 1;
+        } else {
+            self.votes -= 1;
+        }
+    }
+}
 
 /// The windows that recur in one class beyond what the other classes'
 /// exclusive windows make plausible, most significant first (one per class
@@ -102,29 +123,39 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
             v
         })
         .collect();
-    let mut counts: Counts = HashMap::new();
+    // Pass 1: per hash, images holding it and a majority-vote candidate
+    // class (Boyer–Moore), in one flat map.
+    let mut tally: HashMap<u64, Tally> = HashMap::new();
     for (&i, hashes) in sample.iter().zip(&per_image) {
         for &hsh in hashes {
-            *counts.entry(hsh).or_default().entry(labels[i]).or_default() += 1;
+            tally.entry(hsh).or_default().add(labels[i]);
+        }
+    }
+    tally.retain(|_, t| t.total as usize >= MIN_COUNT);
+    // Pass 2: exact count of each survivor's candidate class.
+    let mut in_class: HashMap<u64, u32> = tally.keys().map(|&k| (k, 0)).collect();
+    for (&i, hashes) in sample.iter().zip(&per_image) {
+        for hsh in hashes {
+            if let Some(n) = in_class.get_mut(hsh) {
+                n.add_assign(u32::from(tally[hsh].candidate == labels[i]));
+            }
         }
     }
     drop(per_image);
-    let exclusive: Vec<(u64, u32, usize, usize)> = counts
+    let mut exclusive: Vec<(u64, u32, usize, usize)> = tally
         .iter()
-        .filter_map(|(&hsh, by)| {
-            let total: u32 = by.values().sum();
-            let (&class, &top) = by
-                .iter()
-                .max_by_key(|(c, n)| (**n, std::cmp::Reverse(**c)))?;
-            (top as usize >= MIN_COUNT && top as f64 >= EXCLUSIVE * total as f64).then_some((
+        .filter_map(|(&hsh, t)| {
+            let top = in_class[&hsh];
+            (top as usize >= MIN_COUNT && top as f64 >= EXCLUSIVE * t.total as f64).then_some((
                 hsh,
-                class,
+                t.candidate,
                 top as usize,
-                (total - top) as usize,
+                (t.total - top) as usize,
             ))
         })
         .collect();
-    drop(counts);
+    exclusive.sort_unstable();
+    drop(tally);
     let classes: Vec<u32> = {
         let mut c: Vec<u32> = exclusive.iter().map(|e| e.1).collect();
         c.sort_unstable();

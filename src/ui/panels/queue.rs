@@ -3,14 +3,7 @@
 use super::super::app::{Action, DecisionFilter, Workbench};
 use crate::review::Decision;
 
-/// Detectors offered in the filter, with the names users see.
-const DETECTORS: [(&str, &str); 5] = [
-    ("label_flip", "label flip"),
-    ("activation_cluster", "activation cluster"),
-    ("duplicate", "duplicate"),
-    ("spectral", "spectral signature"),
-    ("outlier", "outlier"),
-];
+use crate::detect::{DETECTORS, detector_info};
 
 pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
@@ -18,7 +11,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let current = w
         .filter
         .detector
-        .and_then(|d| DETECTORS.iter().find(|x| x.0 == d).map(|x| x.1))
+        .and_then(|d| detector_info(d).map(|x| x.title))
         .unwrap_or("any (combined)");
     egui::ComboBox::from_label("Detector")
         .selected_text(current)
@@ -29,12 +22,13 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             {
                 actions.push(Action::FilterDetector(None));
             }
-            for (id, name) in DETECTORS {
+            for d in &DETECTORS {
                 if ui
-                    .selectable_label(w.filter.detector == Some(id), name)
+                    .selectable_label(w.filter.detector == Some(d.name), d.title)
+                    .on_hover_text(d.finds)
                     .clicked()
                 {
-                    actions.push(Action::FilterDetector(Some(id)));
+                    actions.push(Action::FilterDetector(Some(d.name)));
                 }
             }
         });
