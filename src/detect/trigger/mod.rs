@@ -187,6 +187,28 @@ impl Trigger {
         })
     }
 
+    /// What the trigger's map shows, for people.
+    pub fn map_caption(&self) -> &'static str {
+        match (&self.scorer, self.kind) {
+            (Scorer::Window { .. }, _) => {
+                "Map: where the class's images hold the pattern. Next to it: the pattern."
+            }
+            (_, TriggerKind::Patch) => {
+                "Map: where the group agrees and the rest does not. Next to it: the stamp."
+            }
+            (_, TriggerKind::Blend) => "The blended pattern's fine detail",
+        }
+    }
+
+    /// How an image carries it, for the reasons of carriers.
+    fn carried_how(&self) -> &'static str {
+        match (&self.scorer, self.kind) {
+            (Scorer::Window { .. }, _) => "the same pattern, found wherever it is in the image",
+            (_, TriggerKind::Patch) => "the same stamp at the same place",
+            (_, TriggerKind::Blend) => "the same pattern blended in",
+        }
+    }
+
     /// Looks for the trigger in every image of the stack.
     pub fn score(&self, stack: &ImageStack) -> Vec<Hit> {
         (0..stack.len())
@@ -427,10 +449,7 @@ pub fn run(
                 det.reasons[i] = Some(format!(
                     "carries the trigger found in class '{}': {}",
                     class_names[t.class as usize],
-                    match t.kind {
-                        TriggerKind::Patch => "the same stamp at the same place",
-                        TriggerKind::Blend => "the same pattern blended in",
-                    }
+                    t.carried_how()
                 ));
             }
         }

@@ -62,12 +62,7 @@ pub fn section(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>, i: u
             pattern(ui, ("report", k), p, 64.0);
         }
         ui.vertical(|ui| {
-            ui.label(match t.kind {
-                TriggerKind::Patch => {
-                    "Map: where the group agrees and the rest does not. Next to it: the stamp."
-                }
-                TriggerKind::Blend => "The blended pattern's fine detail",
-            });
+            ui.label(t.map_caption());
             if ui
                 .button(format!("Select all {} with this trigger", t.carriers))
                 .clicked()
