@@ -23,6 +23,15 @@ fn zoo(name: &str) -> Option<PathBuf> {
     }
 }
 
+/// Scans zoo set `name` (None when the zoo is absent) and asserts its
+/// combined F1 is at least `floor`.
+fn scan_with_f1(name: &str, floor: f64) -> Option<(Report, Quality)> {
+    let dir = zoo(name)?;
+    let (r, _, q) = scan_zoo(&dir);
+    assert!(q.f1() >= floor, "{name}: {q:?} F1 {:.3}", q.f1());
+    Some((r, q))
+}
+
 fn scan_zoo(dir: &Path) -> (Report, HashMap<String, bool>, Quality) {
     let ds = Dataset::open(dir, &OpenOptions::default()).unwrap();
     let truth = read_truth(&dir.join("truth.csv")).unwrap();
@@ -67,11 +76,7 @@ fn duplicate_flood_copies_are_flagged_not_their_originals() {
 /// Colour images with a flood and a small patch backdoor mixed in.
 #[test]
 fn mixed_colour_flood_is_found() {
-    let Some(dir) = zoo("z103_mixed") else {
-        return;
-    };
-    let (_, _, q) = scan_zoo(&dir);
-    assert!(q.f1() >= 0.75, "{q:?} F1 {:.3}", q.f1());
+    scan_with_f1("z103_mixed", 0.75);
 }
 
 /// A natural image blended into 2.6% of the data: once found everywhere by
@@ -79,12 +84,10 @@ fn mixed_colour_flood_is_found() {
 /// with the poison.
 #[test]
 fn natural_image_blend_does_not_flood_the_queue() {
-    let Some(dir) = zoo("z104_blend") else {
+    let Some((r, q)) = scan_with_f1("z104_blend", 0.6) else {
         return;
     };
-    let (r, _, q) = scan_zoo(&dir);
     assert!(q.fpr() <= 0.01, "{q:?}");
-    assert!(q.f1() >= 0.6, "{q:?} F1 {:.3}", q.f1());
     for t in &r.triggers {
         if let Some([x0, y0, x1, y1]) = t.bbox {
             assert!((x1 - x0 + 1) * (y1 - y0 + 1) >= 3, "{}", t.summary);
@@ -92,7 +95,8 @@ fn natural_image_blend_does_not_flood_the_queue() {
     }
 }
 
-/// Clean draws stay (nearly) unflagged.
+/// Clean draws stay (nearly) unflagged, and no natural shape passes for a
+/// trigger.
 #[test]
 fn clean_zoo_sets_stay_under_one_percent_flagged() {
     for name in ["z100_clean", "z108_clean"] {
@@ -100,6 +104,11 @@ fn clean_zoo_sets_stay_under_one_percent_flagged() {
             return;
         };
         let (r, _, q) = scan_zoo(&dir);
+        assert!(
+            r.triggers.is_empty(),
+            "{name}: {:?}",
+            r.triggers.iter().map(|t| &t.summary).collect::<Vec<_>>()
+        );
         assert!(
             q.flagged * 100 <= r.ids.len(),
             "{name}: {} of {} flagged",
@@ -113,11 +122,9 @@ fn clean_zoo_sets_stay_under_one_percent_flagged() {
 /// its exactly recurring windows wherever it is.
 #[test]
 fn a_stamp_at_random_places_is_found_wherever_it_is() {
-    let Some(dir) = zoo("z102_patch") else {
+    let Some((r, _)) = scan_with_f1("z102_patch", 0.9) else {
         return;
     };
-    let (r, _, q) = scan_zoo(&dir);
-    assert!(q.f1() >= 0.9, "{q:?} F1 {:.3}", q.f1());
     let t = r
         .triggers
         .iter()
@@ -130,21 +137,14 @@ fn a_stamp_at_random_places_is_found_wherever_it_is() {
 /// right (colour, 32 px) — the label checks cannot see it, the stamp can.
 #[test]
 fn a_clean_label_stamp_is_found_in_its_own_class() {
-    let Some(dir) = zoo("z101_cleanlabel") else {
-        return;
-    };
-    let (_, _, q) = scan_zoo(&dir);
-    assert!(q.f1() >= 0.8, "{q:?} F1 {:.3}", q.f1());
+    scan_with_f1("z101_cleanlabel", 0.8);
 }
 
 /// The poison is 57% of its target class: the suspect group is chosen by
 /// how it looks in input space, not by being the smaller.
 #[test]
 fn poison_that_outnumbers_its_class_is_still_the_suspect_group() {
-    let Some(dir) = zoo("z109_patch") else {
-        return;
-    };
-    let (_, _, q) = scan_zoo(&dir);
-    assert!(q.f1() >= 0.9, "{q:?} F1 {:.3}", q.f1());
-    assert!(q.fpr() <= 0.01, "{q:?}");
+    if let Some((_, q)) = scan_with_f1("z109_patch", 0.9) {
+        assert!(q.fpr() <= 0.01, "{q:?}");
+    }
 }

@@ -241,8 +241,11 @@ impl Trigger {
         let side = windows::SIDE;
         let mut heat = vec![0f32; w * h];
         let mut places = std::collections::HashSet::new();
-        for i in (0..stack.len()).filter(|&i| labels[i] == found.class) {
-            for (x, y) in windows::positions(stack, i, found.hash) {
+        for (i, at) in &found.holders {
+            if labels[*i] != found.class {
+                continue;
+            }
+            for &(x, y) in at {
                 places.insert((x, y));
                 for yy in y..y + side {
                     for xx in x..x + side {
@@ -350,10 +353,30 @@ pub struct TriggerScan {
     pub trigger_of: Vec<Option<usize>>,
 }
 
+/// Every image's hit against a window trigger, from where the search found
+/// the window (no second pass over the images).
+fn window_hits(n: usize, found: &windows::StampWindow) -> Vec<Hit> {
+    let mut hits = vec![
+        Hit {
+            score: 0.0,
+            bbox: None,
+        };
+        n
+    ];
+    for (i, at) in &found.holders {
+        hits[*i] = hit_at(at);
+    }
+    hits
+}
+
 /// A window trigger's hit in image `i`: the union of the places it holds
 /// the window.
 fn window_hit(stack: &ImageStack, i: usize, hash: u64) -> Hit {
-    let at = windows::positions(stack, i, hash);
+    hit_at(&windows::positions(stack, i, hash))
+}
+
+/// The hit of an image holding a window at the corners `at` (none: no hit).
+fn hit_at(at: &[(usize, usize)]) -> Hit {
     let s = windows::SIDE as u32 - 1;
     let bbox =
         at.iter()
@@ -420,8 +443,29 @@ pub fn run(
         .filter(|(t, hits)| is_specific(t.class, hits, labels))
         .collect();
     for found in windows::find(stack, labels, fdr) {
-        let t = Trigger::from_window(stack, labels, &found, &class_names[found.class as usize]);
-        let hits = t.score(stack);
+        let name = &class_names[found.class as usize];
+        let t = if found.significant {
+            Trigger::from_window(stack, labels, &found, name)
+        } else {
+            // A lead: its carriers count as a stamp only if they share an
+            // exact one at one place (localized like an activation group).
+            let group = found.carriers(labels);
+            let rest: Vec<usize> = (0..n)
+                .filter(|&i| labels[i] == found.class && group.binary_search(&i).is_err())
+                .collect();
+            let others: Vec<usize> = (0..n).filter(|&i| labels[i] != found.class).collect();
+            match localize(stack, &group, &rest, &others)
+                .and_then(|loc| Trigger::from_localization(&loc, found.class, name))
+            {
+                Some(t) if t.kind == TriggerKind::Patch => t,
+                _ => continue,
+            }
+        };
+        let hits = if found.significant {
+            window_hits(n, &found)
+        } else {
+            t.score(stack)
+        };
         let carriers: Vec<usize> = (0..n).filter(|&i| hits[i].score >= 0.5).collect();
         // A stamp already found at its place needs no second entry.
         let known = carriers

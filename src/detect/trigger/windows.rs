@@ -17,7 +17,6 @@
 //! skipped: they are background or saturated areas everywhere.
 
 use std::collections::HashMap;
-use std::ops::AddAssign;
 
 use rayon::prelude::*;
 
@@ -30,6 +29,10 @@ pub const SIDE: usize = 4;
 pub const EXCLUSIVE: f64 = 0.95;
 /// Fewest carriers worth testing (the tail fit starts here).
 const MIN_COUNT: usize = 3;
+/// Fewest carriers for a lead worth localizing.
+const LEAD_COUNT: usize = 5;
+/// Leads localized per class.
+const LEADS: usize = 6;
 /// Window occurrences hashed at most (images are sampled evenly beyond).
 const OCCURRENCE_BUDGET: usize = 15_000_000;
 
@@ -48,6 +51,12 @@ pub struct StampWindow {
     pub p_value: f64,
     /// An image holding it and where (x, y of the window's corner).
     pub example: (usize, usize, usize),
+    /// Every image of the dataset holding it, with the corners where.
+    pub holders: Vec<(usize, Vec<(usize, usize)>)>,
+    /// Whether the count alone proves it a trigger. A window that does not
+    /// is a *lead*: its carriers may still share an exact stamp at one
+    /// place, which localizing them can show.
+    pub significant: bool,
 }
 
 /// Hashes of every non-flat window of image `i`, with positions.
@@ -86,28 +95,28 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Images holding one window, and the class most of them are in
-/// (Boyer–Moore majority vote: exact whenever a class holds a majority).
+/// Window hashes are already mixed ([`mix`]), so maps keyed by them need no
+/// second hash: this hasher passes the key through (SipHash made the
+/// counting pass several times slower).
 #[derive(Default, Clone, Copy)]
-struct Tally {
-    total: u32,
-    candidate: u32,
-    votes: u32,
-}
+struct PassThrough(u64);
 
-impl Tally {
-    fn add(&mut self, class: u32) {
-        self.total += 1;
-        if self.votes == 0 {
-            self.candidate = class;
-            self.votes = 1;
-        } else if self.candidate == class {
-            self.votes += 1;
-        } else {
-            self.votes -= 1;
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
         }
     }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
+
+/// A map keyed by window hash.
+type HashKeyed<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PassThrough>>;
 
 /// The windows that recur in one class beyond what the other classes'
 /// exclusive windows make plausible, most significant first (one per class
@@ -123,39 +132,47 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
             v
         })
         .collect();
-    // Pass 1: per hash, images holding it and a majority-vote candidate
-    // class (Boyer–Moore), in one flat map.
-    let mut tally: HashMap<u64, Tally> = HashMap::new();
-    for (&i, hashes) in sample.iter().zip(&per_image) {
-        for &hsh in hashes {
-            tally.entry(hsh).or_default().add(labels[i]);
-        }
+    // Most windows occur once. A counting sketch (saturating 8-bit counts in
+    // 2^25 buckets) rules those out before they are sorted: a window
+    // whose bucket holds fewer than MIN_COUNT occurrences is surely rare.
+    const SKETCH_BITS: u32 = 25;
+    let mut sketch = vec![0u8; 1 << SKETCH_BITS];
+    let bucket = |h: u64| (h >> (64 - SKETCH_BITS)) as usize;
+    for &hsh in per_image.iter().flatten() {
+        let c = &mut sketch[bucket(hsh)];
+        *c = c.saturating_add(1);
     }
-    tally.retain(|_, t| t.total as usize >= MIN_COUNT);
-    // Pass 2: exact count of each survivor's candidate class.
-    let mut in_class: HashMap<u64, u32> = tally.keys().map(|&k| (k, 0)).collect();
-    for (&i, hashes) in sample.iter().zip(&per_image) {
-        for hsh in hashes {
-            if let Some(n) = in_class.get_mut(hsh) {
-                n.add_assign(u32::from(tally[hsh].candidate == labels[i]));
-            }
-        }
-    }
-    drop(per_image);
-    let mut exclusive: Vec<(u64, u32, usize, usize)> = tally
-        .iter()
-        .filter_map(|(&hsh, t)| {
-            let top = in_class[&hsh];
-            (top as usize >= MIN_COUNT && top as f64 >= EXCLUSIVE * t.total as f64).then_some((
-                hsh,
-                t.candidate,
-                top as usize,
-                (t.total - top) as usize,
-            ))
+    // The surviving (window, class) occurrences, sorted: each window's run
+    // gives its total and, by class, its largest share.
+    let mut pairs: Vec<(u64, u32)> = sample
+        .par_iter()
+        .zip(&per_image)
+        .flat_map_iter(|(&i, hashes)| {
+            let sketch = &sketch;
+            hashes
+                .iter()
+                .filter(move |&&h| sketch[bucket(h)] as usize >= MIN_COUNT)
+                .map(move |&h| (h, labels[i]))
         })
         .collect();
-    exclusive.sort_unstable();
-    drop(tally);
+    drop(sketch);
+    drop(per_image);
+    pairs.par_sort_unstable();
+    let mut exclusive: Vec<(u64, u32, usize, usize)> = Vec::new();
+    for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+        let total = run.len();
+        if total < MIN_COUNT {
+            continue;
+        }
+        let (class, top) = run
+            .chunk_by(|a, b| a.1 == b.1)
+            .map(|r| (r[0].1, r.len()))
+            .fold((0, 0), |best, c| if c.1 > best.1 { c } else { best });
+        if top >= MIN_COUNT && top as f64 >= EXCLUSIVE * total as f64 {
+            exclusive.push((run[0].0, class, top, total - top));
+        }
+    }
+    drop(pairs);
     let classes: Vec<u32> = {
         let mut c: Vec<u32> = exclusive.iter().map(|e| e.1).collect();
         c.sort_unstable();
@@ -184,14 +201,16 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
         .iter()
         .zip(&p)
         .zip(&significant)
-        .filter(|(_, s)| **s)
-        .map(|((e, &p_value), _)| StampWindow {
+        .filter(|((e, p), _)| !p.is_nan() && e.2 >= LEAD_COUNT)
+        .map(|((e, &p_value), &significant)| StampWindow {
             hash: e.0,
             class: e.1,
             count: e.2,
             outside: e.3,
             p_value,
             example: (0, 0, 0),
+            holders: Vec::new(),
+            significant,
         })
         .collect();
     found.sort_by(|a, b| {
@@ -200,22 +219,51 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
             .then(b.count.cmp(&a.count))
             .then(a.hash.cmp(&b.hash))
     });
-    // One per class: the most significant (its stamp's other windows share
-    // its carriers and add nothing).
-    let mut seen = std::collections::HashSet::new();
-    found.retain(|s| seen.insert(s.class));
-    for s in &mut found {
-        s.example = sample
-            .iter()
-            .find_map(|&i| {
-                (labels[i] == s.class)
-                    .then(|| window_hashes(stack, i))
-                    .and_then(|v| v.into_iter().find(|t| t.0 == s.hash))
-                    .map(|t| (i, t.1 as usize, t.2 as usize))
-            })
-            .unwrap_or((0, 0, 0));
-    }
+    // Per class: the most significant window (its stamp's other windows
+    // share its carriers and add nothing), or up to [`LEADS`] leads.
+    let mut taken: HashMap<u32, usize> = HashMap::new();
+    found.retain(|s| {
+        let n = taken.entry(s.class).or_default();
+        let keep = if s.significant { *n == 0 } else { *n < LEADS };
+        if keep {
+            *n = if s.significant { usize::MAX } else { *n + 1 };
+        }
+        keep
+    });
+    locate(stack, &mut found);
     found
+}
+
+/// Fills in every candidate's holders (all images, not only the searched
+/// sample) and an example, in one pass over the images.
+fn locate(stack: &ImageStack, found: &mut [StampWindow]) {
+    let wanted: HashKeyed<usize> = found.iter().enumerate().map(|(k, s)| (s.hash, k)).collect();
+    if wanted.is_empty() {
+        return;
+    }
+    let per_image: Vec<Vec<(usize, usize, usize)>> = (0..stack.len())
+        .into_par_iter()
+        .map(|i| {
+            window_hashes(stack, i)
+                .into_iter()
+                .filter_map(|(h, x, y)| wanted.get(&h).map(|&k| (k, x as usize, y as usize)))
+                .collect()
+        })
+        .collect();
+    for (i, hits) in per_image.into_iter().enumerate() {
+        for (k, x, y) in hits {
+            let s = &mut found[k];
+            match s.holders.last_mut() {
+                Some((j, at)) if *j == i => at.push((x, y)),
+                _ => s.holders.push((i, vec![(x, y)])),
+            }
+        }
+    }
+    for s in found.iter_mut() {
+        if let Some((i, at)) = s.holders.first() {
+            s.example = (*i, at[0].0, at[0].1);
+        }
+    }
 }
 
 /// Power-law exponent of counts ≥ [`MIN_COUNT`], from the 90th percentile
@@ -243,6 +291,18 @@ fn sample_images(stack: &ImageStack) -> Vec<usize> {
     }
     let step = valid.len().div_ceil(cap);
     valid.into_iter().step_by(step).collect()
+}
+
+impl StampWindow {
+    /// The holders labelled with the window's class (its carriers as a
+    /// group to localize), in index order.
+    pub fn carriers(&self, labels: &[u32]) -> Vec<usize> {
+        self.holders
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|&i| labels[i] == self.class)
+            .collect()
+    }
 }
 
 /// Where image `i` holds the window `hash` (corners), if anywhere.
