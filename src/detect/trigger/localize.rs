@@ -98,6 +98,27 @@ pub fn localize(
     rest: &[usize],
     others: &[usize],
 ) -> Option<Localization> {
+    localize_with(stack, group, rest, others, true)
+}
+
+/// [`localize`] looking for a stamp only (no blend): the cheaper test for
+/// groups that can only be a stamp's carriers (window leads).
+pub fn localize_patch(
+    stack: &ImageStack,
+    group: &[usize],
+    rest: &[usize],
+    others: &[usize],
+) -> Option<Localization> {
+    localize_with(stack, group, rest, others, false)
+}
+
+fn localize_with(
+    stack: &ImageStack,
+    group: &[usize],
+    rest: &[usize],
+    others: &[usize],
+    with_blend: bool,
+) -> Option<Localization> {
     let valid =
         |s: &[usize]| -> Vec<usize> { s.iter().copied().filter(|&i| stack.valid[i]).collect() };
     let group = valid(group);
@@ -114,7 +135,11 @@ pub fn localize(
         .map(|p| (fg[p] - fr[p].max(fo[p])).max(0.0))
         .collect();
     let patch = find_patch(stack, &group, &map, &pattern);
-    let (blend, detail_map) = find_blend(stack, &group, &others, &rest);
+    let (blend, detail_map) = if with_blend {
+        find_blend(stack, &group, &others, &rest)
+    } else {
+        (None, vec![0.0; stack.width * stack.height])
+    };
     Some(Localization {
         width: stack.width,
         height: stack.height,

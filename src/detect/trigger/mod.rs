@@ -454,7 +454,7 @@ pub fn run(
                 .filter(|&i| labels[i] == found.class && group.binary_search(&i).is_err())
                 .collect();
             let others: Vec<usize> = (0..n).filter(|&i| labels[i] != found.class).collect();
-            match localize(stack, &group, &rest, &others)
+            match localize::localize_patch(stack, &group, &rest, &others)
                 .and_then(|loc| Trigger::from_localization(&loc, found.class, name))
             {
                 Some(t) if t.kind == TriggerKind::Patch => t,
