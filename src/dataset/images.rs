@@ -276,3 +276,44 @@ pub fn pixel_features(digests: &[Result<ImageDigest, String>]) -> Option<Matrix>
     }
     Some(Matrix::new(digests.len(), d, data))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Degenerate images (one pixel, one value everywhere, a line, a huge
+    /// flat border) give a finite view of the right size, never a panic.
+    #[test]
+    fn input_view_of_degenerate_images_is_finite() {
+        let cases = [
+            image::GrayImage::new(1, 1),
+            image::GrayImage::from_pixel(28, 28, image::Luma([255])),
+            image::GrayImage::from_fn(300, 1, |x, _| image::Luma([(x % 256) as u8])),
+            image::GrayImage::from_fn(64, 64, |x, y| {
+                image::Luma([if x == 40 && y == 9 { 255 } else { 7 }])
+            }),
+        ];
+        for g in &cases {
+            let v = input_view(g);
+            assert_eq!(v.len(), (FEATURE_SIDE * FEATURE_SIDE) as usize);
+            assert!(v.iter().all(|x| x.is_finite() && (0.0..=1.0).contains(x)));
+        }
+    }
+
+    /// The view ignores where the object is and how bright its background
+    /// is: the same shape moved and on another background looks the same.
+    #[test]
+    fn input_view_drops_position_and_background() {
+        let shape = |dx: u32, bg: u8| {
+            image::GrayImage::from_fn(40, 40, |x, y| {
+                let (x, y) = (x as i32 - dx as i32, y as i32);
+                let inside = (8..20).contains(&x) && (10..30).contains(&y);
+                image::Luma([if inside { bg.saturating_add(150) } else { bg }])
+            })
+        };
+        let a = input_view(&shape(0, 0));
+        let b = input_view(&shape(12, 60));
+        let diff: f32 = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).sum::<f32>() / a.len() as f32;
+        assert!(diff < 0.02, "mean difference {diff}");
+    }
+}

@@ -353,6 +353,16 @@ pub struct TriggerScan {
     pub trigger_of: Vec<Option<usize>>,
 }
 
+/// The images of other classes a class's group is compared with: with many
+/// classes a smaller, even sample per class keeps the whole search
+/// near-linear in the number of images.
+fn other_classes_sample(labels: &[u32], class: u32, n_classes: usize) -> Vec<usize> {
+    let cap = (200_000 / n_classes.max(1)).clamp(1_000, 10_000);
+    let others: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] != class).collect();
+    let step = others.len().div_ceil(cap).max(1);
+    others.into_iter().step_by(step).collect()
+}
+
 /// Every image's hit against a window trigger, from where the search found
 /// the window (no second pass over the images).
 fn window_hits(n: usize, found: &windows::StampWindow) -> Vec<Hit> {
@@ -408,12 +418,7 @@ pub fn run(
     let mut triggers = Vec::new();
     for (c, name) in class_names.iter().enumerate() {
         let c = c as u32;
-        // With many classes, a smaller sample of the other classes per class
-        // keeps the whole search near-linear in the number of images.
-        let cap = (200_000 / class_names.len().max(1)).clamp(1_000, 10_000);
-        let others: Vec<usize> = (0..n).filter(|&i| labels[i] != c).collect();
-        let step = others.len().div_ceil(cap).max(1);
-        let others: Vec<usize> = others.into_iter().step_by(step).collect();
+        let others = other_classes_sample(labels, c, class_names.len());
         let group_of = |g: u8| -> Vec<usize> {
             (0..n)
                 .filter(|&i| labels[i] == c && cluster_of[i] == g)
@@ -453,7 +458,7 @@ pub fn run(
             let rest: Vec<usize> = (0..n)
                 .filter(|&i| labels[i] == found.class && group.binary_search(&i).is_err())
                 .collect();
-            let others: Vec<usize> = (0..n).filter(|&i| labels[i] != found.class).collect();
+            let others = other_classes_sample(labels, found.class, class_names.len());
             match localize::localize_patch(stack, &group, &rest, &others)
                 .and_then(|loc| Trigger::from_localization(&loc, found.class, name))
             {
