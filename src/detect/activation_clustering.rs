@@ -18,8 +18,10 @@ use rand_xoshiro::Xoshiro256Plus;
 use rand_xoshiro::rand_core::SeedableRng;
 use rayon::prelude::*;
 
+use super::context::ScanContext;
 use super::gmm::{self, CovKind};
 use super::graph;
+use super::registry::{ClassSplit, Detail, Detector, DetectorInfo, Evidence, Role};
 use super::{ClassClusters, DetectorScores, Features};
 use crate::knn::knn;
 use crate::linalg::{Matrix, Pca};
@@ -41,6 +43,37 @@ pub const DIMS: usize = 10;
 pub const MIN_CLASS: usize = 40;
 /// Within-class neighbours used to smooth cluster membership.
 const SMOOTH_K: usize = 15;
+
+/// The activation-clustering detector (see the module documentation).
+pub struct ActivationCluster;
+
+static INFO: DetectorInfo = DetectorInfo {
+    name: "activation_cluster",
+    title: "activation cluster",
+    finds: "a separate group inside a class (backdoor, flips into it)",
+    doing: "clustering classes",
+    role: Role::Primary,
+};
+
+impl Detector for ActivationCluster {
+    fn info(&self) -> &'static DetectorInfo {
+        &INFO
+    }
+    fn run(&self, ctx: &ScanContext) -> Evidence {
+        let f = ctx.features;
+        let own_share = ctx
+            .view
+            .map(|v| own_label_share(&f.labels, &v.nb, &v.valid));
+        let (scores, clusters, cluster_of) = run(f, ctx.options.seed, own_share.as_deref());
+        Evidence {
+            scores,
+            detail: Detail::ClassSplit(ClassSplit {
+                clusters,
+                cluster_of,
+            }),
+        }
+    }
+}
 
 /// Per-class result before it is spread over samples.
 struct ClassResult {
@@ -64,7 +97,7 @@ pub fn run(
         .into_par_iter()
         .map(|c| cluster_class(f, c as u32, seed, own_share))
         .collect();
-    let mut scores = DetectorScores::new("activation_cluster", n);
+    let mut scores = DetectorScores::new(INFO.name, n);
     let mut cluster_of = vec![0u8; n];
     let mut infos = Vec::with_capacity(results.len());
     for r in results {

@@ -20,11 +20,39 @@
 
 use std::collections::HashMap;
 
+use super::context::ScanContext;
 use super::input_view::InputView;
+use super::registry::{Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::dataset::images::ImageDigest;
 use crate::knn::Neighbors;
 use crate::stats::{RobustFit, benjamini_hochberg};
+
+/// The duplicate detector (see the module documentation).
+pub struct Duplicates;
+
+static INFO: DetectorInfo = DetectorInfo {
+    name: "duplicate",
+    title: "duplicate",
+    finds: "near-copies carrying a contradicted label",
+    doing: "comparing images",
+    role: Role::Primary,
+};
+
+impl Detector for Duplicates {
+    fn info(&self) -> &'static DetectorInfo {
+        &INFO
+    }
+    fn run(&self, ctx: &ScanContext) -> Evidence {
+        Evidence::scores(run(
+            ctx.features,
+            ctx.digests,
+            ctx.view,
+            ctx.neighbours,
+            ctx.options.fdr,
+        ))
+    }
+}
 
 /// Runs the detector. `digests` is empty and `view` None when the dataset
 /// has no images; `nb` are the embedding neighbours.
@@ -65,7 +93,7 @@ pub fn run(
     for i in 0..n {
         groups.entry(uf.find(i)).or_default().push(i);
     }
-    let mut out = DetectorScores::new("duplicate", n);
+    let mut out = DetectorScores::new(INFO.name, n);
     let mut groups: Vec<Vec<usize>> = groups.into_values().filter(|g| g.len() > 1).collect();
     groups.sort();
     let mut copied = vec![false; n];

@@ -7,8 +7,30 @@
 //! neighbourhood. A sample is flagged when the probability of its given label
 //! falls to [`THRESHOLD`] or below; the most probable class is the suggestion.
 
+use super::context::ScanContext;
+use super::registry::{Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::knn::Neighbors;
+
+/// The label-flip detector (see the module documentation).
+pub struct LabelFlip;
+
+static INFO: DetectorInfo = DetectorInfo {
+    name: "label_flip",
+    title: "label flip",
+    finds: "labels their neighbours contradict",
+    doing: "checking labels",
+    role: Role::Primary,
+};
+
+impl Detector for LabelFlip {
+    fn info(&self) -> &'static DetectorInfo {
+        &INFO
+    }
+    fn run(&self, ctx: &ScanContext) -> Evidence {
+        Evidence::scores(flag(ctx.features, ctx.votes))
+    }
+}
 
 /// Flag when P(given label | neighbourhood) ≤ this.
 pub const THRESHOLD: f64 = 0.06;
@@ -17,21 +39,23 @@ const ITERATIONS: usize = 4;
 /// Weight of the neighbours' smoothed estimate against their raw labels.
 const ALPHA: f64 = 0.8;
 
-/// Suggested label and its probability for each sample.
-pub struct Suggestions {
+/// The neighbourhood's vote on every sample's label (label spreading over
+/// the neighbour graph): shared by the scan, since it is also where every
+/// sample's suggested label comes from.
+pub struct Votes {
     /// Most probable class per sample (may equal the given label).
     pub label: Vec<u32>,
     /// Its probability.
     pub confidence: Vec<f32>,
     /// Probability of the given label.
-    pub p_given: Vec<f32>,
+    pub p_given: Vec<f64>,
 }
 
-/// Runs the detector over precomputed neighbours.
-pub fn run(f: &Features, nb: &Neighbors) -> (DetectorScores, Suggestions) {
+/// Spreads the neighbours' labels ([`ITERATIONS`] rounds) and reads off
+/// each sample's most probable class and the probability of its label.
+pub fn vote(f: &Features, nb: &Neighbors) -> Votes {
     let n = f.labels.len();
     let c = f.n_classes;
-    let mut scores = DetectorScores::new("label_flip", n);
     let k = nb.k.max(1) as f64;
     let raw: Vec<f64> = {
         let mut r = vec![0.0; n * c];
@@ -59,7 +83,7 @@ pub fn run(f: &Features, nb: &Neighbors) -> (DetectorScores, Suggestions) {
             }
         }
     }
-    let mut sug = Suggestions {
+    let mut votes = Votes {
         label: vec![0; n],
         confidence: vec![0.0; n],
         p_given: vec![0.0; n],
@@ -71,11 +95,25 @@ pub fn run(f: &Features, nb: &Neighbors) -> (DetectorScores, Suggestions) {
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
             .unwrap_or((0, &0.0));
+        votes.label[i] = best as u32;
+        votes.confidence[i] = bp as f32;
+        votes.p_given[i] = row[f.labels[i] as usize];
+    }
+    votes
+}
+
+/// Flags the samples whose label the vote puts at [`THRESHOLD`] or below
+/// (and another class above it).
+pub fn flag(f: &Features, votes: &Votes) -> DetectorScores {
+    let n = f.labels.len();
+    let mut scores = DetectorScores::new(INFO.name, n);
+    for i in 0..n {
         let given = f.labels[i] as usize;
-        let pg = row[given];
-        sug.label[i] = best as u32;
-        sug.confidence[i] = bp as f32;
-        sug.p_given[i] = pg as f32;
+        let (best, bp, pg) = (
+            votes.label[i] as usize,
+            f64::from(votes.confidence[i]),
+            votes.p_given[i],
+        );
         let flag = pg <= THRESHOLD && best != given;
         scores.score[i] = if flag {
             calibrate(pg)
@@ -93,7 +131,7 @@ pub fn run(f: &Features, nb: &Neighbors) -> (DetectorScores, Suggestions) {
             ));
         }
     }
-    (scores, sug)
+    scores
 }
 
 /// Maps P(given) to a 0..1 suspicion with 0.5 exactly at the threshold.

@@ -1,23 +1,36 @@
 //! The detectors and the combined report.
 //!
-//! Every detector gives every sample a score in 0..1 (0.5 exactly at its own
-//! flag threshold) and a readable reason. They are combined so that both kinds
+//! A scan first computes what every detector shares ([`ScanContext`]: the
+//! features, their neighbours, the neighbourhood's label vote, the input
+//! view, the images at a common size), then runs each detector of the
+//! [`REGISTRY`] in order on it; each returns [`Evidence`]. Every detector
+//! gives every sample a score in 0..1 (0.5 exactly at its own flag
+//! threshold) and a readable reason. They are combined so that both kinds
 //! of poison are caught in one dataset: label checking (`label_flip`,
 //! `duplicate`) finds flipped labels but is blind to backdoors, because the
-//! model learned the trigger as the target class; activation clustering finds
-//! backdoors but not scattered flips. Either flags a sample. `spectral` and
-//! `outlier` fire on odd-but-clean samples too, so they flag only together.
+//! model learned the trigger as the target class; activation clustering and
+//! the trigger search find backdoors but not scattered flips. Any primary
+//! detector flags a sample; `spectral` and `outlier` fire on odd-but-clean
+//! samples too, so they flag only together ([`Role`]).
 
 pub mod activation_clustering;
 pub mod cluster_map;
+pub mod context;
 pub mod duplicates;
 pub mod gmm;
 pub mod graph;
 pub mod input_view;
 pub mod label_flip;
 pub mod outlier;
+pub mod registry;
 pub mod spectral;
 pub mod trigger;
+
+pub use context::ScanContext;
+pub use registry::{
+    ClassSplit, Detail, Detector, DetectorInfo, Evidence, REGISTRY, Role, detector_info,
+    detector_infos,
+};
 
 use crate::dataset::{Dataset, EmbeddingSource, images};
 use crate::error::{Error, Result};
@@ -283,52 +296,56 @@ pub fn scan_cancellable(
     progress("finding neighbours", 0.1);
     let k = label_k(n, f.n_classes);
     let nb = knn(&f.matrix, k);
+    let votes = label_flip::vote(&f, &nb);
     check()?;
-    progress("checking labels", 0.5);
-    let (label, sug) = label_flip::run(&f, &nb);
-    check()?;
-    progress("comparing images", 0.55);
+    progress("describing images", 0.5);
     let view = input_view::InputView::build(&digests, k);
-    let own_share = view
-        .as_ref()
-        .map(|v| activation_clustering::own_label_share(&f.labels, &v.nb, &v.valid));
-    progress("clustering classes", 0.6);
-    let (ac, clusters, cluster_of) =
-        activation_clustering::run(&f, opts.seed, own_share.as_deref());
-    check()?;
-    progress("spectral signatures", 0.8);
-    let spec = spectral::run(&f);
-    let out = outlier::run(&f, &nb);
-    let dup = duplicates::run(&f, &digests, view.as_ref(), &nb, opts.fdr);
-    check()?;
-    progress("looking for triggers in images", 0.85);
     let images = trigger::ImageStack::from_digests(&mut digests).map(std::sync::Arc::new);
+    let mut evidence: Vec<Evidence> = Vec::with_capacity(REGISTRY.len());
+    for (done, detector) in REGISTRY.iter().enumerate() {
+        check()?;
+        progress(
+            detector.info().doing,
+            0.55 + 0.4 * done as f32 / REGISTRY.len() as f32,
+        );
+        let ctx = ScanContext {
+            features: &f,
+            neighbours: &nb,
+            votes: &votes,
+            view: view.as_ref(),
+            digests: &digests,
+            images: images.as_deref(),
+            options: opts,
+            earlier: &evidence,
+        };
+        let e = detector.run(&ctx);
+        evidence.push(e);
+    }
     drop(digests);
-    let trig = match &images {
-        Some(stack) => trigger::run(stack, &f.labels, &cluster_of, &f.class_names, opts.fdr),
-        None => trigger::TriggerScan {
-            detector: DetectorScores::new("trigger", n),
-            triggers: Vec::new(),
-            boxes: vec![None; n],
-            trigger_of: vec![None; n],
-        },
-    };
     progress("combining", 0.95);
-    let detectors = vec![label, ac, spec, out, dup, trig.detector];
-    debug_assert!(
-        detectors
-            .iter()
-            .map(|d| d.name)
-            .eq(DETECTORS.iter().map(|d| d.name)),
-        "scan order follows the registry"
-    );
+    let mut split = None;
+    let mut found = None;
+    let mut detectors = Vec::with_capacity(evidence.len());
+    for e in evidence {
+        match e.detail {
+            Detail::ClassSplit(s) => split = Some(s),
+            Detail::Triggers(t) => found = Some(t),
+            Detail::None => {}
+        }
+        detectors.push(e.scores);
+    }
+    let split = split.unwrap_or_else(|| ClassSplit {
+        clusters: Vec::new(),
+        cluster_of: vec![0; n],
+    });
+    let found = found.unwrap_or_else(|| trigger::TriggerScan::nothing(n).into_parts().1);
     let (score, flagged, reasons) = combine(&detectors, n, None);
     let suggested_label = (0..n)
         .map(|i| {
             detectors
                 .iter()
                 .find_map(|d| d.suggested[i].filter(|_| d.flagged[i]))
-                .or(Some(sug.label[i]))
+                .or(Some(votes.label[i]))
                 .filter(|&l| l != f.labels[i])
         })
         .collect();
@@ -341,16 +358,16 @@ pub fn scan_cancellable(
         flagged,
         reasons,
         suggested_label,
-        suggested_confidence: sug.confidence,
+        suggested_confidence: votes.confidence,
         detectors,
-        clusters,
-        cluster_of,
+        clusters: split.clusters,
+        cluster_of: split.cluster_of,
         feature_source,
         warnings,
         features: f.matrix,
-        triggers: trig.triggers,
-        trigger_box: trig.boxes,
-        trigger_of: trig.trigger_of,
+        triggers: found.triggers,
+        trigger_box: found.boxes,
+        trigger_of: found.trigger_of,
         images,
     })
 }
@@ -361,94 +378,16 @@ fn label_k(n: usize, classes: usize) -> usize {
     40.min((per_class / 2).max(5)).min(n - 1)
 }
 
-/// How a detector's flags enter the combined verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// Flags on its own.
-    Primary,
-    /// Fires on odd-but-clean samples too: flags only when every
-    /// supporting detector agrees.
-    Supporting,
-}
-
-/// What a detector is, for everything that lists detectors (the combined
-/// verdict, the workbench's filter, documentation).
-#[derive(Debug, Clone, Copy)]
-pub struct DetectorInfo {
-    /// Report name (`score_<name>` column, `flagged_by` entries).
-    pub name: &'static str,
-    /// The name people see.
-    pub title: &'static str,
-    /// What it finds, in a few words.
-    pub finds: &'static str,
-    /// Its part in the combined verdict.
-    pub role: Role,
-}
-
-/// Every detector the scan runs, in report order: the one list the
-/// combined verdict, the report's columns and the workbench's filter follow.
-pub const DETECTORS: [DetectorInfo; 6] = [
-    DetectorInfo {
-        name: "label_flip",
-        title: "label flip",
-        finds: "labels their neighbours contradict",
-        role: Role::Primary,
-    },
-    DetectorInfo {
-        name: "activation_cluster",
-        title: "activation cluster",
-        finds: "a separate group inside a class (backdoor, flips into it)",
-        role: Role::Primary,
-    },
-    DetectorInfo {
-        name: "spectral",
-        title: "spectral signature",
-        finds: "far out along a class's top direction",
-        role: Role::Supporting,
-    },
-    DetectorInfo {
-        name: "outlier",
-        title: "outlier",
-        finds: "far from the rest of its class",
-        role: Role::Supporting,
-    },
-    DetectorInfo {
-        name: "duplicate",
-        title: "duplicate",
-        finds: "near-copies carrying a contradicted label",
-        role: Role::Primary,
-    },
-    DetectorInfo {
-        name: "trigger",
-        title: "trigger",
-        finds: "images carrying a stamp or blended pattern",
-        role: Role::Primary,
-    },
-];
-
-/// The registry entry of a detector by name.
-pub fn detector_info(name: &str) -> Option<&'static DetectorInfo> {
-    DETECTORS.iter().find(|d| d.name == name)
-}
-
-fn names_with(role: Role) -> Vec<&'static str> {
-    DETECTORS
-        .iter()
-        .filter(|d| d.role == role)
-        .map(|d| d.name)
-        .collect()
-}
-
 fn combine(
     detectors: &[DetectorScores],
     n: usize,
     skip: Option<&str>,
 ) -> (Vec<f32>, Vec<bool>, Vec<String>) {
-    let primary: Vec<&str> = names_with(Role::Primary)
+    let primary: Vec<&str> = registry::names_with(Role::Primary)
         .into_iter()
         .filter(|p| Some(*p) != skip)
         .collect();
-    let supporting = names_with(Role::Supporting);
+    let supporting = registry::names_with(Role::Supporting);
     let by = |name: &str| {
         detectors
             .iter()

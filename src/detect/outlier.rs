@@ -4,8 +4,30 @@
 //! evidence: it flags in the combined report only together with the spectral
 //! signature, since odd-but-clean samples exist in every real dataset.
 
+use super::context::ScanContext;
+use super::registry::{Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::knn::Neighbors;
+
+/// The outlier detector (see the module documentation).
+pub struct Outlier;
+
+static INFO: DetectorInfo = DetectorInfo {
+    name: "outlier",
+    title: "outlier",
+    finds: "far from the rest of its class",
+    doing: "measuring distances",
+    role: Role::Supporting,
+};
+
+impl Detector for Outlier {
+    fn info(&self) -> &'static DetectorInfo {
+        &INFO
+    }
+    fn run(&self, ctx: &ScanContext) -> Evidence {
+        Evidence::scores(run(ctx.features, ctx.neighbours))
+    }
+}
 
 /// Robust z above which a sample is an outlier.
 pub const Z_THRESHOLD: f64 = 6.0;
@@ -24,7 +46,7 @@ pub fn run(f: &Features, nb: &Neighbors) -> DetectorScores {
                 / k.max(1) as f64
         })
         .collect();
-    let mut out = DetectorScores::new("outlier", n);
+    let mut out = DetectorScores::new(INFO.name, n);
     for c in 0..f.n_classes as u32 {
         let members: Vec<usize> = (0..n).filter(|&i| f.labels[i] == c).collect();
         if members.len() < 5 {

@@ -9,8 +9,30 @@
 
 use rayon::prelude::*;
 
+use super::context::ScanContext;
+use super::registry::{Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::linalg::Pca;
+
+/// The spectral signature detector (see the module documentation).
+pub struct Spectral;
+
+static INFO: DetectorInfo = DetectorInfo {
+    name: "spectral",
+    title: "spectral signature",
+    finds: "far out along a class's top direction",
+    doing: "spectral signatures",
+    role: Role::Supporting,
+};
+
+impl Detector for Spectral {
+    fn info(&self) -> &'static DetectorInfo {
+        &INFO
+    }
+    fn run(&self, ctx: &ScanContext) -> Evidence {
+        Evidence::scores(run(ctx.features))
+    }
+}
 
 /// Classes smaller than this get no spectral score.
 const MIN_CLASS: usize = 10;
@@ -32,7 +54,7 @@ pub fn run(f: &Features) -> DetectorScores {
             (members, s, fence)
         })
         .collect();
-    let mut out = DetectorScores::new("spectral", n);
+    let mut out = DetectorScores::new(INFO.name, n);
     for (members, s, fence) in per_class {
         if s.is_empty() {
             continue;

@@ -27,8 +27,10 @@ pub const AGREE: i16 = 26;
 pub const MIN_STAMP_PIXELS: usize = 3;
 /// Smallest group worth localizing.
 pub const MIN_GROUP: usize = 5;
-/// Reference sets (rest of class, other classes) are sampled down to this.
-const SAMPLE_CAP: usize = 10_000;
+/// Reference sets (rest of class, other classes) are sampled down to this:
+/// the agreement share measured on 2,000 images is within ±2.3 points (one
+/// SD at worst), far finer than the map's thresholds (≥ 0.25).
+pub const SAMPLE_CAP: usize = 2_000;
 
 /// A localized stamp.
 #[derive(Debug, Clone)]

@@ -19,6 +19,48 @@ pub use stack::ImageStack;
 use rayon::prelude::*;
 
 use super::DetectorScores;
+use super::context::ScanContext;
+use super::registry::{Detail, Detector, DetectorInfo, Evidence, Role};
+
+/// The trigger detector (see the module documentation).
+pub struct TriggerSearch;
+
+static INFO: DetectorInfo = DetectorInfo {
+    name: "trigger",
+    title: "trigger",
+    finds: "images carrying a stamp or blended pattern",
+    doing: "looking for triggers in images",
+    role: Role::Primary,
+};
+
+impl Detector for TriggerSearch {
+    fn info(&self) -> &'static DetectorInfo {
+        &INFO
+    }
+    fn run(&self, ctx: &ScanContext) -> Evidence {
+        let n = ctx.len();
+        let scan = match ctx.images {
+            Some(stack) => {
+                let none = vec![0u8; n];
+                let cluster_of = ctx.split().map_or(&none, |s| &s.cluster_of);
+                let f = ctx.features;
+                run(
+                    stack,
+                    &f.labels,
+                    cluster_of,
+                    &f.class_names,
+                    ctx.options.fdr,
+                )
+            }
+            None => TriggerScan::nothing(n),
+        };
+        let (scores, found) = scan.into_parts();
+        Evidence {
+            scores,
+            detail: Detail::Triggers(found),
+        }
+    }
+}
 
 /// What kind of trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -353,11 +395,47 @@ pub struct TriggerScan {
     pub trigger_of: Vec<Option<usize>>,
 }
 
-/// The images of other classes a class's group is compared with: with many
-/// classes a smaller, even sample per class keeps the whole search
-/// near-linear in the number of images.
-fn other_classes_sample(labels: &[u32], class: u32, n_classes: usize) -> Vec<usize> {
-    let cap = (200_000 / n_classes.max(1)).clamp(1_000, 10_000);
+/// What the trigger search found beyond per-sample scores.
+#[derive(Debug, Clone)]
+pub struct Findings {
+    /// Triggers found.
+    pub triggers: Vec<Trigger>,
+    /// Per sample: where its trigger is, in its own pixels (patches).
+    pub boxes: Vec<Option<[u32; 4]>>,
+    /// Per sample: which of `triggers` it carries (the strongest).
+    pub trigger_of: Vec<Option<usize>>,
+}
+
+impl TriggerScan {
+    /// The per-sample scores and the rest, apart.
+    pub fn into_parts(self) -> (DetectorScores, Findings) {
+        (
+            self.detector,
+            Findings {
+                triggers: self.triggers,
+                boxes: self.boxes,
+                trigger_of: self.trigger_of,
+            },
+        )
+    }
+
+    /// No triggers (no images to search).
+    pub fn nothing(n: usize) -> TriggerScan {
+        TriggerScan {
+            detector: DetectorScores::new(INFO.name, n),
+            triggers: Vec::new(),
+            boxes: vec![None; n],
+            trigger_of: vec![None; n],
+        }
+    }
+}
+
+/// The images of other classes a class's group is compared with: an even
+/// sample of [`localize::SAMPLE_CAP`] (a share measured on it is within a
+/// few percent, far finer than the map's thresholds), so each class's
+/// search costs the same however large the dataset.
+fn other_classes_sample(labels: &[u32], class: u32) -> Vec<usize> {
+    let cap = localize::SAMPLE_CAP;
     let others: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] != class).collect();
     let step = others.len().div_ceil(cap).max(1);
     others.into_iter().step_by(step).collect()
@@ -415,30 +493,11 @@ pub fn run(
     fdr: f64,
 ) -> TriggerScan {
     let n = labels.len();
-    let mut triggers = Vec::new();
-    for (c, name) in class_names.iter().enumerate() {
-        let c = c as u32;
-        let others = other_classes_sample(labels, c, class_names.len());
-        let group_of = |g: u8| -> Vec<usize> {
-            (0..n)
-                .filter(|&i| labels[i] == c && cluster_of[i] == g)
-                .collect()
-        };
-        let (suspect, main) = (group_of(1), group_of(0));
-        // The suspect group first; the main group too when the class is
-        // split (a clean-label group can be the one that looks most like
-        // its class).
-        let mut tries = vec![(&suspect, &main)];
-        if suspect.len() >= localize::MIN_GROUP {
-            tries.push((&main, &suspect));
-        }
-        if let Some(t) = tries.into_iter().find_map(|(group, rest)| {
-            localize(stack, group, rest, &others)
-                .and_then(|loc| Trigger::from_localization(&loc, c, name))
-        }) {
-            triggers.push(t);
-        }
-    }
+    // Classes are independent: localized in parallel, kept in class order.
+    let triggers: Vec<Trigger> = (0..class_names.len())
+        .into_par_iter()
+        .filter_map(|c| group_trigger(stack, labels, cluster_of, class_names, c as u32))
+        .collect();
     let mut scored: Vec<(Trigger, Vec<Hit>)> = triggers
         .into_iter()
         .map(|t| {
@@ -447,30 +506,11 @@ pub fn run(
         })
         .filter(|(t, hits)| is_specific(t.class, hits, labels))
         .collect();
-    for found in windows::find(stack, labels, fdr) {
-        let name = &class_names[found.class as usize];
-        let t = if found.significant {
-            Trigger::from_window(stack, labels, &found, name)
-        } else {
-            // A lead: its carriers count as a stamp only if they share an
-            // exact one at one place (localized like an activation group).
-            let group = found.carriers(labels);
-            let rest: Vec<usize> = (0..n)
-                .filter(|&i| labels[i] == found.class && group.binary_search(&i).is_err())
-                .collect();
-            let others = other_classes_sample(labels, found.class, class_names.len());
-            match localize::localize_patch(stack, &group, &rest, &others)
-                .and_then(|loc| Trigger::from_localization(&loc, found.class, name))
-            {
-                Some(t) if t.kind == TriggerKind::Patch => t,
-                _ => continue,
-            }
-        };
-        let hits = if found.significant {
-            window_hits(n, &found)
-        } else {
-            t.score(stack)
-        };
+    let candidates: Vec<(Trigger, Vec<Hit>)> = windows::find(stack, labels, fdr)
+        .into_par_iter()
+        .filter_map(|found| window_trigger(stack, labels, class_names, &found))
+        .collect();
+    for (t, hits) in candidates {
         let carriers: Vec<usize> = (0..n).filter(|&i| hits[i].score >= 0.5).collect();
         // A stamp already found at its place needs no second entry.
         let known = carriers
@@ -481,7 +521,7 @@ pub fn run(
             scored.push((t, hits));
         }
     }
-    let mut det = DetectorScores::new("trigger", n);
+    let mut det = DetectorScores::new(INFO.name, n);
     let mut boxes = vec![None; n];
     let mut trigger_of = vec![None; n];
     for (k, (t, hits)) in scored.iter_mut().enumerate() {
@@ -509,6 +549,60 @@ pub fn run(
         boxes,
         trigger_of,
     }
+}
+
+/// The trigger class `c`'s activation groups reveal, if any: the suspect
+/// group first; the main group too when the class is split (a clean-label
+/// group can be the one that looks most like its class).
+fn group_trigger(
+    stack: &ImageStack,
+    labels: &[u32],
+    cluster_of: &[u8],
+    class_names: &[String],
+    c: u32,
+) -> Option<Trigger> {
+    let others = other_classes_sample(labels, c);
+    let group_of = |g: u8| -> Vec<usize> {
+        (0..labels.len())
+            .filter(|&i| labels[i] == c && cluster_of[i] == g)
+            .collect()
+    };
+    let (suspect, main) = (group_of(1), group_of(0));
+    let mut tries = vec![(&suspect, &main)];
+    if suspect.len() >= localize::MIN_GROUP {
+        tries.push((&main, &suspect));
+    }
+    let name = &class_names[c as usize];
+    tries.into_iter().find_map(|(group, rest)| {
+        localize(stack, group, rest, &others)
+            .and_then(|loc| Trigger::from_localization(&loc, c, name))
+    })
+}
+
+/// A recurring window as a trigger with every image's hit. A significant
+/// window is one; a lead counts only if localizing its carriers shows an
+/// exact stamp at one place.
+fn window_trigger(
+    stack: &ImageStack,
+    labels: &[u32],
+    class_names: &[String],
+    found: &windows::StampWindow,
+) -> Option<(Trigger, Vec<Hit>)> {
+    let name = &class_names[found.class as usize];
+    if found.significant {
+        let t = Trigger::from_window(stack, labels, found, name);
+        return Some((t, window_hits(labels.len(), found)));
+    }
+    let group = found.carriers(labels);
+    let rest: Vec<usize> = (0..labels.len())
+        .filter(|&i| labels[i] == found.class && group.binary_search(&i).is_err())
+        .collect();
+    let others = other_classes_sample(labels, found.class);
+    let t = localize::localize_patch(stack, &group, &rest, &others)
+        .and_then(|loc| Trigger::from_localization(&loc, found.class, name))
+        .filter(|t| t.kind == TriggerKind::Patch)?;
+    let hits = t.score(stack);
+    Some((t, hits))
 }
 
 /// Most share of the dataset a trigger may be carried by: a backdoor is

@@ -17,6 +17,7 @@
 //! skipped: they are background or saturated areas everywhere.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use rayon::prelude::*;
 
@@ -33,6 +34,10 @@ const MIN_COUNT: usize = 3;
 const LEAD_COUNT: usize = 5;
 /// Leads localized per class.
 const LEADS: usize = 6;
+/// Low bits of a window hash left zero, for the class when occurrences are
+/// sorted as one word (a 44-bit hash still tells tens of millions of
+/// windows apart; a dataset with more than 2^20 classes is not searched).
+const CLASS_MASK: u64 = (1 << 20) - 1;
 /// Window occurrences hashed at most (images are sampled evenly beyond).
 const OCCURRENCE_BUDGET: usize = 15_000_000;
 
@@ -81,7 +86,7 @@ pub fn window_hashes(stack: &ImageStack, i: usize) -> Vec<(u64, u16, u16)> {
                 }
             }
             if !flat {
-                out.push((mix(hash), x as u16, y as u16));
+                out.push((mix(hash) & !CLASS_MASK, x as u16, y as u16));
             }
         }
     }
@@ -132,19 +137,32 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
             v
         })
         .collect();
-    // Most windows occur once. A counting sketch (saturating 8-bit counts in
-    // 2^25 buckets) rules those out before they are sorted: a window
-    // whose bucket holds fewer than MIN_COUNT occurrences is surely rare.
+    // Most windows occur once. A counting sketch (8-bit counts in 2^25
+    // buckets, filled in parallel and stopping near MIN_COUNT) rules those
+    // out before they are sorted: a window whose bucket holds fewer than
+    // MIN_COUNT occurrences is surely rare.
     const SKETCH_BITS: u32 = 25;
-    let mut sketch = vec![0u8; 1 << SKETCH_BITS];
+    let sketch: Vec<AtomicU8> = (0..1usize << SKETCH_BITS)
+        .map(|_| AtomicU8::new(0))
+        .collect();
     let bucket = |h: u64| (h >> (64 - SKETCH_BITS)) as usize;
-    for &hsh in per_image.iter().flatten() {
-        let c = &mut sketch[bucket(hsh)];
-        *c = c.saturating_add(1);
+    per_image.par_iter().flatten().for_each(|&hsh| {
+        let c = &sketch[bucket(hsh)];
+        // Counts only matter up to MIN_COUNT: stop there (no wrap-around).
+        if (c.load(Ordering::Relaxed) as usize) < MIN_COUNT {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let sketch: Vec<u8> = sketch.into_iter().map(AtomicU8::into_inner).collect();
+    // The surviving (window, class) occurrences as one sortable word each:
+    // the window's hash in the high bits, the class in the low ones.
+    // Sorted, each window's run gives its total and, by class, its largest
+    // share.
+    if labels.iter().any(|&l| u64::from(l) > CLASS_MASK) {
+        return Vec::new();
     }
-    // The surviving (window, class) occurrences, sorted: each window's run
-    // gives its total and, by class, its largest share.
-    let mut pairs: Vec<(u64, u32)> = sample
+    let class_mask = CLASS_MASK;
+    let mut keys: Vec<u64> = sample
         .par_iter()
         .zip(&per_image)
         .flat_map_iter(|(&i, hashes)| {
@@ -152,27 +170,27 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
             hashes
                 .iter()
                 .filter(move |&&h| sketch[bucket(h)] as usize >= MIN_COUNT)
-                .map(move |&h| (h, labels[i]))
+                .map(move |&h| h | u64::from(labels[i]))
         })
         .collect();
     drop(sketch);
     drop(per_image);
-    pairs.par_sort_unstable();
+    keys.par_sort_unstable();
     let mut exclusive: Vec<(u64, u32, usize, usize)> = Vec::new();
-    for run in pairs.chunk_by(|a, b| a.0 == b.0) {
+    for run in keys.chunk_by(|a, b| a & !class_mask == b & !class_mask) {
         let total = run.len();
         if total < MIN_COUNT {
             continue;
         }
         let (class, top) = run
-            .chunk_by(|a, b| a.1 == b.1)
-            .map(|r| (r[0].1, r.len()))
+            .chunk_by(|a, b| a == b)
+            .map(|r| ((r[0] & class_mask) as u32, r.len()))
             .fold((0, 0), |best, c| if c.1 > best.1 { c } else { best });
         if top >= MIN_COUNT && top as f64 >= EXCLUSIVE * total as f64 {
-            exclusive.push((run[0].0, class, top, total - top));
+            exclusive.push((run[0] & !class_mask, class, top, total - top));
         }
     }
-    drop(pairs);
+    drop(keys);
     let classes: Vec<u32> = {
         let mut c: Vec<u32> = exclusive.iter().map(|e| e.1).collect();
         c.sort_unstable();

@@ -3,7 +3,7 @@
 use super::super::app::{Action, DecisionFilter, Workbench};
 use crate::review::Decision;
 
-use crate::detect::{DETECTORS, detector_info};
+use crate::detect::{detector_info, detector_infos};
 
 pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
@@ -22,7 +22,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             {
                 actions.push(Action::FilterDetector(None));
             }
-            for d in &DETECTORS {
+            for d in detector_infos() {
                 if ui
                     .selectable_label(w.filter.detector == Some(d.name), d.title)
                     .on_hover_text(d.finds)
