@@ -136,7 +136,7 @@ fn localize_with(
     let map: Vec<f32> = (0..fg.len())
         .map(|p| (fg[p] - fr[p].max(fo[p])).max(0.0))
         .collect();
-    let patch = find_patch(stack, &group, &map, &pattern);
+    let patch = find_patch(stack, &group, &map, &fg, &pattern);
     let (blend, detail_map) = if with_blend {
         find_blend(stack, &group, &others, &rest)
     } else {
@@ -297,7 +297,13 @@ pub(crate) fn pixels_and_ring(mask: &[bool], w: usize, h: usize) -> (Pixels, Pix
 /// most specific to the group (carried by the fewest images outside it)
 /// wins — a shape the group shares with its source class would also be
 /// carried by that class's clean images.
-fn find_patch(stack: &ImageStack, group: &[usize], map: &[f32], pattern: &[u8]) -> Option<Patch> {
+fn find_patch(
+    stack: &ImageStack,
+    group: &[usize],
+    map: &[f32],
+    shared: &[f32],
+    pattern: &[u8],
+) -> Option<Patch> {
     let (w, h) = (stack.width, stack.height);
     let peak = map.iter().copied().fold(0.0f32, f32::max);
     if peak < 0.5 {
@@ -309,9 +315,35 @@ fn find_patch(stack: &ImageStack, group: &[usize], map: &[f32], pattern: &[u8]) 
     components(map, w, h, thr)
         .into_iter()
         .take(5)
-        .filter_map(|mask| test_region(stack, group, &in_group, &valid, pattern, mask))
+        .filter_map(|mask| {
+            let mask = with_shared_box(mask, shared, w, h);
+            test_region(stack, group, &in_group, &valid, pattern, mask)
+        })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(p, _)| p)
+}
+
+/// The stamp a bright region of the map belongs to: the region plus every
+/// pixel of its bounding box that at least half the group shares. The map
+/// cancels what the group shares with everyone — a stamp's dark squares on
+/// a dark background — but those pixels are part of the stamp: without
+/// them a checkerboard's bright squares alone are matched by any bright
+/// area of any image, and the stamp's carriers no longer stand out.
+fn with_shared_box(mut mask: Vec<bool>, shared: &[f32], w: usize, h: usize) -> Vec<bool> {
+    let at = (0..w * h).filter(|&p| mask[p]);
+    let (x0, x1) = at
+        .clone()
+        .map(|p| p % w)
+        .fold((w, 0), |(a, b), x| (a.min(x), b.max(x)));
+    let (y0, y1) = at
+        .map(|p| p / w)
+        .fold((h, 0), |(a, b), y| (a.min(y), b.max(y)));
+    for y in y0..=y1.min(h.saturating_sub(1)) {
+        for x in x0..=x1.min(w.saturating_sub(1)) {
+            mask[y * w + x] |= shared[y * w + x] >= 0.5;
+        }
+    }
+    mask
 }
 
 /// Whether a region behaves like a stamp: at least [`MIN_STAMP_PIXELS`] and
