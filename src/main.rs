@@ -258,6 +258,7 @@ fn run_workbench(
         poisonlens::ui::Settings {
             state_dir,
             reviewer,
+            fdr: detect::DEFAULT_FDR,
         },
     )
     .map_err(poisonlens::Error::Other)
@@ -334,6 +335,7 @@ fn run_scan(
         ds.len(),
         out.display()
     );
+    println!("{}", report.budget_note());
     Ok(())
 }
 

@@ -157,6 +157,8 @@ fn to_json(r: &Report) -> serde_json::Value {
         "poisonlens_version": env!("CARGO_PKG_VERSION"),
         "features": r.feature_source,
         "warnings": r.warnings,
+        "fdr": r.fdr,
+        "false_flag_note": r.budget_note(),
         "classes": r.class_names,
         "clusters": r.clusters,
         "triggers": r.triggers.iter().map(|t| serde_json::json!({

@@ -24,6 +24,7 @@ fn settings() -> Settings {
                 .keep(),
         ),
         reviewer: "tester".into(),
+        fdr: poisonlens::detect::DEFAULT_FDR,
     }
 }
 
@@ -644,4 +645,34 @@ fn find_trigger_in_a_hand_picked_selection() {
         .click();
     h.step();
     assert_eq!(h.state().selection.len(), n);
+}
+
+#[test]
+fn the_false_flag_budget_rescans_and_keeps_the_decisions() {
+    let mut h = harness();
+    h.get_by_label_contains("False-flag budget 5%:");
+    h.state_mut().apply(Action::Batch(vec![4], Decision::Keep));
+    let before = h.state().loaded.as_ref().unwrap().report.flagged_count();
+    // Picked from the queue's selector.
+    h.get_by_label("False-flag budget").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("1%").click();
+    h.step();
+    assert_eq!(h.state().settings.fdr, 0.01);
+    h.state_mut().wait_for_job();
+    h.step();
+    let l = h.state().loaded.as_ref().unwrap();
+    assert_eq!(l.report.fdr, 0.01, "scanned again with the new budget");
+    assert!(
+        l.report.flagged_count() <= before,
+        "a stricter budget never adds flags"
+    );
+    assert_eq!(decision(&h, 4), Some(Decision::Keep), "decisions are kept");
+    h.get_by_label_contains("False-flag budget 1%:");
+    // Out-of-range budgets are ignored.
+    h.state_mut().apply(Action::SetFdr(0.9));
+    assert_eq!(h.state().settings.fdr, 0.01);
+    assert!(!h.state().is_busy());
 }

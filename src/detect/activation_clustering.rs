@@ -53,6 +53,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "a separate group inside a class (backdoor, flips into it)",
     doing: "clustering classes",
     role: Role::Primary,
+    calibrated: false,
 };
 
 impl Detector for ActivationCluster {

@@ -37,6 +37,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "near-copies carrying a contradicted label",
     doing: "comparing images",
     role: Role::Primary,
+    calibrated: true,
 };
 
 impl Detector for Duplicates {

@@ -21,6 +21,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "labels their neighbours contradict",
     doing: "checking labels",
     role: Role::Primary,
+    calibrated: false,
 };
 
 impl Detector for LabelFlip {

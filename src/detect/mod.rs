@@ -48,8 +48,9 @@ pub struct ScanOptions {
     pub seed: u64,
     /// Decode images to find duplicates (and for pixel features when there are no embeddings).
     pub use_images: bool,
-    /// False-flag budget: the expected share of flagged samples that are
-    /// clean (Benjamini–Hochberg over the calibrated detectors' p-values).
+    /// False-flag budget of the calibrated detectors: the expected share of
+    /// near-copy flags that are wrong (Benjamini–Hochberg), and the chance
+    /// of any false trigger (Bonferroni over the recurring windows).
     pub fdr: f64,
 }
 
@@ -171,6 +172,8 @@ pub struct Report {
     /// The images at a common size, when the scan read them: the workbench
     /// localizes triggers of any selection from them without re-reading files.
     pub images: Option<std::sync::Arc<trigger::ImageStack>>,
+    /// The false-flag budget the scan ran with ([`ScanOptions::fdr`]).
+    pub fdr: f64,
 }
 
 impl Report {
@@ -183,6 +186,32 @@ impl Report {
     /// how much that detector adds (the evaluation and tests use it).
     pub fn flagged_without(&self, detector: &str) -> Vec<bool> {
         combine(&self.detectors, self.ids.len(), Some(detector)).1
+    }
+
+    /// What the false-flag budget promises about this report's flags, in
+    /// one sentence for people (the CLI summary and the workbench's queue):
+    /// the calibrated tests' bound, and which detectors it does not cover.
+    pub fn budget_note(&self) -> String {
+        let copies = self
+            .detector("duplicate")
+            .map_or(0, |d| d.flagged.iter().filter(|&&f| f).count());
+        let pct = format!("{:.0}%", self.fdr * 100.0);
+        let copies_note = match copies {
+            0 => "no near-copy flags".to_string(),
+            n => format!(
+                "at most {:.1} of the {n} near-copy flags expected not to be copies at all",
+                self.fdr * n as f64
+            ),
+        };
+        let uncalibrated: Vec<&str> = detector_infos()
+            .filter(|d| !d.calibrated)
+            .map(|d| d.title)
+            .collect();
+        format!(
+            "False-flag budget {pct}: {copies_note}; chance of a false trigger at most {pct}. \
+             Not covered (fixed thresholds): {}.",
+            uncalibrated.join(", ")
+        )
     }
 
     /// A detector's scores by name.
@@ -369,6 +398,7 @@ pub fn scan_cancellable(
         trigger_box: found.boxes,
         trigger_of: found.trigger_of,
         images,
+        fdr: opts.fdr,
     })
 }
 

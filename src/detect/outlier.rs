@@ -18,6 +18,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "far from the rest of its class",
     doing: "measuring distances",
     role: Role::Supporting,
+    calibrated: false,
 };
 
 impl Detector for Outlier {

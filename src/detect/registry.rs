@@ -34,6 +34,10 @@ pub struct DetectorInfo {
     pub doing: &'static str,
     /// Its part in the combined verdict.
     pub role: Role,
+    /// Whether its flags are controlled by the scan's false-flag budget
+    /// (a test against the data's own null distribution) rather than by a
+    /// fixed threshold.
+    pub calibrated: bool,
 }
 
 /// A detector: reads the scan's shared analyses, returns its evidence.

@@ -23,6 +23,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "far out along a class's top direction",
     doing: "spectral signatures",
     role: Role::Supporting,
+    calibrated: false,
 };
 
 impl Detector for Spectral {

@@ -101,6 +101,8 @@ pub enum Action {
     FindTrigger,
     /// Select every sample carrying this trigger.
     SelectTriggerCarriers(TriggerRef),
+    /// Set the false-flag budget and rescan the open dataset with it.
+    SetFdr(f64),
 }
 
 /// Which trigger an action means.
@@ -112,14 +114,26 @@ pub enum TriggerRef {
     Found,
 }
 
-/// Choices made on the command line that the window keeps for every dataset
-/// it opens.
-#[derive(Debug, Clone, Default)]
+/// Choices the window keeps for every dataset it opens (from the command
+/// line, and the false-flag budget from the queue's selector).
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Keep review stores here instead of beside each dataset.
     pub state_dir: Option<PathBuf>,
     /// Who is reviewing.
     pub reviewer: String,
+    /// The scan's false-flag budget ([`crate::detect::ScanOptions::fdr`]).
+    pub fdr: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            state_dir: None,
+            reviewer: String::new(),
+            fdr: crate::detect::DEFAULT_FDR,
+        }
+    }
 }
 
 /// What the central area shows.
@@ -316,10 +330,26 @@ impl Workbench {
         }
         let p = path.clone();
         let state_dir = self.settings.state_dir.clone();
+        let options = crate::detect::ScanOptions {
+            fdr: self.settings.fdr,
+            ..Default::default()
+        };
         self.job = Some(Job::spawn(
             format!("Opening {}", path.display()),
-            move |s| loaded::load(p, state_dir, s),
+            move |s| loaded::load(p, state_dir, &options, s),
         ));
+    }
+
+    /// Sets the false-flag budget; the open dataset is scanned again with it
+    /// (its review is untouched: decisions live in the review store).
+    pub fn set_fdr(&mut self, fdr: f64) {
+        if !(fdr > 0.0 && fdr <= 0.5) || fdr == self.settings.fdr {
+            return;
+        }
+        self.settings.fdr = fdr;
+        if let Some(path) = self.loaded.as_ref().map(|l| l.path.clone()) {
+            self.open(path);
+        }
     }
 
     /// Polls the background jobs; call once per frame.
@@ -476,6 +506,7 @@ impl Workbench {
                 }
             }
             Action::Open(p) => self.open(p),
+            Action::SetFdr(q) => self.set_fdr(q),
             Action::ShowOpenDialog => {
                 if let Some(p) = rfd::FileDialog::new()
                     .set_title("Open a manifest (CSV/Parquet)")

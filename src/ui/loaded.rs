@@ -53,7 +53,12 @@ impl Loaded {
 
 /// Opens, scans and projects `path`, and opens its review store (in
 /// `state_dir` if given); runs inside a [`crate::jobs::Job`].
-pub fn load(path: PathBuf, state_dir: Option<PathBuf>, job: &JobState) -> Result<Loaded, String> {
+pub fn load(
+    path: PathBuf,
+    state_dir: Option<PathBuf>,
+    options: &ScanOptions,
+    job: &JobState,
+) -> Result<Loaded, String> {
     job.report("opening", 0.0);
     let ds = Dataset::open(&path, &OpenOptions::default()).map_err(|e| e.to_string())?;
     job.report("opening the review", 0.02);
@@ -62,7 +67,7 @@ pub fn load(path: PathBuf, state_dir: Option<PathBuf>, job: &JobState) -> Result
         return Err("cancelled".into());
     }
     let progress = |stage: &str, f: f32| job.report(&format!("scanning: {stage}"), f * 0.9);
-    let report = scan_cancellable(&ds, &ScanOptions::default(), &progress, &|| job.cancelled())
+    let report = scan_cancellable(&ds, options, &progress, &|| job.cancelled())
         .map_err(|e| e.to_string())?;
     job.report("projecting", 0.92);
     let projection = project2d::pca(&report.features);

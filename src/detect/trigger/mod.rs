@@ -31,6 +31,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "images carrying a stamp or blended pattern",
     doing: "looking for triggers in images",
     role: Role::Primary,
+    calibrated: true,
 };
 
 impl Detector for TriggerSearch {

@@ -66,6 +66,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 }
             }
         });
+    budget(w, &l.report, ui, actions);
     ui.label(format!(
         "{} in queue · {} of {}",
         w.queue.len(),
@@ -106,4 +107,32 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 }
             }
         });
+}
+
+/// Budgets offered for the calibrated tests.
+const BUDGETS: [f64; 5] = [0.01, 0.02, 0.05, 0.10, 0.20];
+
+/// The false-flag budget selector and what it promises about this queue.
+fn budget(
+    w: &Workbench,
+    report: &crate::detect::Report,
+    ui: &mut egui::Ui,
+    actions: &mut Vec<Action>,
+) {
+    let pct = |q: f64| format!("{:.0}%", q * 100.0);
+    egui::ComboBox::from_label("False-flag budget")
+        .selected_text(pct(w.settings.fdr))
+        .show_ui(ui, |ui| {
+            for q in BUDGETS {
+                if ui
+                    .selectable_label(w.settings.fdr == q, pct(q))
+                    .clicked()
+                {
+                    actions.push(Action::SetFdr(q));
+                }
+            }
+        })
+        .response
+        .on_hover_text("How much evidence the calibrated tests (near-copies, triggers) need before they flag; changing it scans the dataset again (decisions are kept)");
+    ui.label(egui::RichText::new(report.budget_note()).small());
 }
