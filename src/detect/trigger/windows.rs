@@ -71,6 +71,9 @@ pub fn window_hashes(stack: &ImageStack, i: usize) -> Vec<(u64, u16, u16)> {
         return Vec::new();
     }
     let img = stack.image(i);
+    if c == 1 {
+        return grey_window_hashes(img, w, h);
+    }
     let mut out = Vec::with_capacity((w - SIDE + 1) * (h - SIDE + 1));
     for y in 0..=h - SIDE {
         for x in 0..=w - SIDE {
@@ -92,6 +95,38 @@ pub fn window_hashes(stack: &ImageStack, i: usize) -> Vec<(u64, u16, u16)> {
     }
     out
 }
+
+/// [`window_hashes`] of a grey image: a window's 16 levels of 3 bits fit
+/// in one 48-bit word, built from four rows of 4 packed pixels (each row
+/// packed once), so no byte-by-byte hashing is needed.
+fn grey_window_hashes(img: &[u8], w: usize, h: usize) -> Vec<(u64, u16, u16)> {
+    let across = w - SIDE + 1;
+    let rows: Vec<u64> = (0..h)
+        .flat_map(|y| {
+            let row = &img[y * w..(y + 1) * w];
+            (0..across).map(move |x| {
+                row[x..x + SIDE]
+                    .iter()
+                    .fold(0u64, |acc, &v| (acc << 3) | u64::from(v >> 5))
+            })
+        })
+        .collect();
+    // A flat window repeats one 3-bit level 16 times.
+    const ONES: u64 = 0o1111_1111_1111_1111;
+    let mut out = Vec::with_capacity(across * (h - SIDE + 1));
+    for y in 0..=h - SIDE {
+        for x in 0..across {
+            let word = (0..SIDE).fold(0u64, |acc, dy| (acc << 12) | rows[(y + dy) * across + x]);
+            if word != (word & 7) * ONES {
+                out.push((mix(word ^ GREY_SEED) & !CLASS_MASK, x as u16, y as u16));
+            }
+        }
+    }
+    out
+}
+
+/// Keeps grey windows' words apart from small colour hashes.
+const GREY_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Final avalanche so nearby FNV states spread over all bits.
 fn mix(mut z: u64) -> u64 {
@@ -174,7 +209,6 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
         })
         .collect();
     drop(sketch);
-    drop(per_image);
     keys.par_sort_unstable();
     let mut exclusive: Vec<(u64, u32, usize, usize)> = Vec::new();
     for run in keys.chunk_by(|a, b| a & !class_mask == b & !class_mask) {
@@ -248,20 +282,31 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
         }
         keep
     });
-    locate(stack, &mut found);
+    locate(stack, &sample, &per_image, &mut found);
     found
 }
 
 /// Fills in every candidate's holders (all images, not only the searched
-/// sample) and an example, in one pass over the images.
-fn locate(stack: &ImageStack, found: &mut [StampWindow]) {
+/// sample) and an example, in one pass over the images. `searched` are the
+/// searched images and `hashes` their sorted window hashes: an image whose
+/// list holds no candidate is skipped without hashing it again.
+fn locate(stack: &ImageStack, searched: &[usize], hashes: &[Vec<u64>], found: &mut [StampWindow]) {
     let wanted: HashKeyed<usize> = found.iter().enumerate().map(|(k, s)| (s.hash, k)).collect();
     if wanted.is_empty() {
         return;
     }
+    let mut known: Vec<Option<&Vec<u64>>> = vec![None; stack.len()];
+    for (&i, h) in searched.iter().zip(hashes) {
+        known[i] = Some(h);
+    }
     let per_image: Vec<Vec<(usize, usize, usize)>> = (0..stack.len())
         .into_par_iter()
         .map(|i| {
+            let holds_any =
+                known[i].is_none_or(|h| wanted.keys().any(|k| h.binary_search(k).is_ok()));
+            if !holds_any {
+                return Vec::new();
+            }
             window_hashes(stack, i)
                 .into_iter()
                 .filter_map(|(h, x, y)| wanted.get(&h).map(|&k| (k, x as usize, y as usize)))
