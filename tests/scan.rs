@@ -162,6 +162,46 @@ fn cli_scan_writes_every_report_format() {
 }
 
 #[test]
+fn cli_scan_states_its_false_flag_budget() {
+    let out = tempfile::tempdir().unwrap();
+    let report = out.path().join("r.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_poisonlens"))
+        .args(["scan", "--quiet", "--fdr", "0.01"])
+        .arg(sample())
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("False-flag budget 1%:"), "{stdout}");
+    assert!(
+        last.contains("chance of a false trigger at most 1%"),
+        "{last}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["fdr"], 0.01);
+    assert_eq!(json["false_flag_note"], last);
+    // A budget outside (0, 0.5] is refused, naming the option.
+    for bad in ["0", "0.7", "abc", "NaN"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_poisonlens"))
+            .args(["scan", "--quiet", "--fdr", bad])
+            .arg(sample())
+            .arg("--out")
+            .arg(out.path().join("x.csv"))
+            .output()
+            .unwrap();
+        assert!(!o.status.success(), "--fdr {bad} accepted");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--fdr"),
+            "--fdr {bad}"
+        );
+    }
+}
+
+#[test]
 fn cli_reports_bad_input_without_panicking() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("m.csv"), "id,label\na,x\na,y\n").unwrap();

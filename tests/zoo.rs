@@ -71,6 +71,18 @@ fn duplicate_flood_copies_are_flagged_not_their_originals() {
         "{flagged_originals} of {} originals flagged",
         originals.len()
     );
+    // The report says what the budget promises about these flags.
+    let copies = dup.flagged.iter().filter(|&&f| f).count();
+    let note = r.budget_note();
+    let expected = format!(
+        "at most {:.1} of the {copies} near-copy flags",
+        r.fdr * copies as f64
+    );
+    assert!(note.contains(&expected), "{note}");
+    assert!(
+        note.contains("Not covered (fixed thresholds): label flip"),
+        "{note}"
+    );
 }
 
 /// Colour images with a flood and a small patch backdoor mixed in.
