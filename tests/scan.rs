@@ -109,18 +109,24 @@ fn scan_is_deterministic_and_finds_sample_poison() {
     assert!(q.precision() > 0.7, "{q:?}");
 }
 
+/// `poisonlens scan --quiet EXTRA… sample_data --out OUT`.
+fn scan_sample_cli(extra: &[&str], out: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_poisonlens"))
+        .args(["scan", "--quiet"])
+        .args(extra)
+        .arg(sample())
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn cli_scan_writes_every_report_format() {
     let out = tempfile::tempdir().unwrap();
     for ext in ["csv", "parquet", "json"] {
         let report = out.path().join(format!("r.{ext}"));
-        let o = Command::new(env!("CARGO_BIN_EXE_poisonlens"))
-            .args(["scan", "--quiet"])
-            .arg(sample())
-            .arg("--out")
-            .arg(&report)
-            .output()
-            .unwrap();
+        let o = scan_sample_cli(&[], &report);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let stdout = String::from_utf8_lossy(&o.stdout);
         assert!(
@@ -165,13 +171,7 @@ fn cli_scan_writes_every_report_format() {
 fn cli_scan_states_its_false_flag_budget() {
     let out = tempfile::tempdir().unwrap();
     let report = out.path().join("r.json");
-    let o = Command::new(env!("CARGO_BIN_EXE_poisonlens"))
-        .args(["scan", "--quiet", "--fdr", "0.01"])
-        .arg(sample())
-        .arg("--out")
-        .arg(&report)
-        .output()
-        .unwrap();
+    let o = scan_sample_cli(&["--fdr", "0.01"], &report);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
     let last = stdout.lines().last().unwrap_or_default();
@@ -186,13 +186,7 @@ fn cli_scan_states_its_false_flag_budget() {
     assert_eq!(json["false_flag_note"], last);
     // A budget outside (0, 0.5] is refused, naming the option.
     for bad in ["0", "0.7", "abc", "NaN"] {
-        let o = Command::new(env!("CARGO_BIN_EXE_poisonlens"))
-            .args(["scan", "--quiet", "--fdr", bad])
-            .arg(sample())
-            .arg("--out")
-            .arg(out.path().join("x.csv"))
-            .output()
-            .unwrap();
+        let o = scan_sample_cli(&["--fdr", bad], &out.path().join("x.csv"));
         assert!(!o.status.success(), "--fdr {bad} accepted");
         assert!(
             String::from_utf8_lossy(&o.stderr).contains("--fdr"),
