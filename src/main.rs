@@ -342,7 +342,7 @@ fn run_scan(
 /// `--fdr`: a share strictly between 0 and 0.5.
 fn parse_fdr(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
-    if v > 0.0 && v <= 0.5 {
+    if detect::fdr_is_valid(v) {
         Ok(v)
     } else {
         Err(format!("{v} is outside 0 < fdr <= 0.5"))

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use super::context::ScanContext;
 use super::gmm::{self, CovKind};
 use super::graph;
-use super::registry::{ClassSplit, Detail, Detector, DetectorInfo, Evidence, Role};
+use super::registry::{Calibration, ClassSplit, Detail, Detector, DetectorInfo, Evidence, Role};
 use super::{ClassClusters, DetectorScores, Features};
 use crate::knn::knn;
 use crate::linalg::{Matrix, Pca};
@@ -53,7 +53,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "a separate group inside a class (backdoor, flips into it)",
     doing: "clustering classes",
     role: Role::Primary,
-    calibrated: false,
+    calibration: Calibration::Threshold,
 };
 
 impl Detector for ActivationCluster {

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 
 use super::context::ScanContext;
 use super::input_view::InputView;
-use super::registry::{Detector, DetectorInfo, Evidence, Role};
+use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::dataset::images::ImageDigest;
 use crate::knn::Neighbors;
@@ -37,7 +37,10 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "near-copies carrying a contradicted label",
     doing: "comparing images",
     role: Role::Primary,
-    calibrated: true,
+    calibration: Calibration::FalseDiscoveryRate {
+        flags: "near-copy",
+        false_means: "not to be copies at all",
+    },
 };
 
 impl Detector for Duplicates {

@@ -8,7 +8,7 @@
 //! falls to [`THRESHOLD`] or below; the most probable class is the suggestion.
 
 use super::context::ScanContext;
-use super::registry::{Detector, DetectorInfo, Evidence, Role};
+use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::knn::Neighbors;
 
@@ -21,7 +21,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "labels their neighbours contradict",
     doing: "checking labels",
     role: Role::Primary,
-    calibrated: false,
+    calibration: Calibration::Threshold,
 };
 
 impl Detector for LabelFlip {

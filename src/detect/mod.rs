@@ -28,8 +28,8 @@ pub mod trigger;
 
 pub use context::ScanContext;
 pub use registry::{
-    ClassSplit, Detail, Detector, DetectorInfo, Evidence, REGISTRY, Role, detector_info,
-    detector_infos,
+    Calibration, ClassSplit, Detail, Detector, DetectorInfo, Evidence, REGISTRY, Role,
+    detector_info, detector_infos, fdr_is_valid,
 };
 
 use crate::dataset::{Dataset, EmbeddingSource, images};
@@ -192,25 +192,23 @@ impl Report {
     /// one sentence for people (the CLI summary and the workbench's queue):
     /// the calibrated tests' bound, and which detectors it does not cover.
     pub fn budget_note(&self) -> String {
-        let copies = self
-            .detector("duplicate")
-            .map_or(0, |d| d.flagged.iter().filter(|&&f| f).count());
-        let pct = format!("{:.0}%", self.fdr * 100.0);
-        let copies_note = match copies {
-            0 => "no near-copy flags".to_string(),
-            n => format!(
-                "at most {:.1} of the {n} near-copy flags expected not to be copies at all",
-                self.fdr * n as f64
-            ),
-        };
-        let uncalibrated: Vec<&str> = detector_infos()
-            .filter(|d| !d.calibrated)
+        let promises: Vec<String> = detector_infos()
+            .filter_map(|d| {
+                let flagged = self
+                    .detector(d.name)
+                    .map_or(0, |s| s.flagged.iter().filter(|&&f| f).count());
+                d.calibration.promise(self.fdr, flagged)
+            })
+            .collect();
+        let uncovered: Vec<&str> = detector_infos()
+            .filter(|d| d.calibration == Calibration::Threshold)
             .map(|d| d.title)
             .collect();
         format!(
-            "False-flag budget {pct}: {copies_note}; chance of a false trigger at most {pct}. \
-             Not covered (fixed thresholds): {}.",
-            uncalibrated.join(", ")
+            "False-flag budget {:.0}%: {}. Not covered (fixed thresholds): {}.",
+            self.fdr * 100.0,
+            promises.join("; "),
+            uncovered.join(", ")
         )
     }
 
@@ -367,7 +365,7 @@ pub fn scan_cancellable(
         clusters: Vec::new(),
         cluster_of: vec![0; n],
     });
-    let found = found.unwrap_or_else(|| trigger::TriggerScan::nothing(n).into_parts().1);
+    let found = found.unwrap_or_else(|| trigger::Findings::none(n));
     let (score, flagged, reasons) = combine(&detectors, n, None);
     let suggested_label = (0..n)
         .map(|i| {

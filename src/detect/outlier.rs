@@ -5,7 +5,7 @@
 //! signature, since odd-but-clean samples exist in every real dataset.
 
 use super::context::ScanContext;
-use super::registry::{Detector, DetectorInfo, Evidence, Role};
+use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::knn::Neighbors;
 
@@ -18,7 +18,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "far from the rest of its class",
     doing: "measuring distances",
     role: Role::Supporting,
-    calibrated: false,
+    calibration: Calibration::Threshold,
 };
 
 impl Detector for Outlier {

@@ -34,10 +34,55 @@ pub struct DetectorInfo {
     pub doing: &'static str,
     /// Its part in the combined verdict.
     pub role: Role,
-    /// Whether its flags are controlled by the scan's false-flag budget
-    /// (a test against the data's own null distribution) rather than by a
+    /// What the scan's false-flag budget promises about its flags.
+    pub calibration: Calibration,
+}
+
+/// How a detector's flags relate to the scan's false-flag budget
+/// ([`super::ScanOptions::fdr`]), for the sentence the report states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Calibration {
+    /// A fixed threshold: the budget does not cover it.
+    Threshold,
+    /// A test against the data's own null controlling the false discovery
+    /// rate: at most the budget's share of its flags are expected false.
+    FalseDiscoveryRate {
+        /// What its flags are called ("near-copy").
+        flags: &'static str,
+        /// What a false one is ("not to be copies at all").
+        false_means: &'static str,
+    },
+    /// A test bounding the chance of any false finding by the budget.
+    FamilyWise {
+        /// What one finding is called ("trigger").
+        finding: &'static str,
+    },
+}
+
+impl Calibration {
+    /// What it promises for `flagged` flags under budget `fdr`; None for a
     /// fixed threshold.
-    pub calibrated: bool,
+    pub fn promise(self, fdr: f64, flagged: usize) -> Option<String> {
+        let pct = format!("{:.0}%", fdr * 100.0);
+        match self {
+            Calibration::Threshold => None,
+            Calibration::FalseDiscoveryRate { flags, .. } if flagged == 0 => {
+                Some(format!("no {flags} flags"))
+            }
+            Calibration::FalseDiscoveryRate { flags, false_means } => Some(format!(
+                "at most {:.1} of the {flagged} {flags} flags expected {false_means}",
+                fdr * flagged as f64
+            )),
+            Calibration::FamilyWise { finding } => {
+                Some(format!("chance of a false {finding} at most {pct}"))
+            }
+        }
+    }
+}
+
+/// Whether `fdr` is a budget a scan accepts: a share in (0, 0.5].
+pub fn fdr_is_valid(fdr: f64) -> bool {
+    fdr > 0.0 && fdr <= 0.5
 }
 
 /// A detector: reads the scan's shared analyses, returns its evidence.

@@ -10,7 +10,7 @@
 use rayon::prelude::*;
 
 use super::context::ScanContext;
-use super::registry::{Detector, DetectorInfo, Evidence, Role};
+use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::linalg::Pca;
 
@@ -23,7 +23,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "far out along a class's top direction",
     doing: "spectral signatures",
     role: Role::Supporting,
-    calibrated: false,
+    calibration: Calibration::Threshold,
 };
 
 impl Detector for Spectral {

@@ -343,7 +343,7 @@ impl Workbench {
     /// Sets the false-flag budget; the open dataset is scanned again with it
     /// (its review is untouched: decisions live in the review store).
     pub fn set_fdr(&mut self, fdr: f64) {
-        if !(fdr > 0.0 && fdr <= 0.5) || fdr == self.settings.fdr {
+        if !crate::detect::fdr_is_valid(fdr) || fdr == self.settings.fdr {
             return;
         }
         self.settings.fdr = fdr;

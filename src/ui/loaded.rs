@@ -36,6 +36,8 @@ pub struct Loaded {
     pub session: ReviewSession,
     /// Rows of the cluster map.
     pub cluster_rows: Vec<ClusterRow>,
+    /// What the scan's false-flag budget promises (made once, shown every frame).
+    pub budget_note: String,
 }
 
 /// Computes the t-SNE view in a job; the dataset stays usable meanwhile.
@@ -74,6 +76,7 @@ pub fn load(
     job.report("finding neighbours", 0.95);
     let neighbours = knn(&report.features, SHOWN_NEIGHBOURS);
     let cluster_rows = cluster_map::build(&report);
+    let budget_note = report.budget_note();
     job.report("done", 1.0);
     Ok(Loaded {
         path,
@@ -85,5 +88,6 @@ pub fn load(
         neighbours,
         session,
         cluster_rows,
+        budget_note,
     })
 }

@@ -20,7 +20,7 @@ use rayon::prelude::*;
 
 use super::DetectorScores;
 use super::context::ScanContext;
-use super::registry::{Detail, Detector, DetectorInfo, Evidence, Role};
+use super::registry::{Calibration, Detail, Detector, DetectorInfo, Evidence, Role};
 
 /// The trigger detector (see the module documentation).
 pub struct TriggerSearch;
@@ -31,7 +31,7 @@ static INFO: DetectorInfo = DetectorInfo {
     finds: "images carrying a stamp or blended pattern",
     doing: "looking for triggers in images",
     role: Role::Primary,
-    calibrated: true,
+    calibration: Calibration::FamilyWise { finding: "trigger" },
 };
 
 impl Detector for TriggerSearch {
@@ -422,8 +422,20 @@ impl TriggerScan {
 
     /// No triggers (no images to search).
     pub fn nothing(n: usize) -> TriggerScan {
+        let none = Findings::none(n);
         TriggerScan {
             detector: DetectorScores::new(INFO.name, n),
+            triggers: none.triggers,
+            boxes: none.boxes,
+            trigger_of: none.trigger_of,
+        }
+    }
+}
+
+impl Findings {
+    /// Nothing found in `n` samples.
+    pub fn none(n: usize) -> Findings {
+        Findings {
             triggers: Vec::new(),
             boxes: vec![None; n],
             trigger_of: vec![None; n],

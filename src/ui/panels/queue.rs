@@ -66,7 +66,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 }
             }
         });
-    budget(w, &l.report, ui, actions);
+    budget(w, &l.budget_note, ui, actions);
     ui.label(format!(
         "{} in queue · {} of {}",
         w.queue.len(),
@@ -113,12 +113,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 const BUDGETS: [f64; 5] = [0.01, 0.02, 0.05, 0.10, 0.20];
 
 /// The false-flag budget selector and what it promises about this queue.
-fn budget(
-    w: &Workbench,
-    report: &crate::detect::Report,
-    ui: &mut egui::Ui,
-    actions: &mut Vec<Action>,
-) {
+fn budget(w: &Workbench, note: &str, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let pct = |q: f64| format!("{:.0}%", q * 100.0);
     egui::ComboBox::from_label("False-flag budget")
         .selected_text(pct(w.settings.fdr))
@@ -134,5 +129,5 @@ fn budget(
         })
         .response
         .on_hover_text("How much evidence the calibrated tests (near-copies, triggers) need before they flag; changing it scans the dataset again (decisions are kept)");
-    ui.label(egui::RichText::new(report.budget_note()).small());
+    ui.label(egui::RichText::new(note).small());
 }
