@@ -116,6 +116,7 @@ fn clean_zoo_sets_stay_under_one_percent_flagged() {
             return;
         };
         let (r, _, q) = scan_zoo(&dir);
+        assert_eq!(flags_of(&r, "fixed_pattern"), 0, "{name}: a fixed pattern");
         assert!(
             r.triggers.is_empty(),
             "{name}: {:?}",
@@ -159,4 +160,40 @@ fn poison_that_outnumbers_its_class_is_still_the_suspect_group() {
     if let Some((_, q)) = scan_with_f1("z109_patch", 0.9) {
         assert!(q.fpr() <= 0.01, "{q:?}");
     }
+}
+
+/// How many samples detector `name` flags.
+fn flags_of(r: &Report, name: &str) -> usize {
+    let d = r.detectors.iter().find(|d| d.name == name).expect(name);
+    d.flagged.iter().filter(|&&f| f).count()
+}
+
+/// Clean-label sinusoid (a third of Coat, labels kept): the fixed-pattern
+/// search finds its carriers by the exact steps the signal leaves on their
+/// background, and no other image.
+#[test]
+fn a_clean_label_sinusoid_is_found_by_its_exact_steps() {
+    let Some(dir) = zoo("z111_cleanlabel") else {
+        return;
+    };
+    let (r, truth, q) = scan_zoo(&dir);
+    assert!(q.f1() >= 0.85, "{q:?} F1 {:.3}", q.f1());
+    let d = r
+        .detectors
+        .iter()
+        .find(|d| d.name == "fixed_pattern")
+        .unwrap();
+    let (mut hit, mut wrong) = (0, 0);
+    for (i, id) in r.ids.iter().enumerate() {
+        if d.flagged[i] {
+            if truth[id] { hit += 1 } else { wrong += 1 }
+        }
+    }
+    assert!(
+        hit >= 95 && wrong <= 2,
+        "{hit} carriers, {wrong} clean flagged"
+    );
+    let first = d.flagged.iter().position(|&f| f).unwrap();
+    let reason = d.reasons[first].as_deref().unwrap();
+    assert!(reason.contains("'Coat'"), "{reason}");
 }

@@ -17,6 +17,7 @@ pub mod activation_clustering;
 pub mod cluster_map;
 pub mod context;
 pub mod duplicates;
+pub mod fixed_pattern;
 pub mod gmm;
 pub mod graph;
 pub mod input_view;

@@ -133,13 +133,14 @@ pub struct ClassSplit {
 }
 
 /// Every detector the scan runs, in report order: the one list.
-pub static REGISTRY: [&dyn Detector; 6] = [
+pub static REGISTRY: [&dyn Detector; 7] = [
     &super::label_flip::LabelFlip,
     &super::activation_clustering::ActivationCluster,
     &super::spectral::Spectral,
     &super::outlier::Outlier,
     &super::duplicates::Duplicates,
     &super::trigger::TriggerSearch,
+    &super::fixed_pattern::FixedPattern,
 ];
 
 /// Every detector's registry entry, in report order.

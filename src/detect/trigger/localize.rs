@@ -127,8 +127,8 @@ fn localize_with(
     if group.len() < MIN_GROUP {
         return None;
     }
-    let rest = sample(valid(rest));
-    let others = sample(valid(others));
+    let rest = evenly(&valid(rest), SAMPLE_CAP);
+    let others = evenly(&valid(others), SAMPLE_CAP);
     let pattern = median_image(stack, &group);
     let fg = agree_fraction(stack, &group, &pattern);
     let fr = agree_fraction(stack, &rest, &pattern);
@@ -155,13 +155,11 @@ fn localize_with(
     })
 }
 
-/// Every `k`-th element so at most [`SAMPLE_CAP`] remain (deterministic).
-fn sample(v: Vec<usize>) -> Vec<usize> {
-    if v.len() <= SAMPLE_CAP {
-        return v;
-    }
-    let step = v.len().div_ceil(SAMPLE_CAP);
-    v.into_iter().step_by(step).collect()
+/// Every `k`-th element so at most `cap` remain (deterministic: equal
+/// inputs give equal samples, spread over the whole list).
+pub fn evenly<T: Copy>(v: &[T], cap: usize) -> Vec<T> {
+    let step = v.len().div_ceil(cap.max(1)).max(1);
+    v.iter().step_by(step).copied().collect()
 }
 
 /// Per-value median over the group.

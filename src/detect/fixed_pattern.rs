@@ -1,0 +1,593 @@
+//! A pattern blended or added at one place into part of a class: smooth
+//! ramps and sinusoids (clean-label signals), faint blended noise or images,
+//! stamps at a fixed position.
+//!
+//! Whatever is added to an image at a fixed place shows *exactly* where the
+//! image was flat: on a background of one value, the step between two
+//! neighbouring pixels is 0 in a clean image and the pattern's own step in
+//! every image that carries it. So the search looks at the steps between
+//! neighbouring pixels (across and down, per channel) at the places where
+//! most images are flat, and asks, per class, which exact step values recur
+//! far more often in the class than in the others — evidence measured
+//! against the data's own other classes, not a threshold on pixel values:
+//!
+//! 1. **The class's pattern.** A step value is part of it when its count in
+//!    the class is significant against its rate in the other classes (a
+//!    binomial tail, Bonferroni over every step and class at the scan's
+//!    false-flag budget) and at least [`SPECIFICITY`] times as common.
+//! 2. **Cross-fitted carriers.** The pattern is learnt on one half of the
+//!    class and each image of the other half is scored by how many of its
+//!    steps match it exactly, so an image's own coincidences never raise its
+//!    score. Its p-value is the share of other classes' images that match as
+//!    many; Benjamini–Hochberg at the budget picks the carriers.
+//! 3. **A group that shares it.** Natural shapes produce small groups of
+//!    chance matches; a pattern is accepted only when at least
+//!    [`localize::MIN_GROUP`] images carry it and the stronger half of them
+//!    share at least [`MIN_SHARED_STEPS`] of its steps (a pattern of one or
+//!    two pixels is never accepted).
+
+use rayon::prelude::*;
+
+use super::DetectorScores;
+use super::context::ScanContext;
+use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
+use super::trigger::ImageStack;
+use super::trigger::localize::{self, evenly};
+use crate::stats::benjamini_hochberg;
+
+/// The fixed-pattern detector (see the module documentation).
+pub struct FixedPattern;
+
+static INFO: DetectorInfo = DetectorInfo {
+    name: "fixed_pattern",
+    title: "fixed pattern",
+    finds: "a pattern blended or added in place into part of a class",
+    doing: "comparing pixel steps",
+    role: Role::Primary,
+    calibration: Calibration::FalseDiscoveryRate {
+        flags: "fixed-pattern",
+        false_means: "not to carry the pattern",
+    },
+};
+
+impl Detector for FixedPattern {
+    fn info(&self) -> &'static DetectorInfo {
+        &INFO
+    }
+    fn run(&self, ctx: &ScanContext) -> Evidence {
+        let scores = match ctx.images {
+            Some(stack) => search(
+                stack,
+                &ctx.features.labels,
+                &ctx.features.class_names,
+                ctx.options.fdr,
+            ),
+            None => DetectorScores::new(INFO.name, ctx.len()),
+        };
+        Evidence::scores(scores)
+    }
+}
+
+/// A step is tested only where at least this share of images is flat
+/// (background, where an added pattern shows exactly).
+pub const BACKGROUND_SHARE: f64 = 0.5;
+/// How many times more common in the class than elsewhere a step value must
+/// be to belong to the class's pattern (natural shading recurs everywhere).
+pub const SPECIFICITY: f64 = 10.0;
+/// Steps of a pattern the stronger half of its carriers must share.
+pub const MIN_SHARED_STEPS: usize = 16;
+/// Fewest images of a class half holding a step value for it to count.
+const MIN_HOLDERS: u32 = 3;
+/// Steps tested at most (spread evenly over the image beyond).
+const STEP_CAP: usize = 8_000;
+/// Other classes' images an image's matches are compared with, at most.
+const NULL_CAP: usize = 4_000;
+/// Values a step can take (the difference of two bytes, wrapped).
+const VALUES: usize = 256;
+
+/// Flags the images that carry a class's fixed pattern (see the module
+/// documentation); `fdr` is the scan's false-flag budget.
+pub fn search(stack: &ImageStack, labels: &[u32], names: &[String], fdr: f64) -> DetectorScores {
+    let n = labels.len().min(stack.len());
+    let mut out = DetectorScores::new(INFO.name, labels.len());
+    let valid: Vec<usize> = (0..n).filter(|&i| stack.valid[i]).collect();
+    let steps = background_steps(stack, &valid);
+    if steps.is_empty() {
+        return out;
+    }
+    let total = histogram(stack, &steps, &valid);
+    let tests = steps.len() * names.len().max(1);
+    let found: Vec<(u32, Carriers)> = (0..names.len() as u32)
+        .into_par_iter()
+        .filter_map(|class| {
+            let members: Vec<usize> = valid
+                .iter()
+                .copied()
+                .filter(|&i| labels[i] == class)
+                .collect();
+            let others: Vec<usize> = valid
+                .iter()
+                .copied()
+                .filter(|&i| labels[i] != class)
+                .collect();
+            if members.len() < 2 * localize::MIN_GROUP || others.is_empty() {
+                return None;
+            }
+            let ctx = ClassSearch {
+                stack,
+                steps: &steps,
+                total: &total,
+                others_count: others.len(),
+                null: evenly(&others, NULL_CAP),
+                alpha: fdr / tests as f64,
+            };
+            ctx.carriers(&members, fdr).map(|c| (class, c))
+        })
+        .collect();
+    for (class, carriers) in found {
+        carriers.write(&mut out, &names[class as usize]);
+    }
+    out
+}
+
+/// One neighbouring-pixel step: byte offsets of its two values in an image.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    from: u32,
+    to: u32,
+}
+
+impl Step {
+    /// The step's value in `img` (wrapped difference; 0 = flat).
+    fn of(self, img: &[u8]) -> u8 {
+        img[self.to as usize].wrapping_sub(img[self.from as usize])
+    }
+}
+
+/// Every across and down step of the stack's images.
+fn all_steps(stack: &ImageStack) -> Vec<Step> {
+    let (w, h, c) = (stack.width, stack.height, stack.channels);
+    let at = |x: usize, y: usize, ch: usize| ((y * w + x) * c + ch) as u32;
+    let mut out = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            for ch in 0..c {
+                if x + 1 < w {
+                    out.push(Step {
+                        from: at(x, y, ch),
+                        to: at(x + 1, y, ch),
+                    });
+                }
+                if y + 1 < h {
+                    out.push(Step {
+                        from: at(x, y, ch),
+                        to: at(x, y + 1, ch),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The steps where at least [`BACKGROUND_SHARE`] of (a sample of) the
+/// images are flat, at most [`STEP_CAP`] of them, spread evenly.
+fn background_steps(stack: &ImageStack, valid: &[usize]) -> Vec<Step> {
+    let steps = all_steps(stack);
+    let sample = evenly(valid, NULL_CAP);
+    if sample.is_empty() {
+        return Vec::new();
+    }
+    let flat = sample
+        .par_chunks(64)
+        .fold(
+            || vec![0u32; steps.len()],
+            |mut acc, chunk| {
+                for &i in chunk {
+                    let img = stack.image(i);
+                    for (a, s) in acc.iter_mut().zip(&steps) {
+                        *a += u32::from(s.of(img) == 0);
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(|| vec![0u32; steps.len()], add);
+    let need = BACKGROUND_SHARE * sample.len() as f64;
+    let kept: Vec<Step> = steps
+        .iter()
+        .zip(&flat)
+        .filter(|(_, f)| f64::from(**f) >= need)
+        .map(|(s, _)| *s)
+        .collect();
+    evenly(&kept, STEP_CAP)
+}
+
+/// Element-wise sum (a rayon reduce step).
+fn add(mut a: Vec<u32>, b: Vec<u32>) -> Vec<u32> {
+    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+    a
+}
+
+/// Counts of every step value at every step over `images`
+/// (`step × VALUES + value`).
+fn histogram(stack: &ImageStack, steps: &[Step], images: &[usize]) -> Vec<u32> {
+    let len = steps.len() * VALUES;
+    images
+        .par_chunks(64)
+        .fold(
+            || vec![0u32; len],
+            |mut acc, chunk| {
+                for &i in chunk {
+                    let img = stack.image(i);
+                    for (k, s) in steps.iter().enumerate() {
+                        acc[k * VALUES + s.of(img) as usize] += 1;
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(|| vec![0u32; len], add)
+}
+
+/// A class's pattern: steps with the value its carriers share.
+type Pattern = Vec<(usize, u8)>;
+
+/// What one class's search shares.
+struct ClassSearch<'a> {
+    stack: &'a ImageStack,
+    steps: &'a [Step],
+    /// Histogram of every valid image.
+    total: &'a [u32],
+    /// Valid images of other classes.
+    others_count: usize,
+    /// The sample of them an image's matches are compared with.
+    null: Vec<usize>,
+    /// Significance a step value needs (budget over every test).
+    alpha: f64,
+}
+
+/// One half's pattern, the other classes' matches of it (sorted) and each
+/// step's chance of matching by coincidence.
+struct Fitted {
+    pattern: Pattern,
+    null: Vec<u32>,
+    chance: Vec<f64>,
+}
+
+impl Fitted {
+    /// Most matches of any other-class image.
+    fn null_max(&self) -> u32 {
+        self.null.last().copied().unwrap_or(0)
+    }
+}
+
+/// The carriers found in one class.
+struct Carriers {
+    /// (sample, matches, p-value, BH threshold) of each carrier.
+    flagged: Vec<(usize, u32, f64, f64)>,
+    /// Most matches of any other-class image in the null sample.
+    null_max: u32,
+    /// Steps the stronger half of the carriers share.
+    shared: usize,
+}
+
+impl ClassSearch<'_> {
+    /// The class's carriers, when its pattern passes every test.
+    fn carriers(&self, members: &[usize], fdr: f64) -> Option<Carriers> {
+        let halves: [Vec<usize>; 2] = [
+            members.iter().copied().step_by(2).collect(),
+            members.iter().copied().skip(1).step_by(2).collect(),
+        ];
+        let hists = [
+            histogram(self.stack, self.steps, &halves[0]),
+            histogram(self.stack, self.steps, &halves[1]),
+        ];
+        let in_class = add(hists[0].clone(), hists[1].clone());
+        // Each half is scored against the pattern learnt on the other half.
+        let fitted: Vec<Option<Fitted>> = (0..2)
+            .map(|h| {
+                let pattern = self.pattern(&hists[1 - h], halves[1 - h].len(), &in_class);
+                (pattern.len() >= MIN_SHARED_STEPS).then(|| self.fit(pattern, &in_class))
+            })
+            .collect();
+        let null_max = fitted
+            .iter()
+            .flatten()
+            .map(|f| f.null_max())
+            .max()
+            .unwrap_or(0);
+        // A first pass against the other classes' coincidences, then a
+        // second with the class's own (its objects' shading where the
+        // pattern lies), measured on the members the first did not flag.
+        let (first, _) = self.score(members, &fitted);
+        let (flags1, _) = benjamini_hochberg(&first, fdr);
+        let fitted: Vec<Option<Fitted>> = fitted
+            .into_iter()
+            .map(|f| f.map(|f| self.with_own_chance(f, members, &flags1)))
+            .collect();
+        let (p, matches) = self.score(members, &fitted);
+        let (flags, threshold) = benjamini_hochberg(&p, fdr);
+        let group: Vec<usize> = (0..members.len()).filter(|&k| flags[k]).collect();
+        if group.len() < localize::MIN_GROUP {
+            return None;
+        }
+        let whole = self.pattern(&in_class, members.len(), &in_class);
+        let carriers: Vec<usize> = group.iter().map(|&k| members[k]).collect();
+        let shared = self.shared_steps(&carriers, &whole);
+        if shared < MIN_SHARED_STEPS {
+            return None;
+        }
+        Some(Carriers {
+            flagged: group
+                .iter()
+                .map(|&k| (members[k], matches[k], p[k], threshold))
+                .collect(),
+            null_max,
+            shared,
+        })
+    }
+
+    /// A half's pattern with what its matches are judged against.
+    fn fit(&self, pattern: Pattern, in_class: &[u32]) -> Fitted {
+        let mut null: Vec<u32> = self
+            .null
+            .iter()
+            .map(|&i| self.matches(i, &pattern))
+            .collect();
+        null.sort_unstable();
+        let chance = self.chance(&pattern, in_class);
+        Fitted {
+            pattern,
+            null,
+            chance,
+        }
+    }
+
+    /// Per member: the p-value of its matches (the larger of "beyond the
+    /// other classes' images" and "beyond coincidence"), NaN where its half
+    /// has no pattern, and the matches.
+    fn score(&self, members: &[usize], fitted: &[Option<Fitted>]) -> (Vec<f64>, Vec<u32>) {
+        let mut p = vec![f64::NAN; members.len()];
+        let mut matches = vec![0u32; members.len()];
+        for (h, f) in fitted.iter().enumerate() {
+            let Some(f) = f else { continue };
+            for (pos, &i) in members.iter().enumerate().skip(h).step_by(2) {
+                let (m, by_chance) = self.coincidence(i, &f.pattern, &f.chance);
+                let at_least = f.null.len() - f.null.partition_point(|&v| v < m);
+                let beyond_others = (1 + at_least) as f64 / (1 + f.null.len()) as f64;
+                p[pos] = beyond_others.max(by_chance);
+                matches[pos] = m;
+            }
+        }
+        (p, matches)
+    }
+
+    /// Raises each step's chance to how often the class's own unflagged
+    /// members, where not flat, take the pattern's value there.
+    fn with_own_chance(&self, mut f: Fitted, members: &[usize], flagged: &[bool]) -> Fitted {
+        let clean: Vec<&[u8]> = members
+            .iter()
+            .zip(flagged)
+            .filter(|(_, f)| !**f)
+            .map(|(&i, _)| self.stack.image(i))
+            .collect();
+        for (c, &(k, v)) in f.chance.iter_mut().zip(&f.pattern) {
+            let (mut held, mut non_flat) = (0u32, 0u32);
+            for img in &clean {
+                let step = self.steps[k].of(img);
+                non_flat += u32::from(step != 0);
+                held += u32::from(step == v);
+            }
+            *c = c.max((f64::from(held) + 1.0) / (f64::from(non_flat) + 2.0));
+        }
+        f
+    }
+
+    /// The step values that recur in `fit` (a histogram of `n_fit` images
+    /// of the class) far beyond their rate in the other classes (`in_class`
+    /// is the whole class's histogram, taken out of the total).
+    fn pattern(&self, fit: &[u32], n_fit: usize, in_class: &[u32]) -> Pattern {
+        let n_other = self.others_count as f64;
+        (0..self.steps.len())
+            .filter_map(|k| {
+                let row = &fit[k * VALUES..(k + 1) * VALUES];
+                let (value, &held) = row
+                    .iter()
+                    .enumerate()
+                    .skip(1)
+                    .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))?;
+                let at = k * VALUES + value;
+                let elsewhere = f64::from(self.total[at] - in_class[at]);
+                let rate = (elsewhere + 1.0) / (n_other + 1.0);
+                let share = f64::from(held) / n_fit as f64;
+                let specific = held >= MIN_HOLDERS && share >= SPECIFICITY * rate;
+                (specific && binomial_tail_bound(held, n_fit, rate) <= self.alpha)
+                    .then_some((k, value as u8))
+            })
+            .collect()
+    }
+
+    /// Per step of `pattern`: the chance that a non-flat step of an image
+    /// without the pattern takes the pattern's value there, as often as the
+    /// other classes' non-flat steps do (add-one smoothed).
+    fn chance(&self, pattern: &Pattern, in_class: &[u32]) -> Vec<f64> {
+        pattern
+            .iter()
+            .map(|&(k, v)| {
+                let at = |value: usize| k * VALUES + value;
+                let held = self.total[at(v as usize)] - in_class[at(v as usize)];
+                let flat = self.total[at(0)] - in_class[at(0)];
+                let non_flat = self.others_count as u32 - flat.min(self.others_count as u32);
+                (f64::from(held) + 1.0) / (f64::from(non_flat) + 2.0)
+            })
+            .collect()
+    }
+
+    /// Image `i`'s matches of `pattern`, and the p-value of that many by
+    /// coincidence: among its non-flat steps there, each matches with its
+    /// [`Self::chance`] (an object's shading, not a shared pattern). This
+    /// keeps the class's own images, whose objects cover the pattern's
+    /// places, from being judged by other classes' flat background there.
+    fn coincidence(&self, i: usize, pattern: &Pattern, chance: &[f64]) -> (u32, f64) {
+        let img = self.stack.image(i);
+        let (mut matched, mut non_flat, mut rate) = (0u32, 0usize, 0.0);
+        for (&(k, v), &c) in pattern.iter().zip(chance) {
+            let step = self.steps[k].of(img);
+            if step != 0 {
+                non_flat += 1;
+                rate += c;
+                matched += u32::from(step == v);
+            }
+        }
+        let mean = rate / non_flat.max(1) as f64;
+        (matched, binomial_tail_bound(matched, non_flat, mean))
+    }
+
+    /// How many of `pattern`'s steps image `i` matches exactly.
+    fn matches(&self, i: usize, pattern: &Pattern) -> u32 {
+        let img = self.stack.image(i);
+        pattern
+            .iter()
+            .filter(|&&(k, v)| self.steps[k].of(img) == v)
+            .count() as u32
+    }
+
+    /// Steps of `pattern` that at least half of the stronger half of
+    /// `carriers` (by matches) hold.
+    fn shared_steps(&self, carriers: &[usize], pattern: &Pattern) -> usize {
+        let mut by_matches: Vec<(u32, usize)> = carriers
+            .iter()
+            .map(|&i| (self.matches(i, pattern), i))
+            .collect();
+        by_matches.sort_unstable_by(|a, b| b.cmp(a));
+        let strong: Vec<usize> = by_matches[..by_matches.len().div_ceil(2)]
+            .iter()
+            .map(|&(_, i)| i)
+            .collect();
+        pattern
+            .iter()
+            .filter(|&&(k, v)| {
+                let held = strong
+                    .iter()
+                    .filter(|&&i| self.steps[k].of(self.stack.image(i)) == v)
+                    .count();
+                2 * held >= strong.len()
+            })
+            .count()
+    }
+}
+
+impl Carriers {
+    /// Writes the carriers' flags, scores and reasons.
+    fn write(&self, out: &mut DetectorScores, class: &str) {
+        let group = self.flagged.len();
+        for &(i, m, p, threshold) in &self.flagged {
+            out.flagged[i] = true;
+            out.score[i] =
+                (0.5 + 0.5 * (1.0 - p / threshold.max(f64::MIN_POSITIVE))).clamp(0.5, 1.0) as f32;
+            out.reasons[i] = Some(format!(
+                "carries a pattern fixed in place that {group} '{class}' images share ({} pixel steps in common): {m} of its steps match it exactly, no image of another class more than {}; a blended or added signal",
+                self.shared, self.null_max
+            ));
+        }
+    }
+}
+
+/// Upper bound on P(X ≥ k) for X ~ Binomial(n, rate) (Chernoff–Hoeffding:
+/// exp(−n·KL(k/n ‖ rate))); 1 when k/n does not exceed the rate. A bound
+/// keeps the test valid (it can only make the test stricter).
+fn binomial_tail_bound(k: u32, n: usize, rate: f64) -> f64 {
+    let a = f64::from(k) / n.max(1) as f64;
+    if a <= rate || rate <= 0.0 {
+        return if a <= rate { 1.0 } else { 0.0 };
+    }
+    let kl = if a >= 1.0 {
+        -rate.ln()
+    } else {
+        a * (a / rate).ln() + (1.0 - a) * ((1.0 - a) / (1.0 - rate)).ln()
+    };
+    (-(n as f64) * kl).exp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` grey 16×16 images: a shape in the middle (varying brightness) on a
+    /// black background; labels cycle over 4 classes; images in `carriers`
+    /// get a vertical ramp added (clipped), as a clean-label signal is.
+    fn stack_with_ramp(n: usize, carriers: &[usize]) -> (ImageStack, Vec<u32>) {
+        let (w, h) = (16usize, 16usize);
+        let mut data = vec![0u8; n * w * h];
+        for i in 0..n {
+            let img = &mut data[i * w * h..(i + 1) * w * h];
+            let size = 3 + i % 5;
+            for y in 8 - size / 2..8 + size / 2 {
+                for x in 8 - size / 2 + (i % 3)..8 + size / 2 {
+                    img[y * w + x] = 120 + ((i * 37 + x * 11 + y * 5) % 120) as u8;
+                }
+            }
+            if carriers.contains(&i) {
+                for y in 0..h {
+                    let s = (y as f64 - 7.5) * 5.0;
+                    for x in 0..w {
+                        let v = f64::from(img[y * w + x]) + s;
+                        img[y * w + x] = v.round().clamp(0.0, 255.0) as u8;
+                    }
+                }
+            }
+        }
+        let stack = ImageStack {
+            width: w,
+            height: h,
+            channels: 1,
+            data,
+            valid: vec![true; n],
+            original: vec![[w as u32, h as u32]; n],
+        };
+        let labels = (0..n).map(|i| (i % 4) as u32).collect();
+        (stack, labels)
+    }
+
+    fn names() -> Vec<String> {
+        (0..4).map(|c| format!("c{c}")).collect()
+    }
+
+    #[test]
+    fn finds_a_ramp_added_to_part_of_one_class() {
+        // Class 2 is every 4th image from 2; 30 of its 100 carry the ramp.
+        let carriers: Vec<usize> = (0..30).map(|k| 2 + 4 * k).collect();
+        let (stack, labels) = stack_with_ramp(400, &carriers);
+        let s = search(&stack, &labels, &names(), 0.05);
+        let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
+        assert_eq!(flagged, carriers, "exactly the ramp's carriers");
+        let reason = s.reasons[carriers[0]].as_deref().unwrap();
+        assert!(reason.contains("'c2'"), "{reason}");
+    }
+
+    #[test]
+    fn flags_nothing_without_a_pattern() {
+        let (stack, labels) = stack_with_ramp(400, &[]);
+        let s = search(&stack, &labels, &names(), 0.05);
+        assert!(!s.flagged.iter().any(|&f| f));
+    }
+
+    #[test]
+    fn a_pattern_spread_over_every_class_is_not_one_class_s() {
+        // Every 3rd image of every class carries the ramp: nothing specific.
+        let carriers: Vec<usize> = (0..400).step_by(3).collect();
+        let (stack, labels) = stack_with_ramp(400, &carriers);
+        let s = search(&stack, &labels, &names(), 0.05);
+        assert!(!s.flagged.iter().any(|&f| f));
+    }
+
+    #[test]
+    fn tail_bound_is_a_valid_p_value() {
+        assert_eq!(binomial_tail_bound(1, 100, 0.5), 1.0);
+        let p = binomial_tail_bound(30, 100, 0.01);
+        assert!(p > 0.0 && p < 1e-20, "{p}");
+        // Exact P(X ≥ 3 | n = 10, 0.1) ≈ 0.0702; the bound is above it.
+        assert!(binomial_tail_bound(3, 10, 0.1) >= 0.0702);
+    }
+}
