@@ -487,7 +487,7 @@ impl Carriers {
             out.score[i] =
                 (0.5 + 0.5 * (1.0 - p / threshold.max(f64::MIN_POSITIVE))).clamp(0.5, 1.0) as f32;
             out.reasons[i] = Some(format!(
-                "carries a pattern fixed in place that {group} '{class}' images share ({} pixel steps in common): {m} of its steps match it exactly, no image of another class more than {}; a blended or added signal",
+                "carries a pattern fixed in place that {group} '{class}' images share ({} pixel steps in common): {m} of its steps match it exactly, no image of another class more than {} (a blended or added signal)",
                 self.shared, self.null_max
             ));
         }
