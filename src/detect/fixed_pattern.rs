@@ -30,9 +30,9 @@ use rayon::prelude::*;
 
 use super::DetectorScores;
 use super::context::ScanContext;
-use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
-use super::trigger::ImageStack;
+use super::registry::{Calibration, Detail, Detector, DetectorInfo, Evidence, Role};
 use super::trigger::localize::{self, evenly};
+use super::trigger::{Findings, FixedFound, ImageStack, Trigger};
 use crate::stats::benjamini_hochberg;
 
 /// The fixed-pattern detector (see the module documentation).
@@ -55,16 +55,22 @@ impl Detector for FixedPattern {
         &INFO
     }
     fn run(&self, ctx: &ScanContext) -> Evidence {
-        let scores = match ctx.images {
+        let (scores, found) = match ctx.images {
             Some(stack) => search(
                 stack,
                 &ctx.features.labels,
                 &ctx.features.class_names,
                 ctx.options.fdr,
             ),
-            None => DetectorScores::new(INFO.name, ctx.len()),
+            None => (
+                DetectorScores::new(INFO.name, ctx.len()),
+                Findings::none(ctx.len()),
+            ),
         };
-        Evidence::scores(scores)
+        Evidence {
+            scores,
+            detail: Detail::Triggers(found),
+        }
     }
 }
 
@@ -87,47 +93,70 @@ const VALUES: usize = 256;
 
 /// Flags the images that carry a class's fixed pattern (see the module
 /// documentation); `fdr` is the scan's false-flag budget.
-pub fn search(stack: &ImageStack, labels: &[u32], names: &[String], fdr: f64) -> DetectorScores {
+pub fn search(
+    stack: &ImageStack,
+    labels: &[u32],
+    names: &[String],
+    fdr: f64,
+) -> (DetectorScores, Findings) {
     let n = labels.len().min(stack.len());
     let mut out = DetectorScores::new(INFO.name, labels.len());
+    let mut findings = Findings::none(labels.len());
     let valid: Vec<usize> = (0..n).filter(|&i| stack.valid[i]).collect();
     let steps = background_steps(stack, &valid);
     if steps.is_empty() {
-        return out;
+        return (out, findings);
     }
     let total = histogram(stack, &steps, &valid);
     let tests = steps.len() * names.len().max(1);
-    let found: Vec<(u32, Carriers)> = (0..names.len() as u32)
-        .into_par_iter()
-        .filter_map(|class| {
-            let members: Vec<usize> = valid
+    // Members bucketed once, and the null sampled by stepping through all
+    // images, so a dataset with very many classes costs no pass over every
+    // image per class.
+    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
+    for &i in &valid {
+        if let Some(members) = by_class.get_mut(labels[i] as usize) {
+            members.push(i);
+        }
+    }
+    let stride = valid.len().div_ceil(NULL_CAP).max(1);
+    let found: Vec<(u32, Carriers)> = by_class
+        .par_iter()
+        .enumerate()
+        .filter(|(_, members)| members.len() >= 2 * localize::MIN_GROUP)
+        .filter_map(|(class, members)| {
+            let class = class as u32;
+            let others_count = valid.len() - members.len();
+            let null: Vec<usize> = valid
                 .iter()
-                .copied()
-                .filter(|&i| labels[i] == class)
-                .collect();
-            let others: Vec<usize> = valid
-                .iter()
+                .step_by(stride)
                 .copied()
                 .filter(|&i| labels[i] != class)
                 .collect();
-            if members.len() < 2 * localize::MIN_GROUP || others.is_empty() {
+            if null.is_empty() {
                 return None;
             }
             let ctx = ClassSearch {
                 stack,
                 steps: &steps,
                 total: &total,
-                others_count: others.len(),
-                null: evenly(&others, NULL_CAP),
+                others_count,
+                null,
                 alpha: fdr / tests as f64,
             };
-            ctx.carriers(&members, fdr).map(|c| (class, c))
+            ctx.carriers(members, fdr).map(|c| (class, c))
         })
         .collect();
     for (class, carriers) in found {
-        carriers.write(&mut out, &names[class as usize]);
+        let name = &names[class as usize];
+        carriers.write(&mut out, name);
+        let k = findings.triggers.len();
+        for &(i, ..) in &carriers.flagged {
+            findings.trigger_of[i] = Some(k);
+        }
+        let trigger = carriers.trigger(class, name, stack, &steps);
+        findings.triggers.push(trigger);
     }
-    out
+    (out, findings)
 }
 
 /// One neighbouring-pixel step: byte offsets of its two values in an image.
@@ -149,19 +178,15 @@ fn all_steps(stack: &ImageStack) -> Vec<Step> {
     let (w, h, c) = (stack.width, stack.height, stack.channels);
     let at = |x: usize, y: usize, ch: usize| ((y * w + x) * c + ch) as u32;
     let mut out = Vec::new();
-    for y in 0..h {
-        for x in 0..w {
-            for ch in 0..c {
-                if x + 1 < w {
+    // Direction and channel outermost, so an even sample of the list
+    // (beyond STEP_CAP) is an even sample of places for each of them.
+    for (dx, dy) in [(1, 0), (0, 1)] {
+        for ch in 0..c {
+            for y in 0..h - dy {
+                for x in 0..w - dx {
                     out.push(Step {
                         from: at(x, y, ch),
-                        to: at(x + 1, y, ch),
-                    });
-                }
-                if y + 1 < h {
-                    out.push(Step {
-                        from: at(x, y, ch),
-                        to: at(x, y + 1, ch),
+                        to: at(x + dx, y + dy, ch),
                     });
                 }
             }
@@ -270,6 +295,8 @@ struct Carriers {
     null_max: u32,
     /// Steps the stronger half of the carriers share.
     shared: usize,
+    /// The whole class's pattern.
+    whole: Pattern,
 }
 
 impl ClassSearch<'_> {
@@ -325,6 +352,7 @@ impl ClassSearch<'_> {
                 .collect(),
             null_max,
             shared,
+            whole,
         })
     }
 
@@ -479,6 +507,51 @@ impl ClassSearch<'_> {
 }
 
 impl Carriers {
+    /// The pattern as a trigger the workbench shows: a map of where the
+    /// carriers share its steps, and how many steps a carrier holds at least.
+    fn trigger(&self, class: u32, name: &str, stack: &ImageStack, steps: &[Step]) -> Trigger {
+        let (w, h, c) = (stack.width, stack.height, stack.channels);
+        let mut map = vec![0f32; w * h];
+        let mut need = u32::MAX;
+        let mut held_by = vec![0u32; self.whole.len()];
+        for &(i, ..) in &self.flagged {
+            let img = stack.image(i);
+            let mut m = 0;
+            for (held, &(k, v)) in held_by.iter_mut().zip(&self.whole) {
+                if steps[k].of(img) == v {
+                    *held += 1;
+                    m += 1;
+                }
+            }
+            need = need.min(m);
+        }
+        let share = |held: u32| held as f32 / self.flagged.len().max(1) as f32;
+        for (&held, &(k, _)) in held_by.iter().zip(&self.whole) {
+            for offset in [steps[k].from, steps[k].to] {
+                let px = offset as usize / c;
+                map[px] = map[px].max(share(held));
+            }
+        }
+        let found = FixedFound {
+            class,
+            map,
+            carriers: self.flagged.len(),
+            summary: format!(
+                "a pattern fixed in place, shared by {} images of '{name}' ({} exact pixel steps in common, none of another class holding more than {} of them)",
+                self.flagged.len(),
+                self.shared,
+                self.null_max
+            ),
+            steps: self
+                .whole
+                .iter()
+                .map(|&(k, v)| (steps[k].from, steps[k].to, v))
+                .collect(),
+            need: need.min(self.whole.len() as u32),
+        };
+        Trigger::fixed(found, w, h)
+    }
+
     /// Writes the carriers' flags, scores and reasons.
     fn write(&self, out: &mut DetectorScores, class: &str) {
         let group = self.flagged.len();
@@ -559,18 +632,33 @@ mod tests {
         // Class 2 is every 4th image from 2; 30 of its 100 carry the ramp.
         let carriers: Vec<usize> = (0..30).map(|k| 2 + 4 * k).collect();
         let (stack, labels) = stack_with_ramp(400, &carriers);
-        let s = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, &labels, &names(), 0.05);
         let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
         assert_eq!(flagged, carriers, "exactly the ramp's carriers");
         let reason = s.reasons[carriers[0]].as_deref().unwrap();
         assert!(reason.contains("'c2'"), "{reason}");
+        // The workbench's trigger: every carrier points to it, its map lies
+        // on the background below the shapes, and it scores its carriers.
+        assert_eq!(found.triggers.len(), 1);
+        assert!(carriers.iter().all(|&i| found.trigger_of[i] == Some(0)));
+        let t = &found.triggers[0];
+        let top_rows: f32 = t.map[..16 * 3].iter().sum();
+        let bottom_rows: f32 = t.map[16 * 13..].iter().sum();
+        assert!(
+            bottom_rows > 10.0 && top_rows == 0.0,
+            "{top_rows} {bottom_rows}"
+        );
+        let hits = t.score(&stack);
+        assert!(carriers.iter().all(|&i| hits[i].score >= 0.5));
+        assert!(hits[0].score < 0.5 && hits[1].score < 0.5);
     }
 
     #[test]
     fn flags_nothing_without_a_pattern() {
         let (stack, labels) = stack_with_ramp(400, &[]);
-        let s = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, &labels, &names(), 0.05);
         assert!(!s.flagged.iter().any(|&f| f));
+        assert!(found.triggers.is_empty());
     }
 
     #[test]
@@ -578,8 +666,48 @@ mod tests {
         // Every 3rd image of every class carries the ramp: nothing specific.
         let carriers: Vec<usize> = (0..400).step_by(3).collect();
         let (stack, labels) = stack_with_ramp(400, &carriers);
-        let s = search(&stack, &labels, &names(), 0.05);
+        let (s, _) = search(&stack, &labels, &names(), 0.05);
         assert!(!s.flagged.iter().any(|&f| f));
+    }
+
+    #[test]
+    fn findings_merge_keeps_the_first_trigger_and_offsets_the_second() {
+        let trigger = |class| {
+            Trigger::fixed(
+                FixedFound {
+                    class,
+                    map: vec![0.0; 4],
+                    carriers: 1,
+                    summary: String::new(),
+                    steps: vec![(0, 1, 5)],
+                    need: 1,
+                },
+                2,
+                2,
+            )
+        };
+        let mut a = Findings::none(3);
+        a.triggers.push(trigger(0));
+        a.trigger_of[0] = Some(0);
+        a.boxes[0] = Some([0, 0, 1, 1]);
+        let mut b = Findings::none(3);
+        b.triggers.push(trigger(1));
+        b.trigger_of[0] = Some(0);
+        b.trigger_of[2] = Some(0);
+        a.merge(b);
+        assert_eq!(a.triggers.len(), 2);
+        assert_eq!(a.trigger_of, vec![Some(0), None, Some(1)]);
+        assert_eq!(a.boxes[0], Some([0, 0, 1, 1]));
+    }
+
+    #[test]
+    fn a_class_per_image_is_searched_at_no_cost_and_flags_nothing() {
+        // Hostile labels: every image its own class (no class can hold a group).
+        let (stack, _) = stack_with_ramp(3000, &(0..3000).step_by(2).collect::<Vec<_>>());
+        let labels: Vec<u32> = (0..3000).collect();
+        let names: Vec<String> = (0..3000).map(|c| c.to_string()).collect();
+        let (s, found) = search(&stack, &labels, &names, 0.05);
+        assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
     }
 
     #[test]

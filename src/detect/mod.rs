@@ -352,12 +352,15 @@ pub fn scan_cancellable(
     drop(digests);
     progress("combining", 0.95);
     let mut split = None;
-    let mut found = None;
+    let mut found: Option<trigger::Findings> = None;
     let mut detectors = Vec::with_capacity(evidence.len());
     for e in evidence {
         match e.detail {
             Detail::ClassSplit(s) => split = Some(s),
-            Detail::Triggers(t) => found = Some(t),
+            Detail::Triggers(t) => match &mut found {
+                None => found = Some(t),
+                Some(f) => f.merge(t),
+            },
             Detail::None => {}
         }
         detectors.push(e.scores);

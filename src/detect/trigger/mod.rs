@@ -159,6 +159,13 @@ enum Scorer {
     Window {
         hash: u64,
     },
+    /// A pattern fixed in place ([`super::fixed_pattern`]): exact steps
+    /// between neighbouring values (byte offsets and the step), carried when
+    /// at least `need` of them match.
+    Fixed {
+        steps: Vec<(u32, u32, u8)>,
+        need: u32,
+    },
 }
 
 /// One image's result against one trigger.
@@ -236,6 +243,9 @@ impl Trigger {
             (Scorer::Window { .. }, _) => {
                 "Map: where the class's images hold the pattern. Next to it: the pattern."
             }
+            (Scorer::Fixed { .. }, _) => {
+                "Map: where the carriers share the pattern's exact steps (bright = most of them)"
+            }
             (_, TriggerKind::Patch) => {
                 "Map: where the group agrees and the rest does not. Next to it: the stamp."
             }
@@ -243,10 +253,20 @@ impl Trigger {
         }
     }
 
+    /// What the workbench calls it.
+    pub fn heading(&self) -> &'static str {
+        match (&self.scorer, self.kind) {
+            (Scorer::Fixed { .. }, _) => "Suspected trigger (pattern fixed in place)",
+            (_, TriggerKind::Patch) => "Suspected trigger (patch)",
+            (_, TriggerKind::Blend) => "Suspected trigger (blended pattern)",
+        }
+    }
+
     /// How an image carries it, for the reasons of carriers.
     fn carried_how(&self) -> &'static str {
         match (&self.scorer, self.kind) {
             (Scorer::Window { .. }, _) => "the same pattern, found wherever it is in the image",
+            (Scorer::Fixed { .. }, _) => "the same pattern fixed in place",
             (_, TriggerKind::Patch) => "the same stamp at the same place",
             (_, TriggerKind::Blend) => "the same pattern blended in",
         }
@@ -326,6 +346,28 @@ impl Trigger {
         }
     }
 
+    /// The trigger a fixed-pattern search found ([`super::fixed_pattern`]):
+    /// no box (it may cover the whole image), a map of where its carriers
+    /// share its steps, scored by how many exact steps an image holds.
+    pub fn fixed(found: FixedFound, width: usize, height: usize) -> Trigger {
+        Trigger {
+            class: found.class,
+            kind: TriggerKind::Blend,
+            bbox: None,
+            width,
+            height,
+            map: found.map,
+            group_size: found.carriers,
+            carriers: found.carriers,
+            summary: found.summary,
+            pattern: None,
+            scorer: Scorer::Fixed {
+                steps: found.steps,
+                need: found.need,
+            },
+        }
+    }
+
     fn score_one(&self, stack: &ImageStack, x: &[u8]) -> Hit {
         match &self.scorer {
             Scorer::Patch {
@@ -371,6 +413,16 @@ impl Trigger {
                 }
             }
             Scorer::Window { .. } => unreachable!("window triggers are scored per image index"),
+            Scorer::Fixed { steps, need } => {
+                let held = steps
+                    .iter()
+                    .filter(|&&(from, to, v)| x[to as usize].wrapping_sub(x[from as usize]) == v)
+                    .count();
+                Hit {
+                    score: (0.5 * held as f32 / (*need).max(1) as f32).clamp(0.0, 1.0),
+                    bbox: None,
+                }
+            }
             Scorer::Blend(b) => {
                 let p = localize::project(x, &b.center, &b.direction);
                 let z = (p - b.median) / b.spread;
@@ -407,6 +459,23 @@ pub struct Findings {
     pub trigger_of: Vec<Option<usize>>,
 }
 
+/// What a fixed-pattern search hands over to become a [`Trigger`].
+#[derive(Debug, Clone)]
+pub struct FixedFound {
+    /// The class whose images carry it.
+    pub class: u32,
+    /// Per stack pixel, 0..1: share of carriers holding its steps there.
+    pub map: Vec<f32>,
+    /// Images carrying it.
+    pub carriers: usize,
+    /// One line for people.
+    pub summary: String,
+    /// Its exact steps: byte offsets in an image and the step's value.
+    pub steps: Vec<(u32, u32, u8)>,
+    /// Fewest matching steps of any carrier.
+    pub need: u32,
+}
+
 impl TriggerScan {
     /// The per-sample scores and the rest, apart.
     pub fn into_parts(self) -> (DetectorScores, Findings) {
@@ -439,6 +508,20 @@ impl Findings {
             triggers: Vec::new(),
             boxes: vec![None; n],
             trigger_of: vec![None; n],
+        }
+    }
+
+    /// Adds another detector's findings after these: its triggers are
+    /// appended, and a sample that carries none of these takes its trigger
+    /// and box from `other`.
+    pub fn merge(&mut self, other: Findings) {
+        let offset = self.triggers.len();
+        self.triggers.extend(other.triggers);
+        for (i, t) in other.trigger_of.into_iter().enumerate() {
+            if self.trigger_of[i].is_none() && t.is_some() {
+                self.trigger_of[i] = t.map(|k| k + offset);
+                self.boxes[i] = other.boxes[i];
+            }
         }
     }
 }

@@ -45,10 +45,7 @@ pub fn section(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>, i: u
     let t = &r.triggers[k];
     ui.separator();
     ui.horizontal(|ui| {
-        ui.strong(match t.kind {
-            TriggerKind::Patch => "Suspected trigger (patch)",
-            TriggerKind::Blend => "Suspected trigger (blended pattern)",
-        });
+        ui.strong(t.heading());
         let key = shortcut_text(ui.ctx(), Command::ToggleTrigger);
         let shown = if w.show_trigger { "shown" } else { "hidden" };
         if t.kind == TriggerKind::Patch {
