@@ -50,8 +50,9 @@ pub struct ScanOptions {
     /// Decode images to find duplicates (and for pixel features when there are no embeddings).
     pub use_images: bool,
     /// False-flag budget of the calibrated detectors: the expected share of
-    /// near-copy flags that are wrong (Benjamini–Hochberg), and the chance
-    /// of any false trigger (Bonferroni over the recurring windows).
+    /// near-copy and fixed-pattern flags that are wrong (Benjamini–Hochberg),
+    /// and the chance of any false trigger (Bonferroni over the recurring
+    /// windows).
     pub fdr: f64,
 }
 
