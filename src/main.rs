@@ -51,8 +51,9 @@ enum Command {
         /// Do not decode images (skips image duplicate checks).
         #[arg(long)]
         no_images: bool,
-        /// False-flag budget: the expected share of flagged samples that are
-        /// clean, between 0 and 0.5 (default 0.05).
+        /// False-flag budget of the calibrated tests, between 0 and 0.5
+        /// (default 0.05): the expected share of wrong near-copy and
+        /// fixed-pattern flags, and the chance of any false trigger.
         #[arg(long, default_value_t = detect::DEFAULT_FDR, value_parser = parse_fdr)]
         fdr: f64,
         /// No progress on stderr.
