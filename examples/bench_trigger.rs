@@ -70,10 +70,15 @@ fn main() {
                 }
                 eprintln!(
                     "flagged by i % 20: {hist:?}; {:?}",
-                    r.triggers.iter().map(|t| &t.summary).collect::<Vec<_>>()
+                    r.found
+                        .triggers
+                        .iter()
+                        .map(|t| &t.summary)
+                        .collect::<Vec<_>>()
                 );
             }
             let found: Vec<String> = r
+                .found
                 .triggers
                 .iter()
                 .map(|t| format!("class {}: {}", t.class, t.summary))

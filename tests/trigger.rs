@@ -177,7 +177,7 @@ fn tiny_groups_and_unreadable_images_do_not_crash() {
         &["a".to_string()],
         DEFAULT_FDR,
     );
-    assert!(r.triggers.is_empty());
+    assert!(r.found.triggers.is_empty());
     assert!(
         ImageStack::from_thumbs::<Thumb>(vec![None, None]).is_none(),
         "no readable image"

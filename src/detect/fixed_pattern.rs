@@ -32,7 +32,7 @@ use super::DetectorScores;
 use super::context::ScanContext;
 use super::registry::{Calibration, Detail, Detector, DetectorInfo, Evidence, Role};
 use super::trigger::localize::{self, evenly};
-use super::trigger::{Findings, FixedFound, ImageStack, Trigger};
+use super::trigger::{Findings, FixedFound, ImageStack, PixelStep, Trigger};
 use crate::stats::benjamini_hochberg;
 
 /// The fixed-pattern detector (see the module documentation).
@@ -159,22 +159,8 @@ pub fn search(
     (out, findings)
 }
 
-/// One neighbouring-pixel step: byte offsets of its two values in an image.
-#[derive(Debug, Clone, Copy)]
-struct Step {
-    from: u32,
-    to: u32,
-}
-
-impl Step {
-    /// The step's value in `img` (wrapped difference; 0 = flat).
-    fn of(self, img: &[u8]) -> u8 {
-        img[self.to as usize].wrapping_sub(img[self.from as usize])
-    }
-}
-
 /// Every across and down step of the stack's images.
-fn all_steps(stack: &ImageStack) -> Vec<Step> {
+fn all_steps(stack: &ImageStack) -> Vec<PixelStep> {
     let (w, h, c) = (stack.width, stack.height, stack.channels);
     let at = |x: usize, y: usize, ch: usize| ((y * w + x) * c + ch) as u32;
     let mut out = Vec::new();
@@ -184,7 +170,7 @@ fn all_steps(stack: &ImageStack) -> Vec<Step> {
         for ch in 0..c {
             for y in 0..h - dy {
                 for x in 0..w - dx {
-                    out.push(Step {
+                    out.push(PixelStep {
                         from: at(x, y, ch),
                         to: at(x + dx, y + dy, ch),
                     });
@@ -197,7 +183,7 @@ fn all_steps(stack: &ImageStack) -> Vec<Step> {
 
 /// The steps where at least [`BACKGROUND_SHARE`] of (a sample of) the
 /// images are flat, at most [`STEP_CAP`] of them, spread evenly.
-fn background_steps(stack: &ImageStack, valid: &[usize]) -> Vec<Step> {
+fn background_steps(stack: &ImageStack, valid: &[usize]) -> Vec<PixelStep> {
     let steps = all_steps(stack);
     let sample = evenly(valid, NULL_CAP);
     if sample.is_empty() {
@@ -219,7 +205,7 @@ fn background_steps(stack: &ImageStack, valid: &[usize]) -> Vec<Step> {
         )
         .reduce(|| vec![0u32; steps.len()], add);
     let need = BACKGROUND_SHARE * sample.len() as f64;
-    let kept: Vec<Step> = steps
+    let kept: Vec<PixelStep> = steps
         .iter()
         .zip(&flat)
         .filter(|(_, f)| f64::from(**f) >= need)
@@ -236,7 +222,7 @@ fn add(mut a: Vec<u32>, b: Vec<u32>) -> Vec<u32> {
 
 /// Counts of every step value at every step over `images`
 /// (`step × VALUES + value`).
-fn histogram(stack: &ImageStack, steps: &[Step], images: &[usize]) -> Vec<u32> {
+fn histogram(stack: &ImageStack, steps: &[PixelStep], images: &[usize]) -> Vec<u32> {
     let len = steps.len() * VALUES;
     images
         .par_chunks(64)
@@ -261,7 +247,7 @@ type Pattern = Vec<(usize, u8)>;
 /// What one class's search shares.
 struct ClassSearch<'a> {
     stack: &'a ImageStack,
-    steps: &'a [Step],
+    steps: &'a [PixelStep],
     /// Histogram of every valid image.
     total: &'a [u32],
     /// Valid images of other classes.
@@ -289,12 +275,14 @@ impl Fitted {
 
 /// The carriers found in one class.
 struct Carriers {
-    /// (sample, matches, p-value, BH threshold) of each carrier.
-    flagged: Vec<(usize, u32, f64, f64)>,
+    /// (sample, matches, p-value) of each carrier.
+    flagged: Vec<(usize, u32, f64)>,
+    /// The p-value Benjamini–Hochberg flagged up to.
+    threshold: f64,
     /// Most matches of any other-class image in the null sample.
     null_max: u32,
-    /// Steps the stronger half of the carriers share.
-    shared: usize,
+    /// How they hold the whole class's pattern.
+    holdings: Holdings,
     /// The whole class's pattern.
     whole: Pattern,
 }
@@ -341,17 +329,18 @@ impl ClassSearch<'_> {
         }
         let whole = self.pattern(&in_class, members.len(), &in_class);
         let carriers: Vec<usize> = group.iter().map(|&k| members[k]).collect();
-        let shared = self.shared_steps(&carriers, &whole);
-        if shared < MIN_SHARED_STEPS {
+        let holdings = self.holdings(&carriers, &whole);
+        if holdings.shared < MIN_SHARED_STEPS {
             return None;
         }
         Some(Carriers {
             flagged: group
                 .iter()
-                .map(|&k| (members[k], matches[k], p[k], threshold))
+                .map(|&k| (members[k], matches[k], p[k]))
                 .collect(),
+            threshold,
             null_max,
-            shared,
+            holdings,
             whole,
         })
     }
@@ -481,52 +470,62 @@ impl ClassSearch<'_> {
             .count() as u32
     }
 
-    /// Steps of `pattern` that at least half of the stronger half of
-    /// `carriers` (by matches) hold.
-    fn shared_steps(&self, carriers: &[usize], pattern: &Pattern) -> usize {
-        let mut by_matches: Vec<(u32, usize)> = carriers
-            .iter()
-            .map(|&i| (self.matches(i, pattern), i))
-            .collect();
+    /// How `carriers` hold `pattern`: per step, how many of them hold it;
+    /// the fewest steps any of them holds; and the steps at least half of
+    /// the stronger half (by steps held) hold.
+    fn holdings(&self, carriers: &[usize], pattern: &Pattern) -> Holdings {
+        let mut held_by = vec![0u32; pattern.len()];
+        let mut by_matches: Vec<(u32, usize)> = Vec::with_capacity(carriers.len());
+        for &i in carriers {
+            let img = self.stack.image(i);
+            let mut m = 0;
+            for (held, &(k, v)) in held_by.iter_mut().zip(pattern) {
+                if self.steps[k].of(img) == v {
+                    *held += 1;
+                    m += 1;
+                }
+            }
+            by_matches.push((m, i));
+        }
+        let need = by_matches.iter().map(|&(m, _)| m).min().unwrap_or(0);
         by_matches.sort_unstable_by(|a, b| b.cmp(a));
-        let strong: Vec<usize> = by_matches[..by_matches.len().div_ceil(2)]
-            .iter()
-            .map(|&(_, i)| i)
-            .collect();
-        pattern
+        let strong = &by_matches[..by_matches.len().div_ceil(2)];
+        let shared = pattern
             .iter()
             .filter(|&&(k, v)| {
                 let held = strong
                     .iter()
-                    .filter(|&&i| self.steps[k].of(self.stack.image(i)) == v)
+                    .filter(|&&(_, i)| self.steps[k].of(self.stack.image(i)) == v)
                     .count();
                 2 * held >= strong.len()
             })
-            .count()
+            .count();
+        Holdings {
+            held_by,
+            need,
+            shared,
+        }
     }
+}
+
+/// How a class's carriers hold its whole pattern ([`ClassSearch::holdings`]).
+struct Holdings {
+    /// Per step of the pattern, carriers holding it.
+    held_by: Vec<u32>,
+    /// Fewest steps any carrier holds.
+    need: u32,
+    /// Steps the stronger half of the carriers share.
+    shared: usize,
 }
 
 impl Carriers {
     /// The pattern as a trigger the workbench shows: a map of where the
     /// carriers share its steps, and how many steps a carrier holds at least.
-    fn trigger(&self, class: u32, name: &str, stack: &ImageStack, steps: &[Step]) -> Trigger {
+    fn trigger(&self, class: u32, name: &str, stack: &ImageStack, steps: &[PixelStep]) -> Trigger {
         let (w, h, c) = (stack.width, stack.height, stack.channels);
         let mut map = vec![0f32; w * h];
-        let mut need = u32::MAX;
-        let mut held_by = vec![0u32; self.whole.len()];
-        for &(i, ..) in &self.flagged {
-            let img = stack.image(i);
-            let mut m = 0;
-            for (held, &(k, v)) in held_by.iter_mut().zip(&self.whole) {
-                if steps[k].of(img) == v {
-                    *held += 1;
-                    m += 1;
-                }
-            }
-            need = need.min(m);
-        }
         let share = |held: u32| held as f32 / self.flagged.len().max(1) as f32;
-        for (&held, &(k, _)) in held_by.iter().zip(&self.whole) {
+        for (&held, &(k, _)) in self.holdings.held_by.iter().zip(&self.whole) {
             for offset in [steps[k].from, steps[k].to] {
                 let px = offset as usize / c;
                 map[px] = map[px].max(share(held));
@@ -539,15 +538,11 @@ impl Carriers {
             summary: format!(
                 "a pattern fixed in place, shared by {} images of '{name}' ({} exact pixel steps in common, none of another class holding more than {} of them)",
                 self.flagged.len(),
-                self.shared,
+                self.holdings.shared,
                 self.null_max
             ),
-            steps: self
-                .whole
-                .iter()
-                .map(|&(k, v)| (steps[k].from, steps[k].to, v))
-                .collect(),
-            need: need.min(self.whole.len() as u32),
+            steps: self.whole.iter().map(|&(k, v)| (steps[k], v)).collect(),
+            need: self.holdings.need,
         };
         Trigger::fixed(found, w, h)
     }
@@ -555,13 +550,13 @@ impl Carriers {
     /// Writes the carriers' flags, scores and reasons.
     fn write(&self, out: &mut DetectorScores, class: &str) {
         let group = self.flagged.len();
-        for &(i, m, p, threshold) in &self.flagged {
+        for &(i, m, p) in &self.flagged {
             out.flagged[i] = true;
-            out.score[i] =
-                (0.5 + 0.5 * (1.0 - p / threshold.max(f64::MIN_POSITIVE))).clamp(0.5, 1.0) as f32;
+            out.score[i] = (0.5 + 0.5 * (1.0 - p / self.threshold.max(f64::MIN_POSITIVE)))
+                .clamp(0.5, 1.0) as f32;
             out.reasons[i] = Some(format!(
                 "carries a pattern fixed in place that {group} '{class}' images share ({} pixel steps in common): {m} of its steps match it exactly, no image of another class more than {} (a blended or added signal)",
-                self.shared, self.null_max
+                self.holdings.shared, self.null_max
             ));
         }
     }
@@ -679,7 +674,7 @@ mod tests {
                     map: vec![0.0; 4],
                     carriers: 1,
                     summary: String::new(),
-                    steps: vec![(0, 1, 5)],
+                    steps: vec![(PixelStep { from: 0, to: 1 }, 5)],
                     need: 1,
                 },
                 2,

@@ -14,7 +14,7 @@ pub mod stack;
 pub mod windows;
 
 pub use localize::{Localization, localize};
-pub use stack::ImageStack;
+pub use stack::{ImageStack, PixelStep};
 
 use rayon::prelude::*;
 
@@ -53,12 +53,14 @@ impl Detector for TriggerSearch {
                     ctx.options.fdr,
                 )
             }
-            None => TriggerScan::nothing(n),
+            None => TriggerScan {
+                detector: DetectorScores::new(INFO.name, n),
+                found: Findings::none(n),
+            },
         };
-        let (scores, found) = scan.into_parts();
         Evidence {
-            scores,
-            detail: Detail::Triggers(found),
+            scores: scan.detector,
+            detail: Detail::Triggers(scan.found),
         }
     }
 }
@@ -163,7 +165,7 @@ enum Scorer {
     /// between neighbouring values (byte offsets and the step), carried when
     /// at least `need` of them match.
     Fixed {
-        steps: Vec<(u32, u32, u8)>,
+        steps: Vec<(PixelStep, u8)>,
         need: u32,
     },
 }
@@ -414,10 +416,7 @@ impl Trigger {
             }
             Scorer::Window { .. } => unreachable!("window triggers are scored per image index"),
             Scorer::Fixed { steps, need } => {
-                let held = steps
-                    .iter()
-                    .filter(|&&(from, to, v)| x[to as usize].wrapping_sub(x[from as usize]) == v)
-                    .count();
+                let held = steps.iter().filter(|&&(s, v)| s.of(x) == v).count();
                 Hit {
                     score: (0.5 * held as f32 / (*need).max(1) as f32).clamp(0.0, 1.0),
                     bbox: None,
@@ -440,12 +439,8 @@ impl Trigger {
 pub struct TriggerScan {
     /// Per-sample scores, flags and reasons.
     pub detector: DetectorScores,
-    /// Triggers found.
-    pub triggers: Vec<Trigger>,
-    /// Per sample: where its trigger is, in its own pixels (patches).
-    pub boxes: Vec<Option<[u32; 4]>>,
-    /// Per sample: which of `triggers` it carries (the strongest).
-    pub trigger_of: Vec<Option<usize>>,
+    /// Triggers found, and which sample carries which where.
+    pub found: Findings,
 }
 
 /// What the trigger search found beyond per-sample scores.
@@ -470,35 +465,10 @@ pub struct FixedFound {
     pub carriers: usize,
     /// One line for people.
     pub summary: String,
-    /// Its exact steps: byte offsets in an image and the step's value.
-    pub steps: Vec<(u32, u32, u8)>,
+    /// Its exact steps and their values.
+    pub steps: Vec<(PixelStep, u8)>,
     /// Fewest matching steps of any carrier.
     pub need: u32,
-}
-
-impl TriggerScan {
-    /// The per-sample scores and the rest, apart.
-    pub fn into_parts(self) -> (DetectorScores, Findings) {
-        (
-            self.detector,
-            Findings {
-                triggers: self.triggers,
-                boxes: self.boxes,
-                trigger_of: self.trigger_of,
-            },
-        )
-    }
-
-    /// No triggers (no images to search).
-    pub fn nothing(n: usize) -> TriggerScan {
-        let none = Findings::none(n);
-        TriggerScan {
-            detector: DetectorScores::new(INFO.name, n),
-            triggers: none.triggers,
-            boxes: none.boxes,
-            trigger_of: none.trigger_of,
-        }
-    }
 }
 
 impl Findings {
@@ -531,10 +501,8 @@ impl Findings {
 /// few percent, far finer than the map's thresholds), so each class's
 /// search costs the same however large the dataset.
 fn other_classes_sample(labels: &[u32], class: u32) -> Vec<usize> {
-    let cap = localize::SAMPLE_CAP;
     let others: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] != class).collect();
-    let step = others.len().div_ceil(cap).max(1);
-    others.into_iter().step_by(step).collect()
+    localize::evenly(&others, localize::SAMPLE_CAP)
 }
 
 /// Every image's hit against a window trigger, from where the search found
@@ -641,9 +609,11 @@ pub fn run(
     }
     TriggerScan {
         detector: det,
-        triggers: scored.into_iter().map(|(t, _)| t).collect(),
-        boxes,
-        trigger_of,
+        found: Findings {
+            triggers: scored.into_iter().map(|(t, _)| t).collect(),
+            boxes,
+            trigger_of,
+        },
     }
 }
 

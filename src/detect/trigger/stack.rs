@@ -10,6 +10,24 @@ use image::{ImageBuffer, Luma, Rgb, imageops::FilterType};
 
 use crate::dataset::images::{ImageDigest, Thumb};
 
+/// The step between two values of an image (byte offsets in it): 0 where
+/// the image is flat there. A pattern added in place leaves the same steps
+/// in every image carrying it ([`super::super::fixed_pattern`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PixelStep {
+    /// Offset of the first value.
+    pub from: u32,
+    /// Offset of the second (the neighbour across or below).
+    pub to: u32,
+}
+
+impl PixelStep {
+    /// The step's value in `img` (wrapped difference; 0 = flat).
+    pub fn of(self, img: &[u8]) -> u8 {
+        img[self.to as usize].wrapping_sub(img[self.from as usize])
+    }
+}
+
 /// Images at a common size.
 #[derive(Debug, Clone)]
 pub struct ImageStack {

@@ -196,7 +196,6 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
     if labels.iter().any(|&l| u64::from(l) > CLASS_MASK) {
         return Vec::new();
     }
-    let class_mask = CLASS_MASK;
     let mut keys: Vec<u64> = sample
         .par_iter()
         .zip(&per_image)
@@ -211,17 +210,17 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
     drop(sketch);
     keys.par_sort_unstable();
     let mut exclusive: Vec<(u64, u32, usize, usize)> = Vec::new();
-    for run in keys.chunk_by(|a, b| a & !class_mask == b & !class_mask) {
+    for run in keys.chunk_by(|a, b| a & !CLASS_MASK == b & !CLASS_MASK) {
         let total = run.len();
         if total < MIN_COUNT {
             continue;
         }
         let (class, top) = run
             .chunk_by(|a, b| a == b)
-            .map(|r| ((r[0] & class_mask) as u32, r.len()))
+            .map(|r| ((r[0] & CLASS_MASK) as u32, r.len()))
             .fold((0, 0), |best, c| if c.1 > best.1 { c } else { best });
         if top >= MIN_COUNT && top as f64 >= EXCLUSIVE * total as f64 {
-            exclusive.push((run[0] & !class_mask, class, top, total - top));
+            exclusive.push((run[0] & !CLASS_MASK, class, top, total - top));
         }
     }
     drop(keys);
