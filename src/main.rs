@@ -105,7 +105,7 @@ enum Command {
         #[arg(long, value_name = "KEY")]
         sign: Option<PathBuf>,
         /// Signer identity written into the record and checked against
-        /// allowed_signers (default: the reviewer name).
+        /// allowed_signers (default: the key's comment, else the reviewer).
         #[arg(long)]
         identity: Option<String>,
         /// Read the key's passphrase from the first line of this file
@@ -126,6 +126,10 @@ enum Command {
         /// Where the dataset's files are now, if moved since export.
         #[arg(long, value_name = "DIR")]
         data_root: Option<PathBuf>,
+        /// Without --allowed-signers, accept a valid signature by any key:
+        /// checks the export is intact, leaves the signer unverified.
+        #[arg(long, conflicts_with = "allowed_signers")]
+        accept_any_signer: bool,
     },
     /// Make an Ed25519 signing key pair for a reviewer.
     Keygen {
@@ -196,7 +200,8 @@ fn main() -> ExitCode {
             dataset,
             out,
             sign,
-            identity: identity.unwrap_or(reviewer),
+            identity,
+            reviewer,
             passphrase_file,
             state_dir,
         }),
@@ -205,6 +210,7 @@ fn main() -> ExitCode {
             allowed_signers,
             identity,
             data_root,
+            accept_any_signer,
         }) => {
             return cli::export::verify(
                 dir,
@@ -212,6 +218,7 @@ fn main() -> ExitCode {
                     allowed_signers,
                     identity,
                     data_root,
+                    accept_any_signer,
                 },
             );
         }

@@ -7,91 +7,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{fails, ok, s, sample_copy};
-use poisonlens::manifest::record::Record;
+use common::signed::{Signed, record, signed, verify_args};
+use common::{fails, ok, s};
 use poisonlens::manifest::sign::NAMESPACE;
-
-/// A reviewed, exported and signed copy of the sample, with its key and an
-/// allowed_signers file naming the signer.
-struct Signed {
-    _tmp: tempfile::TempDir,
-    dir: PathBuf,
-    data: PathBuf,
-    out: PathBuf,
-    key: PathBuf,
-    allowed: PathBuf,
-}
-
-fn signed() -> Signed {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_path_buf();
-    let data = sample_copy(&dir);
-    let d = s(&data);
-    ok(&[
-        "review",
-        d,
-        "--exclude",
-        "000010",
-        "000011",
-        "--reason",
-        "trigger patch",
-        "--reviewer",
-        "ana",
-    ]);
-    ok(&[
-        "review",
-        d,
-        "--relabel",
-        "000012=Bag",
-        "--keep",
-        "000013",
-        "--reviewer",
-        "bob",
-    ]);
-    let key = dir.join("ana_key");
-    let out = ok(&[
-        "keygen",
-        "--out",
-        s(&key),
-        "--identity",
-        "ana@example.org",
-        "--no-passphrase",
-    ]);
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("ana@example.org "))
-        .expect("keygen prints an allowed_signers line")
-        .to_string();
-    let allowed = dir.join("allowed_signers");
-    std::fs::write(&allowed, format!("{line}\n")).unwrap();
-    let exp = dir.join("export");
-    ok(&[
-        "export",
-        d,
-        "--out",
-        s(&exp),
-        "--sign",
-        s(&key),
-        "--identity",
-        "ana@example.org",
-    ]);
-    Signed {
-        _tmp: tmp,
-        dir,
-        data,
-        out: exp,
-        key,
-        allowed,
-    }
-}
-
-fn verify_args<'a>(t: &'a Signed) -> Vec<&'a str> {
-    vec!["verify", s(&t.out), "--allowed-signers", s(&t.allowed)]
-}
-
-fn record(t: &Signed) -> Record {
-    serde_json::from_slice(&std::fs::read(t.out.join("record.json")).unwrap()).unwrap()
-}
 
 #[test]
 fn round_trip_review_export_sign_verify() {

@@ -17,7 +17,9 @@ pub struct ExportArgs {
     pub dataset: PathBuf,
     pub out: PathBuf,
     pub sign: Option<PathBuf>,
-    pub identity: String,
+    /// `--identity`, if given (else the key's comment, else the reviewer).
+    pub identity: Option<String>,
+    pub reviewer: String,
     pub passphrase_file: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
 }
@@ -34,9 +36,13 @@ pub fn run(a: ExportArgs) -> Result<(), Error> {
         None => None,
     };
     let (ds, session) = open_session(&a.dataset, a.state_dir.as_deref())?;
+    let identity = key
+        .as_ref()
+        .map(|k| sign::signer_identity(a.identity.as_deref(), k, &a.reviewer))
+        .unwrap_or_default();
     let signer = key.as_ref().map(|k| Signer {
         key: k,
-        identity: &a.identity,
+        identity: &identity,
     });
     let done = export::export(
         &ds,
@@ -59,10 +65,10 @@ pub fn run(a: ExportArgs) -> Result<(), Error> {
     if let Some(k) = &key {
         println!(
             "signed as '{}' with {}; check with\n  poisonlens verify {} --allowed-signers FILE\n  ssh-keygen -Y verify -f FILE -I {} -n {NAMESPACE} -s {} < {}",
-            a.identity,
+            identity,
             sign::fingerprint(k.public_key()),
             a.out.display(),
-            a.identity,
+            identity,
             a.out.join(SIGNATURE_FILE).display(),
             a.out.join(record::RECORD_FILE).display()
         );
@@ -75,6 +81,9 @@ pub fn run(a: ExportArgs) -> Result<(), Error> {
 /// Checks an export; exit 1 with every problem listed when anything is off.
 pub fn verify(dir: PathBuf, opts: VerifyOptions) -> ExitCode {
     let v = verify::verify(&dir, &opts);
+    for n in &v.notes {
+        eprintln!("note: {n}");
+    }
     if v.ok() {
         println!("OK {}", v.summary);
         ExitCode::SUCCESS
@@ -84,7 +93,7 @@ pub fn verify(dir: PathBuf, opts: VerifyOptions) -> ExitCode {
         }
         eprintln!(
             "verification failed: {} problem(s) in {}",
-            v.problems.len(),
+            v.total,
             dir.display()
         );
         ExitCode::FAILURE

@@ -39,7 +39,8 @@ pub fn keygen(
                 "the passphrases differ; no key written".into(),
             ));
         }
-        Some(a)
+        // Typed at the prompt, an empty answer is a deliberate "none".
+        Some(a).filter(|a| !a.is_empty())
     } else {
         return Err(Error::Other(
             "not in a terminal, so no passphrase can be asked: give --passphrase-file FILE or --no-passphrase".into(),

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 
 use poisonlens::Error;
+use poisonlens::dataset::files;
 
 /// Environment variable holding a key passphrase, for unattended signing.
 pub const PASSPHRASE_ENV: &str = "POISONLENS_PASSPHRASE";
@@ -13,7 +14,7 @@ pub const PASSPHRASE_ENV: &str = "POISONLENS_PASSPHRASE";
 /// asked on the terminal with `prompt`; None when there is no way to ask.
 pub fn passphrase(file: Option<&Path>, prompt: &str) -> Result<Option<String>, Error> {
     if let Some(f) = file {
-        let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
+        let text = files::read_text_capped(f, 1 << 16, "a passphrase file")?;
         return Ok(Some(text.lines().next().unwrap_or("").to_string()));
     }
     if let Ok(p) = std::env::var(PASSPHRASE_ENV) {

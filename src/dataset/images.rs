@@ -6,7 +6,7 @@ use image::{DynamicImage, GenericImageView, imageops::FilterType};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::Dataset;
+use super::{Dataset, files};
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
 
@@ -86,12 +86,46 @@ fn mass_range(profile: impl Iterator<Item = f32>) -> (f32, f32) {
     (lo.unwrap_or(0) as f32, hi as f32)
 }
 
+/// Largest image file read, in bytes.
+pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
+
+/// Most pixels decoded from one image (8192×8192). The scan looks at images
+/// of at most [`TRIGGER_SIDE`] pixels a side and the workbench at a screen's
+/// worth, so a larger image is refused from its header — a 3 MB JPEG that
+/// claims 16000×16000 would otherwise take gigabytes to decode.
+pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
+
 /// Decodes sample `i`'s image, refusing paths outside the dataset folder.
 pub fn load(ds: &Dataset, i: usize) -> Result<DynamicImage> {
-    let path = ds.file_path(i)?;
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-    image::load_from_memory(&bytes)
-        .map_err(|e| Error::file(&path, format!("cannot decode image: {e}")))
+    decode_file(&ds.file_path(i)?)
+}
+
+/// Decodes an image file: only a regular file of at most
+/// [`MAX_IMAGE_BYTES`], only when its header claims at most
+/// [`MAX_IMAGE_PIXELS`], and with the decoder's own allocation limit set.
+pub fn decode_file(path: &std::path::Path) -> Result<DynamicImage> {
+    let bytes = files::read_capped(path, MAX_IMAGE_BYTES, "an image")?;
+    let undecodable = |e: image::ImageError| Error::file(path, format!("cannot decode image: {e}"));
+    let reader = || {
+        image::ImageReader::new(std::io::Cursor::new(&bytes))
+            .with_guessed_format()
+            .map_err(|e| Error::io(path, e))
+    };
+    let (w, h) = reader()?.into_dimensions().map_err(undecodable)?;
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(Error::file(
+            path,
+            format!(
+                "image is {w}×{h} pixels; poisonlens decodes images of up to {} megapixels",
+                MAX_IMAGE_PIXELS >> 20
+            ),
+        ));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
+    let mut r = reader()?;
+    r.limits(limits);
+    r.decode().map_err(undecodable)
 }
 
 /// What the scan needs from one image, from a single decode.

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::{
-    Dataset, EmbeddingSource, MetaColumn, OpenOptions, check_finite, check_ids, index_labels, npy,
-    paths,
+    Dataset, EmbeddingSource, MetaColumn, OpenOptions, check_embedding_values, check_ids, files,
+    index_labels, npy, paths,
 };
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
@@ -37,13 +37,13 @@ pub(crate) fn read_csv(file: &Path) -> Result<DataFrame> {
     CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))
-        .try_into_reader_with_file_path(Some(file.to_path_buf()))
-        .and_then(|r| r.finish())
+        .into_reader_with_file_handle(files::open_regular(file)?.0)
+        .finish()
         .map_err(|e| Error::file(file, format!("cannot read CSV: {e}")))
 }
 
 pub(crate) fn read_parquet(file: &Path) -> Result<DataFrame> {
-    let f = std::fs::File::open(file).map_err(|e| Error::io(file, e))?;
+    let (f, _) = files::open_regular(file)?;
     ParquetReader::new(f)
         .finish()
         .map_err(|e| Error::file(file, format!("cannot read Parquet: {e}")))
@@ -145,7 +145,7 @@ fn list_embeddings(file: &Path, df: &DataFrame) -> Result<Matrix> {
     }
     let d = dim.unwrap_or(0);
     let m = Matrix::new(list.len(), d, data);
-    check_finite(file, &m, |c| format!("embedding[{c}]"))?;
+    check_embedding_values(file, &m, |c| format!("embedding[{c}]"))?;
     Ok(m)
 }
 
@@ -176,7 +176,7 @@ pub(super) fn npy_embeddings(npy_path: &Path, n: usize, against: &Path) -> Resul
             ),
         ));
     }
-    check_finite(npy_path, &m, |c| format!("dimension {c}"))?;
+    check_embedding_values(npy_path, &m, |c| format!("dimension {c}"))?;
     Ok(m)
 }
 
@@ -270,7 +270,7 @@ fn from_frame(file: &Path, df: DataFrame, opts: &OpenOptions) -> Result<Dataset>
             }
         }
         let m = Matrix::new(n, cols.len(), data);
-        check_finite(file, &m, |c| format!("emb_{c}"))?;
+        check_embedding_values(file, &m, |c| format!("emb_{c}"))?;
         (Some(m), EmbeddingSource::Columns(cols.len()))
     } else {
         (None, EmbeddingSource::None)

@@ -2,6 +2,7 @@
 //! manifest, ImageFolder tree), so detectors, CLI and workbench never care
 //! where the data came from.
 
+pub mod files;
 mod imagefolder;
 pub mod images;
 pub(crate) mod manifest;
@@ -210,12 +211,23 @@ pub(crate) fn check_ids(file: &Path, column: &str, ids: &[String]) -> Result<()>
     Ok(())
 }
 
-/// Checks every embedding value is finite; names the row and the column.
-pub(crate) fn check_finite(
+/// Checks embeddings can be compared at all: at least one dimension, and
+/// every value finite and small enough that a squared distance between two
+/// samples cannot overflow (one value of 3e38 would make every distance to
+/// its sample infinite, and the samples "duplicates" of each other). Names
+/// the row and the column.
+pub(crate) fn check_embedding_values(
     file: &Path,
     m: &Matrix,
     col_name: impl Fn(usize) -> String,
 ) -> Result<()> {
+    if m.cols == 0 && m.rows > 0 {
+        return Err(Error::file(
+            file,
+            "embeddings have zero dimensions per sample",
+        ));
+    }
+    let limit = (f32::MAX / (4.0 * m.cols.max(1) as f32)).sqrt();
     for r in 0..m.rows {
         for (c, v) in m.row(r).iter().enumerate() {
             if !v.is_finite() {
@@ -224,6 +236,17 @@ pub(crate) fn check_finite(
                     r + 1,
                     &col_name(c),
                     format!("embedding value {v} is not a finite number"),
+                ));
+            }
+            if v.abs() > limit {
+                return Err(Error::cell(
+                    file,
+                    r + 1,
+                    &col_name(c),
+                    format!(
+                        "embedding value {v:e} is too large to measure distances with ({} dimensions allow up to {limit:.1e}); rescale the embeddings",
+                        m.cols
+                    ),
                 ));
             }
         }

@@ -5,40 +5,96 @@
 use std::io::Read;
 use std::path::Path;
 
+use super::files;
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
 
+/// Longest `.npy` header read (NumPy writes a few hundred bytes).
+const MAX_HEADER: usize = 1 << 16;
+
 /// Reads a 2-D float32/float64 C-order `.npy` file into an N×D f32 matrix.
+/// Only a regular file is read, and only as many bytes as its own header
+/// announces: a wrong magic, an oversized header or a size that disagrees
+/// with the shape is refused before the data is read.
 pub fn read_npy(path: &Path) -> Result<Matrix> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut bytes = Vec::new();
-    f.read_to_end(&mut bytes).map_err(|e| Error::io(path, e))?;
+    let (f, len) = files::open_regular(path)?;
+    let mut f = std::io::BufReader::new(f);
+    let mut head = vec![0u8; 12.min(len as usize)];
+    f.read_exact(&mut head).map_err(|e| Error::io(path, e))?;
+    let (hlen, hstart) = header_span(path, &head)?;
+    if hlen > MAX_HEADER {
+        return Err(Error::file(
+            path,
+            format!(
+                "header of {hlen} bytes is larger than a .npy header can sensibly be ({MAX_HEADER})"
+            ),
+        ));
+    }
+    let header_end = (hstart + hlen) as u64;
+    if header_end > len {
+        return Err(Error::file(path, "truncated .npy header"));
+    }
+    let mut bytes = head;
+    bytes.resize(hstart + hlen, 0);
+    f.read_exact(&mut bytes[12.min(hstart + hlen)..])
+        .map_err(|e| Error::io(path, e))?;
+    let (rows, cols, width) = parse_header(path, &bytes[hstart..])?;
+    let need = data_bytes(path, rows, cols, width)?;
+    if len - header_end != need as u64 {
+        return Err(size_mismatch(path, len - header_end, rows, cols, need));
+    }
+    bytes.reserve_exact(need);
+    f.take(need as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
     parse_npy(path, &bytes)
 }
 
 /// Parses `.npy` bytes; `path` is used in messages only.
 pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Matrix> {
-    let bad = |m: String| Error::file(path, m);
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        return Err(bad("not a NumPy .npy file (magic bytes missing)".into()));
-    }
-    let major = bytes[6];
-    let (hlen, hstart) = match major {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 => {
-            if bytes.len() < 12 {
-                return Err(bad("truncated .npy header".into()));
-            }
-            (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            )
-        }
-        v => return Err(bad(format!("unsupported .npy format version {v}"))),
-    };
+    let (hlen, hstart) = header_span(path, bytes)?;
     let header = bytes
         .get(hstart..hstart + hlen)
-        .ok_or_else(|| bad("truncated .npy header".into()))?;
+        .ok_or_else(|| Error::file(path, "truncated .npy header"))?;
+    let (rows, cols, width) = parse_header(path, header)?;
+    let data = &bytes[hstart + hlen..];
+    let need = data_bytes(path, rows, cols, width)?;
+    if data.len() != need {
+        return Err(size_mismatch(path, data.len() as u64, rows, cols, need));
+    }
+    let values: Vec<f32> = if width == 4 {
+        data.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    } else {
+        data.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
+            .collect()
+    };
+    Ok(Matrix::new(rows, cols, values))
+}
+
+/// The header's length and where it starts, from the magic and version.
+fn header_span(path: &Path, bytes: &[u8]) -> Result<(usize, usize)> {
+    let bad = |m: &str| Error::file(path, m.to_string());
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(bad("not a NumPy .npy file (magic bytes missing)"));
+    }
+    match bytes[6] {
+        1 => Ok((u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)),
+        2 | 3 if bytes.len() >= 12 => Ok((
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )),
+        2 | 3 => Err(bad("truncated .npy header")),
+        v => Err(bad(&format!("unsupported .npy format version {v}"))),
+    }
+}
+
+/// Rows, columns and bytes per value from the header text; refuses what
+/// poisonlens cannot use (other dtypes, Fortran order, not 2-D, no columns).
+fn parse_header(path: &Path, header: &[u8]) -> Result<(usize, usize, usize)> {
+    let bad = |m: String| Error::file(path, m);
     let header = std::str::from_utf8(header).map_err(|_| bad("header is not text".into()))?;
     let descr = dict_value(header, "descr").ok_or_else(|| bad("header has no 'descr'".into()))?;
     let fortran = dict_value(header, "fortran_order")
@@ -64,7 +120,11 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Matrix> {
             "embeddings must be 2-D (N×D), this array has shape {shape}"
         )));
     }
-    let (rows, cols) = (dims[0], dims[1]);
+    if dims[1] == 0 {
+        return Err(bad(format!(
+            "embeddings have shape {shape}: zero dimensions per sample"
+        )));
+    }
     let width = match descr {
         "<f4" | "=f4" | "|f4" => 4,
         "<f8" | "=f8" | "|f8" => 8,
@@ -79,27 +139,21 @@ pub fn parse_npy(path: &Path, bytes: &[u8]) -> Result<Matrix> {
             )));
         }
     };
-    let data = &bytes[hstart + hlen..];
-    let need = rows
-        .checked_mul(cols)
+    Ok((dims[0], dims[1], width))
+}
+
+/// Bytes the data of a `rows`×`cols` array of `width`-byte values takes.
+fn data_bytes(path: &Path, rows: usize, cols: usize, width: usize) -> Result<usize> {
+    rows.checked_mul(cols)
         .and_then(|n| n.checked_mul(width))
-        .ok_or_else(|| bad("shape too large".into()))?;
-    if data.len() != need {
-        return Err(bad(format!(
-            "data holds {} bytes but shape ({rows}, {cols}) of {descr} needs {need}",
-            data.len()
-        )));
-    }
-    let values: Vec<f32> = if width == 4 {
-        data.chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()
-    } else {
-        data.chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
-            .collect()
-    };
-    Ok(Matrix::new(rows, cols, values))
+        .ok_or_else(|| Error::file(path, "shape too large"))
+}
+
+fn size_mismatch(path: &Path, have: u64, rows: usize, cols: usize, need: usize) -> Error {
+    Error::file(
+        path,
+        format!("data holds {have} bytes but shape ({rows}, {cols}) needs {need}"),
+    )
 }
 
 /// Writes an N×D float32 `.npy` file (used by tests and the sample-data tools).

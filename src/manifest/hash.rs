@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, files};
 use crate::error::{Error, Result};
 
 /// Lower-case hex SHA-256 of a byte string.
@@ -14,9 +14,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
-/// Lower-case hex SHA-256 of a file's bytes, streamed (files can be large).
+/// Lower-case hex SHA-256 of a regular file's bytes, streamed (files can be
+/// large); a FIFO or device is refused, never read.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let (mut f, _) = files::open_regular(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {

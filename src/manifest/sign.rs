@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey, SshSig};
 
+use crate::dataset::files;
 use crate::error::{Error, Result};
 
 /// The SSHSIG namespace poisonlens signs in (`-n` for `ssh-keygen -Y`), so a
@@ -20,7 +21,7 @@ pub fn load_private_key(
     path: &Path,
     passphrase: &mut dyn FnMut() -> Result<Option<String>>,
 ) -> Result<PrivateKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = files::read_text_capped(path, 1 << 20, "a private key")?;
     let key = PrivateKey::from_openssh(text.trim()).map_err(|e| {
         Error::file(
             path,
@@ -49,6 +50,20 @@ pub fn load_private_key(
     };
     key.decrypt(pass.as_bytes())
         .map_err(|_| Error::file(path, "wrong passphrase for this key"))
+}
+
+/// Who a signature is made as: the identity asked for, else the key's
+/// comment (what `ssh-keygen -C` or `poisonlens keygen --identity` set, so
+/// it is the principal the allowed-signers line names), else the reviewer.
+pub fn signer_identity(asked: Option<&str>, key: &PrivateKey, reviewer: &str) -> String {
+    asked
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            Some(key.comment().trim()).filter(|c| !c.is_empty() && !c.contains(char::is_whitespace))
+        })
+        .unwrap_or(reviewer)
+        .to_string()
 }
 
 /// Signs `msg`; returns the armoured signature (`-----BEGIN SSH SIGNATURE-----`).
@@ -96,7 +111,8 @@ pub struct NewKey {
 
 /// Makes an Ed25519 key pair for a reviewer who has none: `out` (readable
 /// only by its owner, from the moment it exists) and `out.pub`. Refuses to
-/// overwrite either.
+/// overwrite either, and refuses an empty passphrase (an empty passphrase
+/// file is a mistake, not a request for an unprotected key: pass None).
 pub fn keygen(out: &Path, identity: &str, passphrase: Option<&str>) -> Result<NewKey> {
     let public_path = PathBuf::from(format!("{}.pub", out.display()));
     for p in [out, public_path.as_path()] {
@@ -109,7 +125,12 @@ pub fn keygen(out: &Path, identity: &str, passphrase: Option<&str>) -> Result<Ne
         .map_err(|e| Error::Other(format!("key generation failed: {e}")))?;
     key.set_comment(identity);
     let public = key.public_key().clone();
-    let stored = match passphrase.filter(|p| !p.is_empty()) {
+    let stored = match passphrase {
+        Some("") => {
+            return Err(Error::Other(
+                "the passphrase given is empty; no key written (to store the key without one, say so with --no-passphrase)".into(),
+            ));
+        }
         Some(p) => key
             .encrypt(&mut rng, p.as_bytes())
             .map_err(|e| Error::Other(format!("encrypting the key failed: {e}")))?,

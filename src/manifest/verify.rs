@@ -14,11 +14,15 @@ use super::record::{
     CSV_FILE, FORMAT, KeptSample, PARQUET_FILE, RECORD_FILE, Record, SIGNATURE_FILE,
 };
 use super::sign::{self, NAMESPACE};
-use crate::dataset::{manifest, paths};
-use crate::error::Error;
+use crate::dataset::{files, manifest, paths};
 
 /// Problems of one kind shown before "… and N more".
 const SHOWN: usize = 10;
+
+/// Largest `record.json` read (a million samples take about 300 MB).
+const MAX_RECORD_BYTES: u64 = 4 << 30;
+/// Largest signature file read.
+const MAX_SIGNATURE_BYTES: u64 = 1 << 20;
 
 /// Options for [`verify`].
 #[derive(Debug, Clone, Default)]
@@ -29,13 +33,22 @@ pub struct VerifyOptions {
     pub identity: Option<String>,
     /// Where the dataset's files are now, if moved since export.
     pub data_root: Option<PathBuf>,
+    /// Accept a valid signature by any key when no `allowed_signers` is
+    /// given (the export is checked intact, the signer stays unverified).
+    pub accept_any_signer: bool,
 }
 
 /// The outcome: problems (empty = all holds) and a one-line summary.
 #[derive(Debug, Clone, Default)]
 pub struct Verdict {
-    /// What is wrong, one line each.
+    /// What is wrong, one line each; long runs of one kind are cut to
+    /// [`SHOWN`] lines and a line saying how many more there are.
     pub problems: Vec<String>,
+    /// How many problems were found (shown or not).
+    pub total: usize,
+    /// Things worth knowing that are not problems (e.g. allowed-signers
+    /// lines skipped as unreadable).
+    pub notes: Vec<String>,
     /// One line describing what was checked.
     pub summary: String,
 }
@@ -43,83 +56,47 @@ pub struct Verdict {
 impl Verdict {
     /// True when nothing is wrong.
     pub fn ok(&self) -> bool {
-        self.problems.is_empty()
+        self.total == 0
+    }
+
+    fn problem(&mut self, p: String) {
+        self.problems.push(p);
+        self.total += 1;
+    }
+
+    /// Adds problems of one kind, showing at most [`SHOWN`].
+    fn problems_of_a_kind(&mut self, mut found: Vec<String>) {
+        self.total += found.len();
+        let more = found.len().saturating_sub(SHOWN);
+        found.truncate(SHOWN);
+        self.problems.extend(found);
+        if more > 0 {
+            self.problems.push(format!("… and {more} more like these"));
+        }
     }
 }
 
-/// Verifies the export in `dir`.
+/// Verifies the export in `dir`. The signature and the signer are checked
+/// first; only when both hold is anything the record names read (tables,
+/// then the kept files, each only if it is a regular file under the
+/// dataset root) — an unsigned or untrusted record cannot make poisonlens
+/// open `/dev/zero` or answer whether a guessed file hash is right.
 pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verdict {
     let mut v = Verdict::default();
-    let record_path = dir.join(RECORD_FILE);
-    let bytes = match std::fs::read(&record_path) {
-        Ok(b) => b,
-        Err(e) => {
-            v.problems.push(Error::io(&record_path, e).to_string());
-            return v;
-        }
+    let Some((bytes, record)) = read_record(dir, &mut v) else {
+        return v;
     };
-    let record: Record = match serde_json::from_slice(&bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            v.problems.push(format!(
-                "{}: not a poisonlens record: {e}",
-                record_path.display()
-            ));
-            return v;
-        }
+    let Some(signer_text) = check_signer(dir, &bytes, &record, opts, &mut v) else {
+        v.problem(
+            "stopped before reading the tables or any file the record names: its signature or signer is not trusted"
+                .into(),
+        );
+        return v;
     };
-    if record.format != FORMAT {
-        v.problems.push(format!(
-            "{}: format '{}' is not '{FORMAT}'",
-            record_path.display(),
-            record.format
-        ));
-    }
-
-    // Signature and signer.
-    let sig_path = dir.join(SIGNATURE_FILE);
-    let mut signer_text = String::from("unsigned");
-    match std::fs::read_to_string(&sig_path) {
-        Err(_) => v.problems.push(format!(
-            "{} is missing: the record is not signed",
-            sig_path.display()
-        )),
-        Ok(armoured) => match sign::verify(&bytes, &armoured) {
-            Err(e) => v.problems.push(format!("{}: {e}", sig_path.display())),
-            Ok(key) => {
-                let fp = sign::fingerprint(&key);
-                let identity = opts.identity.clone().or_else(|| record.signer.clone());
-                signer_text = format!(
-                    "signed by {} ({fp})",
-                    identity.as_deref().unwrap_or("an unnamed signer")
-                );
-                match (&opts.allowed_signers, identity) {
-                    (None, _) => signer_text.push_str(", signer not checked (no --allowed-signers)"),
-                    (Some(f), None) => v.problems.push(format!(
-                        "the record names no signer; give --identity to check against {}",
-                        f.display()
-                    )),
-                    (Some(f), Some(id)) => match allowed_signers::read(f) {
-                        Err(e) => v.problems.push(e.to_string()),
-                        Ok(list) if allowed_signers::permits(&list, &id, NAMESPACE, &key) => {
-                            signer_text.push_str(", an allowed signer");
-                        }
-                        Ok(_) => v.problems.push(format!(
-                            "signer '{id}' with key {fp} is not allowed by {} for namespace {NAMESPACE}",
-                            f.display()
-                        )),
-                    },
-                }
-            }
-        },
-    }
-
-    // The tables written beside the record.
+    check_record(&record, &mut v);
     for name in [CSV_FILE, PARQUET_FILE] {
-        check_table(dir, name, &record, &mut v.problems);
+        check_table(dir, name, &record, &mut v);
     }
-
-    // Every kept file.
     let root = opts
         .data_root
         .clone()
@@ -130,7 +107,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verdict {
         .filter_map(|k| check_file(&root, k))
         .collect();
     let n_files = record.kept.iter().filter(|k| k.sha256.is_some()).count();
-    push_limited(&mut v.problems, file_problems);
+    v.problems_of_a_kind(file_problems);
     v.summary = format!(
         "{}: {} kept and {} excluded samples; {signer_text}; {} and {} match; {n_files} files re-hashed under {}",
         dir.display(),
@@ -141,6 +118,140 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verdict {
         root.display()
     );
     v
+}
+
+/// Reads and parses `record.json` (a regular file of bounded size).
+fn read_record(dir: &Path, v: &mut Verdict) -> Option<(Vec<u8>, Record)> {
+    let path = dir.join(RECORD_FILE);
+    let bytes = match files::read_capped(&path, MAX_RECORD_BYTES, "a record") {
+        Ok(b) => b,
+        Err(e) => {
+            v.problem(e.to_string());
+            return None;
+        }
+    };
+    let record: Record = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            v.problem(format!("{}: not a poisonlens record: {e}", path.display()));
+            return None;
+        }
+    };
+    if record.format != FORMAT {
+        v.problem(format!(
+            "{}: format '{}' is not '{FORMAT}'",
+            path.display(),
+            record.format
+        ));
+        return None;
+    }
+    Some((bytes, record))
+}
+
+/// Checks the signature over the record and whether its signer is trusted;
+/// returns the words describing the signer when both hold.
+fn check_signer(
+    dir: &Path,
+    bytes: &[u8],
+    record: &Record,
+    opts: &VerifyOptions,
+    v: &mut Verdict,
+) -> Option<String> {
+    let sig_path = dir.join(SIGNATURE_FILE);
+    let armoured = match files::read_text_capped(&sig_path, MAX_SIGNATURE_BYTES, "a signature") {
+        Ok(a) => a,
+        Err(e) => {
+            v.problem(format!("{e}: the record is not signed"));
+            return None;
+        }
+    };
+    let key = match sign::verify(bytes, &armoured) {
+        Ok(k) => k,
+        Err(e) => {
+            v.problem(format!("{}: {e}", sig_path.display()));
+            return None;
+        }
+    };
+    let fp = sign::fingerprint(&key);
+    let identity = opts.identity.clone().or_else(|| record.signer.clone());
+    let who = identity.as_deref().unwrap_or("an unnamed signer");
+    let Some(file) = &opts.allowed_signers else {
+        if opts.accept_any_signer {
+            return Some(format!(
+                "signed by key {fp}, claiming to be {who}: signer NOT verified (--accept-any-signer)"
+            ));
+        }
+        v.problem(format!(
+            "signed by key {fp}, claiming to be {who}, but nothing says whom to trust: give --allowed-signers FILE (or --accept-any-signer to check only that the export is intact)"
+        ));
+        return None;
+    };
+    let Some(id) = identity else {
+        v.problem(format!(
+            "the record names no signer; give --identity to check against {}",
+            file.display()
+        ));
+        return None;
+    };
+    let list = match allowed_signers::read(file) {
+        Ok(l) => l,
+        Err(e) => {
+            v.problem(e.to_string());
+            return None;
+        }
+    };
+    v.notes.extend(
+        list.skipped
+            .iter()
+            .map(|s| format!("{}: {s} (skipped, as ssh-keygen skips it)", file.display())),
+    );
+    match list.check(&id, NAMESPACE, &key, now_secs()) {
+        Ok(line) => Some(format!(
+            "signed by {id} ({fp}), an allowed signer ({} line {line})",
+            file.display()
+        )),
+        Err(why) => {
+            v.problem(format!(
+                "signer '{id}' with key {fp} is not allowed by {} for namespace {NAMESPACE}: {why}",
+                file.display()
+            ));
+            None
+        }
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The record against itself: every sample once, counts that add up.
+fn check_record(record: &Record, v: &mut Verdict) {
+    let mut times: HashMap<&str, (usize, usize)> = HashMap::new();
+    for k in &record.kept {
+        times.entry(&k.id).or_default().0 += 1;
+    }
+    for e in &record.excluded {
+        times.entry(&e.id).or_default().1 += 1;
+    }
+    let mut found: Vec<String> = times
+        .iter()
+        .filter(|(_, (k, e))| k + e > 1)
+        .map(|(id, (k, e))| {
+            format!("{RECORD_FILE}: sample '{id}' is listed {k} time(s) as kept and {e} as excluded; each sample must appear once")
+        })
+        .collect();
+    found.sort();
+    v.problems_of_a_kind(found);
+    let c = &record.counts;
+    let (kept, excluded) = (record.kept.len(), record.excluded.len());
+    if c.kept != kept || c.excluded != excluded || record.dataset.samples != kept + excluded {
+        v.problem(format!(
+            "{RECORD_FILE}: counts do not add up: {kept} kept and {excluded} excluded listed, counts say {} and {}, dataset {} samples",
+            c.kept, c.excluded, record.dataset.samples
+        ));
+    }
 }
 
 fn check_file(root: &Path, k: &KeptSample) -> Option<String> {
@@ -161,23 +272,23 @@ fn check_file(root: &Path, k: &KeptSample) -> Option<String> {
     }
 }
 
-/// Compares a table's hash with the record; on mismatch, says which rows differ.
-fn check_table(dir: &Path, name: &str, record: &Record, problems: &mut Vec<String>) {
+/// Compares a table with the record: its hash, and row by row its ids,
+/// labels and paths (so a table the signer hashed but that disagrees with
+/// the record — rows missing, added or repeated — is caught too).
+fn check_table(dir: &Path, name: &str, record: &Record, v: &mut Verdict) {
     let path = dir.join(name);
     let Some(want) = record.files.get(name) else {
-        problems.push(format!("{RECORD_FILE} has no hash for {name}"));
+        v.problem(format!("{RECORD_FILE} has no hash for {name}"));
         return;
     };
     let have = match sha256_file(&path) {
         Ok(h) => h,
         Err(e) => {
-            problems.push(e.to_string());
+            v.problem(e.to_string());
             return;
         }
     };
-    if &have == want {
-        return;
-    }
+    let hash_differs = &have != want;
     let df = if name.ends_with(".csv") {
         manifest::read_csv(&path)
     } else {
@@ -189,13 +300,41 @@ fn check_table(dir: &Path, name: &str, record: &Record, problems: &mut Vec<Strin
             .and_then(|df| manifest::strings(&path, df, c).ok())
     };
     let (Some(ids), Some(labels)) = (col("id"), col("label")) else {
-        problems.push(format!(
-            "{}: changed after signing (SHA-256 differs) and no longer readable as id/path/label",
-            path.display()
+        v.problem(format!(
+            "{}: {}not readable as id/path/label",
+            path.display(),
+            if hash_differs {
+                "changed after signing (SHA-256 differs) and "
+            } else {
+                ""
+            }
         ));
         return;
     };
     let paths = col("path").unwrap_or_else(|| vec![None; ids.len()]);
+    let mut found = compare_rows(&path, record, &ids, &labels, &paths);
+    if hash_differs && found.is_empty() {
+        found.push(format!(
+            "{}: changed after signing (SHA-256 differs), though ids, paths and labels agree",
+            path.display()
+        ));
+    } else if hash_differs {
+        v.problem(format!(
+            "{}: changed after signing (SHA-256 differs)",
+            path.display()
+        ));
+    }
+    v.problems_of_a_kind(found);
+}
+
+/// Row-by-row differences between a table and the record's kept samples.
+fn compare_rows(
+    path: &Path,
+    record: &Record,
+    ids: &[Option<String>],
+    labels: &[Option<String>],
+    paths: &[Option<String>],
+) -> Vec<String> {
     let signed: HashMap<&str, &KeptSample> =
         record.kept.iter().map(|k| (k.id.as_str(), k)).collect();
     let mut found = Vec::new();
@@ -236,20 +375,5 @@ fn check_table(dir: &Path, name: &str, record: &Record, problems: &mut Vec<Strin
             ));
         }
     }
-    if found.is_empty() {
-        found.push(format!(
-            "{}: changed after signing (SHA-256 differs), though ids, paths and labels agree",
-            path.display()
-        ));
-    }
-    push_limited(problems, found);
-}
-
-fn push_limited(problems: &mut Vec<String>, mut found: Vec<String>) {
-    let more = found.len().saturating_sub(SHOWN);
-    found.truncate(SHOWN);
-    problems.extend(found);
-    if more > 0 {
-        problems.push(format!("… and {more} more like these"));
-    }
+    found
 }

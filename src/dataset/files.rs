@@ -1,0 +1,125 @@
+//! Opening files that may be hostile. Every file poisonlens reads — a
+//! manifest, embeddings, an image, a signed record, a key — can be a FIFO
+//! that never ends, a device that never stops (`/dev/zero`), a folder, or a
+//! regular file of any size. So files are opened without blocking, checked
+//! to be regular files *on the open handle* (no race between check and
+//! read), and read only up to a stated limit or the size their own header
+//! announces.
+
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Largest text file read whole (signatures, keys, signer lists, records).
+pub const MAX_TEXT_BYTES: u64 = 1 << 30;
+
+/// Opens `path` for reading if, and only if, it is a regular file; returns
+/// the handle and its size. A FIFO or device is refused at once, never
+/// waited on or read.
+pub fn open_regular(path: &Path) -> Result<(File, u64)> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking so opening a FIFO with no writer returns at once;
+        // no controlling terminal from a tty device.
+        opts.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
+    }
+    let f = opts.open(path).map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::file(
+            path,
+            format!(
+                "is {}, not a regular file; poisonlens reads only regular files",
+                kind(&meta)
+            ),
+        ));
+    }
+    Ok((f, meta.len()))
+}
+
+/// Reads a regular file whole, refusing one larger than `max` bytes
+/// (`what` names it in the message, e.g. "a signature").
+pub fn read_capped(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    let (f, len) = open_regular(path)?;
+    if len > max {
+        return Err(too_large(path, len, max, what));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    // The file may grow after the size was read: never read past the limit.
+    f.take(max + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
+    if buf.len() as u64 > max {
+        return Err(too_large(path, buf.len() as u64, max, what));
+    }
+    Ok(buf)
+}
+
+/// [`read_capped`] for UTF-8 text.
+pub fn read_text_capped(path: &Path, max: u64, what: &str) -> Result<String> {
+    String::from_utf8(read_capped(path, max, what)?).map_err(|e| {
+        Error::file(
+            path,
+            format!("is not UTF-8 text (byte {})", e.utf8_error().valid_up_to()),
+        )
+    })
+}
+
+fn too_large(path: &Path, len: u64, max: u64, what: &str) -> Error {
+    Error::file(
+        path,
+        format!("is {len} bytes, more than poisonlens reads for {what} ({max} bytes)"),
+    )
+}
+
+/// What a non-regular file is, in words.
+fn kind(meta: &Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a folder";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "not a plain file"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_devices_folders_and_oversize() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = open_regular(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("a folder"), "{e}");
+        #[cfg(unix)]
+        {
+            let e = read_capped(Path::new("/dev/zero"), 10, "a test").unwrap_err();
+            assert!(e.to_string().contains("character device"), "{e}");
+        }
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"0123456789").unwrap();
+        assert_eq!(read_capped(&p, 10, "a test").unwrap().len(), 10);
+        let e = read_capped(&p, 9, "a test").unwrap_err().to_string();
+        assert!(e.contains("10 bytes") && e.contains("a test"), "{e}");
+    }
+}

@@ -1,0 +1,140 @@
+//! Hostile files where data should be: FIFOs and devices are refused at
+//! once (never waited on or read), sizes come from the format's own header
+//! and are checked before reading, and values that would break the maths
+//! (no dimensions, magnitudes whose squares overflow, images whose header
+//! claims gigapixels) are refused with the file, row and column named.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use poisonlens::dataset::{Dataset, OpenOptions, images, npy};
+use poisonlens::linalg::Matrix;
+
+/// Runs `f` on another thread and fails the test if it takes over a minute
+/// (a read that blocks on a FIFO would otherwise hang the whole suite).
+fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("still running after 60 s: blocked on a hostile file")
+}
+
+fn open_err(manifest: PathBuf, embeddings: Option<PathBuf>) -> String {
+    within_a_minute(move || {
+        Dataset::open(&manifest, &OpenOptions { embeddings })
+            .map(|_| ())
+            .expect_err("should be refused")
+            .to_string()
+    })
+}
+
+fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    let st = std::process::Command::new("mkfifo")
+        .arg(&p)
+        .status()
+        .expect("mkfifo");
+    assert!(st.success());
+    p
+}
+
+fn manifest(dir: &Path, n: usize) -> PathBuf {
+    let mut s = String::from("id,label\n");
+    for i in 0..n {
+        s += &format!("s{i},{}\n", ["cat", "dog"][i % 2]);
+    }
+    let p = dir.join("manifest.csv");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+#[test]
+fn fifos_and_devices_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), 4);
+    let e = open_err(m.clone(), Some(fifo(dir.path(), "emb.npy")));
+    assert!(e.contains("emb.npy") && e.contains("FIFO"), "{e}");
+    let e = open_err(m, Some(PathBuf::from("/dev/zero")));
+    assert!(
+        e.contains("/dev/zero") && e.contains("character device"),
+        "{e}"
+    );
+    let fake = fifo(dir.path(), "fake.csv");
+    let e = open_err(fake, None);
+    assert!(e.contains("fake.csv") && e.contains("FIFO"), "{e}");
+    let img = fifo(dir.path(), "a.png");
+    let e = within_a_minute(move || images::decode_file(&img).unwrap_err().to_string());
+    assert!(e.contains("a.png") && e.contains("FIFO"), "{e}");
+}
+
+#[test]
+fn npy_sizes_come_from_the_header_and_are_checked_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), 4);
+    // A 4 GB (sparse) file with a bad magic: refused from its first bytes.
+    let big = dir.path().join("big.npy");
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(4 << 30)
+        .unwrap();
+    let e = open_err(m.clone(), Some(big));
+    assert!(e.contains("magic"), "{e}");
+    // A header claiming far more data than the file holds.
+    let lying = dir.path().join("lying.npy");
+    npy::write_npy(&lying, &Matrix::new(4, 2, vec![0.0; 8])).unwrap();
+    let mut bytes = std::fs::read(&lying).unwrap();
+    let at = bytes.windows(6).position(|w| w == b"(4, 2)").unwrap();
+    bytes[at..at + 6].copy_from_slice(b"(4, 9)");
+    std::fs::write(&lying, bytes).unwrap();
+    let e = open_err(m.clone(), Some(lying));
+    assert!(e.contains("lying.npy") && e.contains("needs 144"), "{e}");
+    // A header longer than any NumPy writes.
+    let long = dir.path().join("long.npy");
+    let mut b = b"\x93NUMPY\x02\x00".to_vec();
+    b.extend_from_slice(&(1u32 << 31).to_le_bytes());
+    std::fs::write(&long, b).unwrap();
+    let e = open_err(m, Some(long));
+    assert!(e.contains("long.npy") && e.contains("header"), "{e}");
+}
+
+#[test]
+fn embeddings_without_dimensions_or_with_overflowing_values_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), 4);
+    let empty = dir.path().join("empty.npy");
+    npy::write_npy(&empty, &Matrix::new(4, 0, vec![])).unwrap();
+    let e = open_err(m.clone(), Some(empty));
+    assert!(
+        e.contains("empty.npy") && e.contains("zero dimensions"),
+        "{e}"
+    );
+    let huge = dir.path().join("huge.npy");
+    let mut v = vec![0.5f32; 8];
+    v[5] = 3e38;
+    npy::write_npy(&huge, &Matrix::new(4, 2, v)).unwrap();
+    let e = open_err(m, Some(huge));
+    assert!(
+        e.contains("huge.npy") && e.contains("row 3") && e.contains("too large"),
+        "{e}"
+    );
+    // The same through manifest columns names the column.
+    let cols = dir.path().join("cols.csv");
+    std::fs::write(&cols, "id,label,emb_0\na,x,1\nb,x,3e38\nc,y,0\nd,y,1\n").unwrap();
+    let e = open_err(cols, None);
+    assert!(e.contains("row 2") && e.contains("emb_0"), "{e}");
+}
+
+#[test]
+fn an_image_claiming_too_many_pixels_is_refused_from_its_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("wide.png");
+    image::GrayImage::new(8193, 8193).save(&p).unwrap();
+    let e = images::decode_file(&p).unwrap_err().to_string();
+    assert!(e.contains("wide.png") && e.contains("8193×8193"), "{e}");
+    let ok = dir.path().join("ok.png");
+    image::GrayImage::new(28, 28).save(&ok).unwrap();
+    assert_eq!(images::decode_file(&ok).unwrap().width(), 28);
+}
