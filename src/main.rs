@@ -295,6 +295,7 @@ fn run_scan(
 ) -> Result<(), poisonlens::Error> {
     let t0 = Instant::now();
     let ds = Dataset::open(&dataset, &OpenOptions { embeddings })?;
+    ds.refuse_as_output(&out)?;
     let last = std::sync::Mutex::new(String::new());
     let tty = std::io::stderr().is_terminal();
     let progress = |stage: &str, frac: f32| {

@@ -188,12 +188,12 @@ fn list(ds: &Dataset, session: &ReviewSession) -> Result<(), Error> {
         let e = review.decision(i).expect("decided");
         println!(
             "{:<w$}  {:<12}  {:<20}  {:<12}  {:<20}  {}",
-            ds.ids[i],
-            ds.label_name(i),
-            describe(Some(e.decision), &ds.classes),
-            e.reviewer,
+            plain(&ds.ids[i]),
+            plain(ds.label_name(i)),
+            plain(&describe(Some(e.decision), &ds.classes)),
+            plain(&e.reviewer),
             rfc3339(e.at),
-            e.reason
+            plain(&e.reason)
         );
     }
     let history = session.history()?;
@@ -205,7 +205,14 @@ fn list(ds: &Dataset, session: &ReviewSession) -> Result<(), Error> {
                     .changes
                     .iter()
                     .take(3)
-                    .map(|c| format!("{} {} -> {}", c.sample_id, word(&c.before), word(&c.after)))
+                    .map(|c| {
+                        format!(
+                            "{} {} -> {}",
+                            plain(&c.sample_id),
+                            plain(&word(&c.before)),
+                            plain(&word(&c.after))
+                        )
+                    })
                     .collect();
                 let more = e.changes.len().saturating_sub(3);
                 format!(
@@ -220,7 +227,7 @@ fn list(ds: &Dataset, session: &ReviewSession) -> Result<(), Error> {
                     if e.reason.is_empty() {
                         String::new()
                     } else {
-                        format!("  reason: {}", e.reason)
+                        format!("  reason: {}", plain(&e.reason))
                     }
                 )
             }
@@ -231,7 +238,7 @@ fn list(ds: &Dataset, session: &ReviewSession) -> Result<(), Error> {
             "#{:<5} {}  {:<12}  {what}",
             e.seq,
             rfc3339(e.at),
-            e.reviewer
+            plain(&e.reviewer)
         );
     }
     Ok(())
@@ -245,4 +252,28 @@ fn word(e: &Option<StoredEntry>) -> String {
             None => e.decision.clone(),
         },
     }
+}
+
+/// Text from the store as it may be printed on a terminal: control
+/// characters (newlines, escape sequences) and bidirectional overrides are
+/// shown escaped, so a reviewer name or reason cannot fake history lines or
+/// recolour the screen.
+fn plain(s: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }

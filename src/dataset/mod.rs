@@ -5,6 +5,7 @@
 pub mod files;
 mod imagefolder;
 pub mod images;
+mod inputs;
 pub(crate) mod manifest;
 pub mod npy;
 pub mod paths;

@@ -200,6 +200,9 @@ pub fn export(
     signer: Option<Signer<'_>>,
     progress: &(dyn Fn(f32) + Sync),
 ) -> Result<Exported> {
+    for name in [CSV_FILE, PARQUET_FILE, RECORD_FILE, SIGNATURE_FILE] {
+        ds.refuse_as_output(&out.join(name))?;
+    }
     let mut record = build_record(
         ds,
         review,

@@ -48,16 +48,20 @@ impl ReviewSession {
     /// Opens the review of `ds` (creating its store if needed), replaying the
     /// whole history so decisions, undo and redo are as they were left.
     pub fn open(ds: &Dataset, state_dir: Option<&Path>) -> Result<ReviewSession> {
-        let location = location::locate(ds, state_dir);
+        let location = location::locate(ds, state_dir)?;
         let fingerprint = dataset_fingerprint(ds)?;
         Self::open_at(ds, location, fingerprint)
     }
 
     /// Opens the review of `ds` in the store at `location`.
     pub fn open_at(ds: &Dataset, location: Location, fingerprint: String) -> Result<ReviewSession> {
-        let mut store = Store::open(&location.path)?;
+        let mut store = match (&location.read_only, &location.seed) {
+            (Some(why), _) => Store::open_read_only(&location.path, why)?,
+            (None, Some(from)) => Store::open_seeded(&location.path, from)?,
+            (None, None) => Store::open(&location.path)?,
+        };
         let path = location.path.clone();
-        {
+        if location.read_only.is_none() {
             let tx = store.begin()?;
             if store::get_meta(&tx, &path, "dataset_sha256")?.is_none() {
                 store::set_meta(&tx, &path, "dataset_sha256", &fingerprint)?;

@@ -126,10 +126,15 @@ impl StoredEvent {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// Why nothing may be written, when the store is read-only.
+    read_only: Option<String>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the store at `path` for reading and
+    /// writing. Refuses an SQLite file that is not a poisonlens review
+    /// rather than adding tables to it. Several processes opening a new
+    /// store at once wait for each other instead of failing "locked".
     pub fn open(path: &Path) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -137,9 +142,10 @@ impl Store {
         let err = |e: rusqlite::Error| db_error(path, e);
         let conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-            .map_err(err)?;
+        refuse_foreign(&conn, path)?;
+        let mode =
+            retry_busy(|| conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)))
+                .map_err(err)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::file(
                 path,
@@ -153,9 +159,60 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            read_only: None,
         };
         store.create_schema()?;
         Ok(store)
+    }
+
+    /// Opens the store at `path` without writing anything, for a review
+    /// that cannot be written (`why` says so in every refusal). A store
+    /// that does not exist reads as empty.
+    pub fn open_read_only(path: &Path, why: &str) -> Result<Store> {
+        let err = |e: rusqlite::Error| db_error(path, e);
+        let conn = if path.exists() {
+            read_only_connection(path)?
+        } else {
+            Connection::open_in_memory().map_err(err)?
+        };
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+            read_only: None,
+        };
+        if path.exists() {
+            refuse_foreign(&store.conn, path)?;
+            store.check_version()?;
+        } else {
+            store.create_schema()?;
+        }
+        store.read_only = Some(why.to_string());
+        Ok(store)
+    }
+
+    /// Creates the store at `path` as a copy of the store at `from` (read
+    /// only, never changed), then opens it for writing.
+    pub fn open_seeded(path: &Path, from: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let source = Store::open_read_only(from, "")?;
+        let tmp = path.with_extension(format!("seeding-{}", std::process::id()));
+        source
+            .conn
+            .execute("VACUUM INTO ?1", [tmp.to_string_lossy()])
+            .map_err(|e| db_error(from, e))?;
+        drop(source);
+        // Another process may have created it meanwhile: keep theirs.
+        if let Err(e) = std::fs::hard_link(&tmp, path)
+            && e.kind() != std::io::ErrorKind::AlreadyExists
+        {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io(path, e));
+        }
+        let _ = std::fs::remove_file(&tmp);
+        Store::open(path)
     }
 
     /// Where the store lives.
@@ -185,27 +242,30 @@ impl Store {
                  PRIMARY KEY (event, ord)) WITHOUT ROWID;",
         )
         .map_err(|e| db_error(&path, e))?;
-        let version: Option<String> = get_meta(&tx, &path, "schema_version")?;
-        match version.as_deref().map(str::parse::<i64>) {
-            None => set_meta(&tx, &path, "schema_version", &SCHEMA_VERSION.to_string())?,
-            Some(Ok(v)) if v <= SCHEMA_VERSION => {}
-            Some(v) => {
-                return Err(Error::file(
-                    &path,
-                    format!(
-                        "review store schema {} is newer than this poisonlens understands ({SCHEMA_VERSION}); upgrade poisonlens",
-                        v.map_or_else(|_| "?".into(), |v| v.to_string())
-                    ),
-                ));
-            }
+        if schema_version(&tx, &path)?.is_none() {
+            set_meta(&tx, &path, "schema_version", &SCHEMA_VERSION.to_string())?;
         }
         tx.commit().map_err(|e| db_error(&path, e))
     }
 
+    /// Refuses a store written by a newer poisonlens.
+    fn check_version(&self) -> Result<()> {
+        schema_version(&self.conn, &self.path).map(|_| ())
+    }
+
     /// Starts a write transaction that holds the write lock from the start,
     /// so reading new events and appending ours happen with no writer between.
+    /// A read-only store refuses, saying why and what to do.
     pub fn begin(&mut self) -> Result<Transaction<'_>> {
         let path = self.path.clone();
+        if let Some(why) = &self.read_only {
+            return Err(Error::file(
+                &path,
+                format!(
+                    "{why}; the review is read-only, so this decision was not recorded (give --state-dir DIR to record decisions there)"
+                ),
+            ));
+        }
         self.conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| db_error(&path, e))
@@ -242,6 +302,132 @@ impl Store {
                 &self.path,
                 format!("review store damaged: {r}"),
             ))
+        }
+    }
+}
+
+/// The store's schema version (None for a new store); an error for one
+/// newer than this poisonlens understands.
+fn schema_version(conn: &Connection, path: &Path) -> Result<Option<i64>> {
+    let version: Option<String> = get_meta(conn, path, "schema_version")?;
+    match version.as_deref().map(str::parse::<i64>) {
+        None => Ok(None),
+        Some(Ok(v)) if v <= SCHEMA_VERSION => Ok(Some(v)),
+        Some(v) => Err(Error::file(
+            path,
+            format!(
+                "review store schema {} is newer than this poisonlens understands ({SCHEMA_VERSION}); upgrade poisonlens",
+                v.map_or_else(|_| "?".into(), |v| v.to_string())
+            ),
+        )),
+    }
+}
+
+/// Refuses a database that already holds tables but is not a poisonlens
+/// review (no `meta` table with a schema version): poisonlens must never
+/// add its tables to someone else's file.
+fn refuse_foreign(conn: &Connection, path: &Path) -> Result<()> {
+    let err = |e: rusqlite::Error| db_error(path, e);
+    let tables: i64 = retry_busy(|| {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+    })
+    .map_err(err)?;
+    if tables == 0 {
+        return Ok(());
+    }
+    let ours: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    let versioned = ours == 1
+        && conn
+            .query_row(
+                "SELECT count(*) FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0)
+            == 1;
+    if versioned {
+        Ok(())
+    } else {
+        Err(Error::file(
+            path,
+            "is an SQLite database but not a poisonlens review store; poisonlens will not add its tables to it (move it away or give --state-dir DIR)",
+        ))
+    }
+}
+
+/// Opens an existing store without writing: read-only when its folder lets
+/// SQLite keep its shared-memory index, else as an immutable file — safe
+/// only when no write-ahead log holds decisions not yet in the main file.
+fn read_only_connection(path: &Path) -> Result<Connection> {
+    use rusqlite::OpenFlags as F;
+    let flags = F::SQLITE_OPEN_READ_ONLY | F::SQLITE_OPEN_URI | F::SQLITE_OPEN_NO_MUTEX;
+    let uri = |q: &str| format!("file:{}?{q}", uri_path(path));
+    let readable = |c: &Connection| {
+        c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })
+    };
+    if let Ok(c) = Connection::open_with_flags(uri("mode=ro"), flags)
+        && readable(&c).is_ok()
+    {
+        return Ok(c);
+    }
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+        return Err(Error::file(
+            path,
+            format!(
+                "holds decisions in its write-ahead log {} that cannot be read without write access to the folder; open it once where it can be written",
+                wal.display()
+            ),
+        ));
+    }
+    let c =
+        Connection::open_with_flags(uri("immutable=1"), flags).map_err(|e| db_error(path, e))?;
+    readable(&c).map_err(|e| db_error(path, e))?;
+    Ok(c)
+}
+
+/// A path for an SQLite `file:` URI (percent-encoding what URIs reserve).
+fn uri_path(path: &Path) -> String {
+    let raw = path.to_string_lossy();
+    let mut out = String::with_capacity(raw.len());
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Retries a statement while another connection holds a lock SQLite's busy
+/// handler does not wait on (setting up a new database's journal mode).
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    use rusqlite::ErrorCode as C;
+    let start = std::time::Instant::now();
+    loop {
+        match f() {
+            Err(e)
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(C::DatabaseBusy | C::DatabaseLocked)
+                ) && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => return r,
         }
     }
 }
