@@ -207,10 +207,14 @@ fn cluster_map_puts_a_planted_backdoor_off_the_diagonal() {
         minority.members.iter().filter(|&&i| truth[i]).count() * 10 >= minority.members.len() * 9
     );
     // Its members are not like class 0's main group.
-    assert!(minority.looks_like[0] < 0.5, "{:?}", minority.looks_like);
+    assert!(
+        minority.share_looking_like(0) < 0.5,
+        "{:?}",
+        minority.looks_like
+    );
     let main = rows
         .iter()
         .find(|row| row.class == 1 && row.cluster == 0)
         .unwrap();
-    assert!(main.looks_like[1] > 0.9, "{:?}", main.looks_like);
+    assert!(main.share_looking_like(1) > 0.9, "{:?}", main.looks_like);
 }

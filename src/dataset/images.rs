@@ -104,10 +104,19 @@ pub fn load(ds: &Dataset, i: usize) -> Result<DynamicImage> {
 /// [`MAX_IMAGE_BYTES`], only when its header claims at most
 /// [`MAX_IMAGE_PIXELS`], and with the decoder's own allocation limit set.
 pub fn decode_file(path: &std::path::Path) -> Result<DynamicImage> {
-    let bytes = files::read_capped(path, MAX_IMAGE_BYTES, "an image")?;
+    decode_bytes(
+        path,
+        &files::read_capped(path, MAX_IMAGE_BYTES, "an image")?,
+    )
+}
+
+/// Decodes an image file's bytes (`path` names it in messages): refused
+/// when the header claims more than [`MAX_IMAGE_PIXELS`], decoded with the
+/// decoder's own allocation limit.
+pub fn decode_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<DynamicImage> {
     let undecodable = |e: image::ImageError| Error::file(path, format!("cannot decode image: {e}"));
     let reader = || {
-        image::ImageReader::new(std::io::Cursor::new(&bytes))
+        image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
             .map_err(|e| Error::io(path, e))
     };

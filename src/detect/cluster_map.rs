@@ -3,6 +3,8 @@
 //! against the main groups). A backdoor cluster of class A built from images
 //! of other classes stands out as a row whose mass sits off the diagonal.
 
+use rayon::prelude::*;
+
 use super::Report;
 
 /// One (class, group) row of the map.
@@ -16,10 +18,21 @@ pub struct ClusterRow {
     pub members: Vec<usize>,
     /// How many of them the scan flagged.
     pub flagged: usize,
-    /// Share of members whose nearest class centre is each class.
-    pub looks_like: Vec<f32>,
+    /// Share of members whose nearest class centre is each class, for the
+    /// classes that have any (class, share), by class: sparse, so a dataset
+    /// of thousands of classes does not need classes² cells.
+    pub looks_like: Vec<(u32, f32)>,
     /// Whether the split was judged real (the minority is flagged as a cluster).
     pub split: bool,
+}
+
+impl ClusterRow {
+    /// Share of this row's members whose nearest class centre is `class`.
+    pub fn share_looking_like(&self, class: u32) -> f32 {
+        self.looks_like
+            .binary_search_by_key(&class, |e| e.0)
+            .map_or(0.0, |at| self.looks_like[at].1)
+    }
 }
 
 /// Rows for every non-empty (class, group).
@@ -57,23 +70,30 @@ pub fn build(r: &Report) -> Vec<ClusterRow> {
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map_or(0, |x| x.1)
     };
+    let mut groups: Vec<[Vec<usize>; 2]> = vec![[Vec::new(), Vec::new()]; c];
+    for i in 0..n {
+        groups[r.labels[i] as usize][usize::from(r.cluster_of[i] > 0)].push(i);
+    }
     let mut rows = Vec::new();
-    for k in 0..c as u32 {
-        for g in 0..2u8 {
-            let members: Vec<usize> = (0..n)
-                .filter(|&i| r.labels[i] == k && r.cluster_of[i] == g)
-                .collect();
+    for (k, pair) in groups.into_iter().enumerate() {
+        let k = k as u32;
+        for (g, members) in pair.into_iter().enumerate() {
             if members.is_empty() {
                 continue;
             }
-            let mut looks = vec![0f32; c];
-            for &i in &members {
-                looks[nearest(i)] += 1.0 / members.len() as f32;
+            let mut nearest_of: Vec<u32> = members.par_iter().map(|&i| nearest(i) as u32).collect();
+            nearest_of.sort_unstable();
+            let mut looks: Vec<(u32, f32)> = Vec::new();
+            for m in nearest_of {
+                match looks.last_mut() {
+                    Some(e) if e.0 == m => e.1 += 1.0 / members.len() as f32,
+                    _ => looks.push((m, 1.0 / members.len() as f32)),
+                }
             }
             let split = r.clusters.iter().any(|x| x.class == k && x.flagged);
             rows.push(ClusterRow {
                 class: k,
-                cluster: g,
+                cluster: g as u8,
                 flagged: members.iter().filter(|&&i| r.flagged[i]).count(),
                 members,
                 looks_like: looks,

@@ -10,6 +10,8 @@
 use super::context::ScanContext;
 use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
+use rayon::prelude::*;
+
 use crate::knn::Neighbors;
 
 /// The label-flip detector (see the module documentation).
@@ -54,53 +56,91 @@ pub struct Votes {
 
 /// Spreads the neighbours' labels ([`ITERATIONS`] rounds) and reads off
 /// each sample's most probable class and the probability of its label.
+///
+/// Each sample's distribution is kept sparse (only the classes its
+/// neighbourhood actually carries), so memory and time grow with samples ×
+/// neighbours, never with samples × classes: a dataset with a class per
+/// sample costs what one with ten classes does.
 pub fn vote(f: &Features, nb: &Neighbors) -> Votes {
     let n = f.labels.len();
-    let c = f.n_classes;
     let k = nb.k.max(1) as f64;
-    let raw: Vec<f64> = {
-        let mut r = vec![0.0; n * c];
-        for i in 0..n {
-            for &j in nb.of(i) {
-                r[i * c + f.labels[j as usize] as usize] += 1.0 / k;
-            }
+    let raw: Vec<SparseRow> = spread_round(f.n_classes, n, |i, add| {
+        for &j in nb.of(i) {
+            add(f.labels[j as usize], 1.0 / k);
         }
-        r
-    };
+    });
     let mut p = raw.clone();
     for _ in 0..ITERATIONS {
-        let prev = p.clone();
-        for i in 0..n {
-            let row = &mut p[i * c..(i + 1) * c];
-            row.iter_mut().for_each(|v| *v = 0.0);
+        p = spread_round(f.n_classes, n, |i, add| {
             for &j in nb.of(i) {
-                let j = j as usize;
-                for (v, pv) in row.iter_mut().zip(&prev[j * c..(j + 1) * c]) {
-                    *v += ALPHA * pv / k;
+                for &(c, v) in &p[j as usize] {
+                    add(c, ALPHA * f64::from(v) / k);
                 }
             }
-            for (v, rv) in row.iter_mut().zip(&raw[i * c..(i + 1) * c]) {
-                *v += (1.0 - ALPHA) * rv;
+            for &(c, v) in &raw[i] {
+                add(c, (1.0 - ALPHA) * f64::from(v));
             }
-        }
+        });
     }
     let mut votes = Votes {
         label: vec![0; n],
         confidence: vec![0.0; n],
         p_given: vec![0.0; n],
     };
-    for i in 0..n {
-        let row = &p[i * c..(i + 1) * c];
-        let (best, &bp) = row
+    for (i, row) in p.iter().enumerate() {
+        // Ties go to the lower class index, as a dense argmax would.
+        let (best, bp) = row
             .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-            .unwrap_or((0, &0.0));
-        votes.label[i] = best as u32;
-        votes.confidence[i] = bp as f32;
-        votes.p_given[i] = row[f.labels[i] as usize];
+            .copied()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .unwrap_or((0, 0.0));
+        votes.label[i] = best;
+        votes.confidence[i] = bp;
+        votes.p_given[i] = row
+            .binary_search_by_key(&f.labels[i], |&(c, _)| c)
+            .map_or(0.0, |at| f64::from(row[at].1));
     }
     votes
+}
+
+/// One sample's class distribution: (class, probability), sorted by class.
+type SparseRow = Vec<(u32, f32)>;
+
+/// One round of building every sample's row: `fill(i, add)` calls
+/// `add(class, mass)` for each contribution to sample `i`. Contributions
+/// are summed in f64 in a per-thread scratch row of all classes (touched
+/// entries only are read back and reset), so no intermediate list grows
+/// with neighbours × their rows.
+fn spread_round(
+    n_classes: usize,
+    n: usize,
+    fill: impl Fn(usize, &mut dyn FnMut(u32, f64)) + Sync,
+) -> Vec<SparseRow> {
+    (0..n)
+        .into_par_iter()
+        .map_init(
+            || (vec![0f64; n_classes], Vec::<u32>::new()),
+            |(acc, touched), i| {
+                fill(i, &mut |c, v| {
+                    if v <= 0.0 {
+                        return;
+                    }
+                    let slot = &mut acc[c as usize];
+                    if *slot == 0.0 {
+                        touched.push(c);
+                    }
+                    *slot += v;
+                });
+                touched.sort_unstable();
+                let row = touched
+                    .iter()
+                    .map(|&c| (c, std::mem::take(&mut acc[c as usize]) as f32))
+                    .collect();
+                touched.clear();
+                row
+            },
+        )
+        .collect()
 }
 
 /// Flags the samples whose label the vote puts at [`THRESHOLD`] or below
@@ -141,5 +181,72 @@ fn calibrate(pg: f64) -> f64 {
         0.5 + 0.5 * (1.0 - pg / THRESHOLD)
     } else {
         0.5 * (1.0 - pg) / (1.0 - THRESHOLD)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::knn::knn;
+    use crate::linalg::{Matrix, XorShift};
+
+    /// Label spreading written densely (N × classes), as the method is
+    /// usually stated: the sparse version must agree with it.
+    fn dense_p(f: &Features, nb: &Neighbors) -> Vec<Vec<f64>> {
+        let (n, c, k) = (f.labels.len(), f.n_classes, nb.k as f64);
+        let mut raw = vec![vec![0.0; c]; n];
+        for (i, row) in raw.iter_mut().enumerate() {
+            for &j in nb.of(i) {
+                row[f.labels[j as usize] as usize] += 1.0 / k;
+            }
+        }
+        let mut p = raw.clone();
+        for _ in 0..ITERATIONS {
+            let prev = p.clone();
+            for i in 0..n {
+                for cl in 0..c {
+                    let spread: f64 = nb.of(i).iter().map(|&j| prev[j as usize][cl]).sum();
+                    p[i][cl] = ALPHA * spread / k + (1.0 - ALPHA) * raw[i][cl];
+                }
+            }
+        }
+        p
+    }
+
+    fn features(n: usize, classes: usize, seed: u64) -> Features {
+        let mut rng = XorShift::new(seed);
+        let labels: Vec<u32> = (0..n).map(|i| (i % classes) as u32).collect();
+        let data = (0..n)
+            .flat_map(|i| {
+                let l = labels[i] as f32;
+                let a = rng.normal();
+                let b = rng.normal();
+                [l * 0.8 + a, (l * 1.3).sin() * 2.0 + b]
+            })
+            .collect();
+        Features {
+            matrix: Matrix::new(n, 2, data),
+            labels,
+            n_classes: classes,
+            class_names: (0..classes).map(|c| format!("c{c}")).collect(),
+            ids: (0..n).map(|i| i.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn sparse_spreading_agrees_with_the_dense_method() {
+        for (n, classes) in [(300, 3), (400, 40), (200, 200)] {
+            let f = features(n, classes, n as u64);
+            let nb = knn(&f.matrix, 8);
+            let v = vote(&f, &nb);
+            let dense = dense_p(&f, &nb);
+            for i in 0..n {
+                let want = dense[i][f.labels[i] as usize];
+                assert!((v.p_given[i] - want).abs() < 1e-5, "{i}: {} vs {want}", v.p_given[i]);
+                let best = dense[i].iter().copied().fold(0.0, f64::max);
+                assert!((f64::from(v.confidence[i]) - best).abs() < 1e-5);
+                assert!((dense[i][v.label[i] as usize] - best).abs() < 1e-5);
+            }
+        }
     }
 }

@@ -46,7 +46,8 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     actions.push(Action::SelectMany(if selected { Vec::new() } else { row.members.clone() }));
                     actions.push(Action::ShowView(CentralView::Embedding));
                 }
-                for (k, &v) in row.looks_like.iter().enumerate() {
+                for k in 0..classes.len() {
+                    let v = row.share_looking_like(k as u32);
                     let (rect, resp) = ui.allocate_exact_size(egui::vec2(cell, cell - 6.0), egui::Sense::hover());
                     let base = if k as u32 != row.class { egui::Color32::from_rgb(214, 39, 40) } else { egui::Color32::from_rgb(31, 119, 180) };
                     let fill = egui::Color32::from_rgba_unmultiplied(base.r(), base.g(), base.b(), (v * 255.0) as u8);

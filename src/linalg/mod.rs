@@ -2,6 +2,8 @@
 //! and exact k-nearest neighbours. Kept in one place so every detector sees
 //! the same projections and neighbours (and so they are computed once).
 
+pub mod wide;
+
 use ndarray::{Array2, ArrayView2, s};
 use rayon::prelude::*;
 
@@ -83,13 +85,17 @@ pub struct Pca {
 }
 
 impl Pca {
-    /// Fits the top `k` components of `x` (k is clipped to D).
+    /// Fits the top `k` components of `x` (k is clipped to D); from
+    /// [`wide::WIDE`] dimensions on without forming the covariance matrix.
     pub fn fit(x: &Matrix, k: usize) -> Pca {
         let d = x.cols;
         let k = k.min(d).max(1);
         let mean = column_means(x);
-        let cov = covariance(x, &mean);
-        let (vals, vecs) = top_eigen(&cov, d, k);
+        let (vals, vecs) = if d >= wide::WIDE {
+            wide::top_components(x, &mean, k)
+        } else {
+            top_eigen(&covariance(x, &mean), d, k)
+        };
         Pca {
             mean,
             components: vecs,
@@ -196,7 +202,7 @@ pub fn top_eigen(a: &[f64], d: usize, k: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
     (vals[..k].to_vec(), out_vecs)
 }
 
-fn orthonormalize(q: &mut Array2<f64>) {
+pub(crate) fn orthonormalize(q: &mut Array2<f64>) {
     let p = q.ncols();
     for j in 0..p {
         for i in 0..j {

@@ -1,0 +1,30 @@
+//! Manifests: any CSV (or, when the bytes start with `PAR1`, Parquet) opens
+//! as a dataset or gives an error naming the file, never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use poisonlens::dataset::{Dataset, OpenOptions};
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// One private folder per fuzzing process, in memory when /dev/shm exists.
+fn dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let base = if std::path::Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let d = base.join(format!("poisonlens-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("fuzz folder");
+        d
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let name = if data.starts_with(b"PAR1") { "m.parquet" } else { "m.csv" };
+    let path = dir().join(name);
+    std::fs::write(&path, data).expect("write input");
+    let _ = Dataset::open(&path, &OpenOptions::default());
+});
