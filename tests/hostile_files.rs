@@ -138,3 +138,32 @@ fn an_image_claiming_too_many_pixels_is_refused_from_its_header() {
     image::GrayImage::new(28, 28).save(&ok).unwrap();
     assert_eq!(images::decode_file(&ok).unwrap().width(), 28);
 }
+
+#[test]
+fn parquet_files_that_break_their_reader_are_errors() {
+    // Found by `cargo fuzz run manifest`, each a few hundred bytes: polars'
+    // Parquet metadata reader panics on the first, asks for 167 GB on the
+    // second (an allocation failure aborts the process) and loops for
+    // seconds on the third. The footer is now checked before polars reads
+    // it, and a panic inside polars becomes an error.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, says) in [
+        ("polars-thrift-panic.parquet", "malformed"),
+        (
+            "polars-167gb-row-groups.parquet",
+            "not a valid Parquet file",
+        ),
+        ("polars-slow-list.parquet", "elements where"),
+    ] {
+        let p = dir.path().join("manifest.parquet");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/corpus/manifest")
+            .join(name);
+        std::fs::copy(src, &p).unwrap();
+        let e = open_err(p, None);
+        assert!(
+            e.contains("manifest.parquet") && e.contains(says),
+            "{name}: {e}"
+        );
+    }
+}

@@ -77,6 +77,45 @@ fn too_large(path: &Path, len: u64, max: u64, what: &str) -> Error {
     )
 }
 
+/// Runs a third-party parser (polars, the image decoders) on `file` so
+/// that a panic inside it — a bug it has on some malformed input, as
+/// fuzzing found in polars' Parquet metadata reader — becomes an error
+/// naming the file instead of ending the program.
+pub fn without_panics<T>(file: &Path, format: &str, parse: impl FnOnce() -> T) -> Result<T> {
+    quiet_panics_here();
+    CAUGHT_HERE.with(|c| c.set(c.get() + 1));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse));
+    CAUGHT_HERE.with(|c| c.set(c.get() - 1));
+    r.map_err(|_| {
+        Error::file(
+            file,
+            format!(
+                "cannot read {format}: the file is malformed (its {format} reader gave up on it)"
+            ),
+        )
+    })
+}
+
+thread_local! {
+    /// How many [`without_panics`] calls this thread is inside.
+    static CAUGHT_HERE: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Installs (once) a panic hook that stays silent for a panic that
+/// [`without_panics`] will turn into an error, so the user sees that error
+/// and not a panic message; every other panic is reported as before.
+fn quiet_panics_here() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CAUGHT_HERE.with(|c| c.get()) == 0 {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// What a non-regular file is, in words.
 fn kind(meta: &Metadata) -> &'static str {
     let t = meta.file_type();

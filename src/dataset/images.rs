@@ -120,7 +120,9 @@ pub fn decode_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<DynamicImage
             .with_guessed_format()
             .map_err(|e| Error::io(path, e))
     };
-    let (w, h) = reader()?.into_dimensions().map_err(undecodable)?;
+    let (w, h) = files::without_panics(path, "image", || {
+        reader()?.into_dimensions().map_err(undecodable)
+    })??;
     if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
         return Err(Error::file(
             path,
@@ -134,7 +136,7 @@ pub fn decode_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<DynamicImage
     limits.max_alloc = Some(MAX_IMAGE_PIXELS * 8);
     let mut r = reader()?;
     r.limits(limits);
-    r.decode().map_err(undecodable)
+    files::without_panics(path, "image", || r.decode())?.map_err(undecodable)
 }
 
 /// What the scan needs from one image, from a single decode.

@@ -6,7 +6,7 @@ use polars::prelude::*;
 
 use super::{
     Dataset, EmbeddingSource, MetaColumn, OpenOptions, check_embedding_values, check_ids, files,
-    index_labels, npy, paths,
+    index_labels, npy, parquet_footer, paths,
 };
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
@@ -34,18 +34,18 @@ pub fn open(file: &Path, opts: &OpenOptions) -> Result<Dataset> {
 pub(crate) fn read_csv(file: &Path) -> Result<DataFrame> {
     // Every column as text: ids like "000123" must keep their zeros, and numeric
     // columns are parsed by us so errors can name the row.
-    CsvReadOptions::default()
+    let reader = CsvReadOptions::default()
         .with_has_header(true)
         .with_infer_schema_length(Some(0))
-        .into_reader_with_file_handle(files::open_regular(file)?.0)
-        .finish()
+        .into_reader_with_file_handle(files::open_regular(file)?.0);
+    files::without_panics(file, "CSV", || reader.finish())?
         .map_err(|e| Error::file(file, format!("cannot read CSV: {e}")))
 }
 
 pub(crate) fn read_parquet(file: &Path) -> Result<DataFrame> {
-    let (f, _) = files::open_regular(file)?;
-    ParquetReader::new(f)
-        .finish()
+    let (mut f, len) = files::open_regular(file)?;
+    parquet_footer::check(file, &mut f, len)?;
+    files::without_panics(file, "Parquet", || ParquetReader::new(f).finish())?
         .map_err(|e| Error::file(file, format!("cannot read Parquet: {e}")))
 }
 

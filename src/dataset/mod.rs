@@ -8,6 +8,7 @@ pub mod images;
 mod inputs;
 pub(crate) mod manifest;
 pub mod npy;
+mod parquet_footer;
 pub mod paths;
 
 use std::collections::HashMap;

@@ -242,7 +242,11 @@ mod tests {
             let dense = dense_p(&f, &nb);
             for i in 0..n {
                 let want = dense[i][f.labels[i] as usize];
-                assert!((v.p_given[i] - want).abs() < 1e-5, "{i}: {} vs {want}", v.p_given[i]);
+                assert!(
+                    (v.p_given[i] - want).abs() < 1e-5,
+                    "{i}: {} vs {want}",
+                    v.p_given[i]
+                );
                 let best = dense[i].iter().copied().fold(0.0, f64::max);
                 assert!((f64::from(v.confidence[i]) - best).abs() < 1e-5);
                 assert!((dense[i][v.label[i] as usize] - best).abs() < 1e-5);

@@ -87,7 +87,7 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verdict {
         return v;
     };
     let Some(signer_text) = check_signer(dir, &bytes, &record, opts, &mut v) else {
-        v.problem(
+        v.notes.push(
             "stopped before reading the tables or any file the record names: its signature or signer is not trusted"
                 .into(),
         );
