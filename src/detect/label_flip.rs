@@ -57,11 +57,85 @@ pub struct Votes {
 /// Spreads the neighbours' labels ([`ITERATIONS`] rounds) and reads off
 /// each sample's most probable class and the probability of its label.
 ///
-/// Each sample's distribution is kept sparse (only the classes its
-/// neighbourhood actually carries), so memory and time grow with samples ×
-/// neighbours, never with samples × classes: a dataset with a class per
-/// sample costs what one with ten classes does.
+/// With few classes (no more than twice the neighbours) each sample's
+/// distribution is a dense row of all classes — the fastest form, and no
+/// larger than its neighbours' labels. With more, rows are sparse (only the
+/// classes a neighbourhood actually carries), so memory and time grow with
+/// samples × neighbours, never samples × classes: a dataset with a class
+/// per sample costs about what one with ten classes does.
 pub fn vote(f: &Features, nb: &Neighbors) -> Votes {
+    if f.n_classes <= 2 * nb.k.max(1) {
+        let c = f.n_classes;
+        let p = spread_dense(f, nb);
+        read_off(f, |i| {
+            p[i * c..(i + 1) * c]
+                .iter()
+                .enumerate()
+                .map(|(k, &v)| (k as u32, v))
+                .collect()
+        })
+    } else {
+        let p = spread_sparse(f, nb);
+        read_off(f, |i| {
+            p[i].iter().map(|&(k, v)| (k, f64::from(v))).collect()
+        })
+    }
+}
+
+/// Each sample's most probable class (ties to the lower class), its
+/// probability, and the probability of the given label, from its row.
+fn read_off(f: &Features, row: impl Fn(usize) -> Vec<(u32, f64)> + Sync) -> Votes {
+    let per: Vec<(u32, f32, f64)> = (0..f.labels.len())
+        .into_par_iter()
+        .map(|i| {
+            let r = row(i);
+            let (best, bp) = r
+                .iter()
+                .copied()
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                .unwrap_or((0, 0.0));
+            let given = r.iter().find(|e| e.0 == f.labels[i]).map_or(0.0, |e| e.1);
+            (best, bp as f32, given)
+        })
+        .collect();
+    Votes {
+        label: per.iter().map(|p| p.0).collect(),
+        confidence: per.iter().map(|p| p.1).collect(),
+        p_given: per.iter().map(|p| p.2).collect(),
+    }
+}
+
+/// Label spreading over dense N × classes rows.
+fn spread_dense(f: &Features, nb: &Neighbors) -> Vec<f64> {
+    let (n, c) = (f.labels.len(), f.n_classes);
+    let k = nb.k.max(1) as f64;
+    let mut raw = vec![0.0; n * c];
+    for i in 0..n {
+        for &j in nb.of(i) {
+            raw[i * c + f.labels[j as usize] as usize] += 1.0 / k;
+        }
+    }
+    let mut p = raw.clone();
+    for _ in 0..ITERATIONS {
+        let prev = p.clone();
+        p.par_chunks_mut(c.max(1)).enumerate().for_each(|(i, row)| {
+            row.iter_mut().for_each(|v| *v = 0.0);
+            for &j in nb.of(i) {
+                let j = j as usize;
+                for (v, pv) in row.iter_mut().zip(&prev[j * c..(j + 1) * c]) {
+                    *v += ALPHA * pv / k;
+                }
+            }
+            for (v, rv) in row.iter_mut().zip(&raw[i * c..(i + 1) * c]) {
+                *v += (1.0 - ALPHA) * rv;
+            }
+        });
+    }
+    p
+}
+
+/// Label spreading over sparse rows (see [`vote`]).
+fn spread_sparse(f: &Features, nb: &Neighbors) -> Vec<SparseRow> {
     let n = f.labels.len();
     let k = nb.k.max(1) as f64;
     let raw: Vec<SparseRow> = spread_round(f.n_classes, n, |i, add| {
@@ -82,25 +156,7 @@ pub fn vote(f: &Features, nb: &Neighbors) -> Votes {
             }
         });
     }
-    let mut votes = Votes {
-        label: vec![0; n],
-        confidence: vec![0.0; n],
-        p_given: vec![0.0; n],
-    };
-    for (i, row) in p.iter().enumerate() {
-        // Ties go to the lower class index, as a dense argmax would.
-        let (best, bp) = row
-            .iter()
-            .copied()
-            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-            .unwrap_or((0, 0.0));
-        votes.label[i] = best;
-        votes.confidence[i] = bp;
-        votes.p_given[i] = row
-            .binary_search_by_key(&f.labels[i], |&(c, _)| c)
-            .map_or(0.0, |at| f64::from(row[at].1));
-    }
-    votes
+    p
 }
 
 /// One sample's class distribution: (class, probability), sorted by class.
@@ -238,8 +294,13 @@ mod tests {
         for (n, classes) in [(300, 3), (400, 40), (200, 200)] {
             let f = features(n, classes, n as u64);
             let nb = knn(&f.matrix, 8);
-            let v = vote(&f, &nb);
             let dense = dense_p(&f, &nb);
+            let sparse = spread_sparse(&f, &nb);
+            let v = read_off(&f, |i| {
+                sparse[i].iter().map(|&(k, v)| (k, f64::from(v))).collect()
+            });
+            let chosen = vote(&f, &nb);
+            assert_eq!(chosen.label, v.label);
             for i in 0..n {
                 let want = dense[i][f.labels[i] as usize];
                 assert!(
