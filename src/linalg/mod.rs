@@ -1,6 +1,7 @@
-//! Small dense linear algebra the detectors share: a row-major matrix, PCA,
-//! and exact k-nearest neighbours. Kept in one place so every detector sees
-//! the same projections and neighbours (and so they are computed once).
+//! Small dense linear algebra the detectors share: a row-major matrix and
+//! PCA (through the covariance matrix up to [`wide::WIDE`] dimensions,
+//! without it beyond). Kept in one place so every detector sees the same
+//! projections (and so they are computed once); neighbours are in `knn`.
 
 pub mod wide;
 
