@@ -25,7 +25,8 @@ struct Cli {
     command: Option<Command>,
     /// Dataset to open in the workbench (manifest, folder or ImageFolder).
     dataset: Option<PathBuf>,
-    /// Keep review state in this folder instead of beside the dataset.
+    /// Keep review state in this folder instead of beside the dataset (a
+    /// new store there starts as a copy of the one beside the dataset).
     #[arg(long, global = true, value_name = "DIR")]
     state_dir: Option<PathBuf>,
     /// Who is reviewing (default: $POISONLENS_REVIEWER, else your login name).
