@@ -43,11 +43,42 @@ impl Neighbors {
 
 /// Neighbours of every row: exact for small data, inverted-file beyond.
 pub fn knn(x: &Matrix, k: usize) -> Neighbors {
-    if x.rows <= EXACT_LIMIT {
-        knn_exact(x, k)
-    } else {
-        knn_ivf(x, k)
+    knn_watched(x, k, &Watch::NONE).expect("an unwatched search is never cancelled")
+}
+
+/// What a long neighbour search reports and obeys: how far it has got
+/// (0..1, from the worker threads as blocks finish) and whether to stop.
+/// On a million points the search takes minutes; without this the window
+/// could only show a spinner and the Cancel button waited for it.
+pub struct Watch<'a> {
+    /// Called with the share of the work done.
+    pub progress: &'a (dyn Fn(f32) + Sync),
+    /// Polled before each block; true stops the search.
+    pub cancelled: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl Watch<'_> {
+    /// Reports nothing and never stops.
+    pub const NONE: Watch<'static> = Watch {
+        progress: &|_| {},
+        cancelled: &|| false,
+    };
+
+    /// Counts one finished unit of `total` and reports the share done.
+    fn tick(&self, done: &std::sync::atomic::AtomicUsize, total: usize) {
+        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        (self.progress)(d as f32 / total.max(1) as f32);
     }
+}
+
+/// [`knn`] that reports progress and stops early (None) when cancelled.
+pub fn knn_watched(x: &Matrix, k: usize, watch: &Watch) -> Option<Neighbors> {
+    let nb = if x.rows <= EXACT_LIMIT {
+        knn_exact_watched(x, k, watch)
+    } else {
+        knn_ivf_watched(x, k, watch)
+    };
+    (!(watch.cancelled)()).then_some(nb)
 }
 
 /// Keeps the k smallest (distance, index) pairs seen.
@@ -120,6 +151,10 @@ const BLOCK: usize = 128;
 /// Exact search: ‖a‖²+‖b‖²−2a·b with blocked matrix products, parallel over
 /// query blocks.
 pub fn knn_exact(x: &Matrix, k: usize) -> Neighbors {
+    knn_exact_watched(x, k, &Watch::NONE)
+}
+
+fn knn_exact_watched(x: &Matrix, k: usize, watch: &Watch) -> Neighbors {
     let n = x.rows;
     let k = k.min(n.saturating_sub(1));
     if k == 0 {
@@ -127,9 +162,13 @@ pub fn knn_exact(x: &Matrix, k: usize) -> Neighbors {
     }
     let norms = norms(x);
     let all = x.view();
-    let blocks = (0..n.div_ceil(BLOCK))
+    let (total, done) = (n.div_ceil(BLOCK), std::sync::atomic::AtomicUsize::new(0));
+    let blocks = (0..total)
         .into_par_iter()
         .map(|b| {
+            if (watch.cancelled)() {
+                return (Vec::new(), Vec::new());
+            }
             let (lo, hi) = (b * BLOCK, ((b + 1) * BLOCK).min(n));
             let dots = all.slice(s![lo..hi, ..]).dot(&all.t());
             let mut out = (
@@ -147,9 +186,13 @@ pub fn knn_exact(x: &Matrix, k: usize) -> Neighbors {
                 }
                 top.drain_into(&mut out.0, &mut out.1);
             }
+            watch.tick(&done, total);
             out
         })
         .collect();
+    if (watch.cancelled)() {
+        return assemble(0, vec![]);
+    }
     assemble(k, blocks)
 }
 
@@ -158,6 +201,10 @@ pub fn knn_exact(x: &Matrix, k: usize) -> Neighbors {
 /// same nearby buckets with one matrix product, which keeps memory access
 /// sequential.
 pub fn knn_ivf(x: &Matrix, k: usize) -> Neighbors {
+    knn_ivf_watched(x, k, &Watch::NONE)
+}
+
+fn knn_ivf_watched(x: &Matrix, k: usize, watch: &Watch) -> Neighbors {
     let n = x.rows;
     let k = k.min(n.saturating_sub(1));
     if k == 0 {
@@ -192,11 +239,13 @@ pub fn knn_ivf(x: &Matrix, k: usize) -> Neighbors {
     }
     let want = ((n as f64 * CANDIDATE_SHARE) as usize).max(32 * k).min(n);
     let between = cview.dot(&cview.t());
+    let done = std::sync::atomic::AtomicUsize::new(0);
     let per_cell: Vec<Vec<(u32, Vec<(f32, u32)>)>> = (0..nlist)
         .into_par_iter()
         .map(|c| {
             let queries = &cells[c];
-            if queries.is_empty() {
+            if queries.is_empty() || (watch.cancelled)() {
+                watch.tick(&done, nlist);
                 return Vec::new();
             }
             let mut order: Vec<usize> = (0..nlist).collect();
@@ -213,7 +262,7 @@ pub fn knn_ivf(x: &Matrix, k: usize) -> Neighbors {
             let cm = x.select_rows(&cand.iter().map(|&i| i as usize).collect::<Vec<_>>());
             let dots = q.view().dot(&cm.view().t());
             let mut top = TopK::new(k);
-            queries
+            let found = queries
                 .iter()
                 .zip(dots.outer_iter())
                 .map(|(&i, row)| {
@@ -229,7 +278,9 @@ pub fn knn_ivf(x: &Matrix, k: usize) -> Neighbors {
                     }
                     (i, std::mem::take(&mut top.items))
                 })
-                .collect()
+                .collect();
+            watch.tick(&done, nlist);
+            found
         })
         .collect();
     let mut idx = vec![0u32; n * k];
@@ -300,5 +351,51 @@ mod tests {
         assert_eq!(nb.of(0), &[2, 3]);
         assert_eq!(nb.of(1), &[4, 3]);
         assert_eq!(nb.dist2_of(0), &[1.0, 9.0]);
+    }
+
+    #[test]
+    fn a_watched_search_reports_progress_and_stops_when_cancelled() {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let mut rng = crate::linalg::XorShift::new(3);
+        for n in [2_000, EXACT_LIMIT + 2_000] {
+            let x = Matrix::new(n, 4, (0..n * 4).map(|_| rng.normal()).collect());
+            let seen = Mutex::new(Vec::new());
+            let progress = |f: f32| seen.lock().unwrap().push(f);
+            let never = || false;
+            let nb = knn_watched(
+                &x,
+                5,
+                &Watch {
+                    progress: &progress,
+                    cancelled: &never,
+                },
+            )
+            .unwrap();
+            let plain = knn(&x, 5);
+            assert!(
+                (0..n).all(|i| nb.of(i) == plain.of(i)),
+                "watching does not change the result"
+            );
+            let seen = seen.into_inner().unwrap();
+            assert!(
+                seen.len() > 3 && (seen.iter().copied().fold(0.0, f32::max) - 1.0).abs() < 1e-6
+            );
+            // Cancelled after the first unit of work: stops, returns None.
+            let stop = AtomicBool::new(false);
+            let progress = |_: f32| stop.store(true, Ordering::Relaxed);
+            let cancelled = || stop.load(Ordering::Relaxed);
+            assert!(
+                knn_watched(
+                    &x,
+                    5,
+                    &Watch {
+                        progress: &progress,
+                        cancelled: &cancelled
+                    }
+                )
+                .is_none()
+            );
+        }
     }
 }

@@ -35,7 +35,7 @@ pub use registry::{
 
 use crate::dataset::{Dataset, EmbeddingSource, images};
 use crate::error::{Error, Result};
-use crate::knn::knn;
+use crate::knn::{Watch, knn_watched};
 use crate::linalg::{Matrix, Pca};
 
 /// Dimensions above which embeddings are reduced by PCA before scanning, so
@@ -324,7 +324,11 @@ pub fn scan_cancellable(
     check()?;
     progress("finding neighbours", 0.1);
     let k = label_k(n, f.n_classes);
-    let nb = knn(&f.matrix, k);
+    let watch = Watch {
+        progress: &|done| progress("finding neighbours", 0.1 + 0.35 * done),
+        cancelled,
+    };
+    let nb = knn_watched(&f.matrix, k, &watch).ok_or(Error::Cancelled)?;
     let votes = label_flip::vote(&f, &nb);
     check()?;
     progress("describing images", 0.5);
