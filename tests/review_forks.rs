@@ -109,6 +109,27 @@ fn a_store_that_cannot_be_written_is_read_and_exported_not_forked() {
 }
 
 #[test]
+fn a_read_only_folder_without_a_store_opens_an_empty_read_only_review() {
+    let tmp = open_tmp();
+    let data = sample_copy(tmp.path());
+    let d = s(&data);
+    chmod(&data, "a+rX,a-w");
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    chmod(&home, "a+rwx");
+    let o = as_reader(&["review", d, "--list"], &home);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("Decisions (0 of"), "{t}");
+    assert!(t.contains("read-only"), "{t}");
+    let o = as_reader(&["review", d, "--exclude", "000011"], &home);
+    let t = text(&o);
+    assert!(!o.status.success() && t.contains("--state-dir"), "{t}");
+    assert!(!data.join("manifest.review.sqlite").exists(), "no store was created");
+    assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0, "nothing written under HOME");
+    chmod(&data, "u+w");
+}
+
+#[test]
 fn something_else_where_the_store_goes_is_refused_and_left_alone() {
     let tmp = tempfile::tempdir().unwrap();
     let data = sample_copy(tmp.path());
