@@ -31,8 +31,10 @@ fuzz_target!(|data: &[u8]| {
 });
 
 /// poisonlens turns a panic inside a third-party parser into an error
-/// (`files::without_panics`); libfuzzer-sys's panic hook would abort first.
-/// A panic nobody catches still reaches libfuzzer-sys and is a crash.
+/// (`files::without_panics`), and its own hook keeps such panics quiet — but
+/// only on the calling thread; polars panics on its worker threads too,
+/// where libfuzzer-sys's hook would abort before the panic reaches the
+/// caller. A panic nobody catches still reaches libfuzzer-sys and is a crash.
 fn quiet_caught_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
