@@ -124,8 +124,15 @@ fn a_read_only_folder_without_a_store_opens_an_empty_read_only_review() {
     let o = as_reader(&["review", d, "--exclude", "000011"], &home);
     let t = text(&o);
     assert!(!o.status.success() && t.contains("--state-dir"), "{t}");
-    assert!(!data.join("manifest.review.sqlite").exists(), "no store was created");
-    assert_eq!(std::fs::read_dir(&home).unwrap().count(), 0, "nothing written under HOME");
+    assert!(
+        !data.join("manifest.review.sqlite").exists(),
+        "no store was created"
+    );
+    assert_eq!(
+        std::fs::read_dir(&home).unwrap().count(),
+        0,
+        "nothing written under HOME"
+    );
     chmod(&data, "u+w");
 }
 

@@ -3,11 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {
     quiet_caught_panics();
-    let _ = poisonlens::dataset::images::decode_bytes(Path::new("fuzz.img"), data);
+    poisonlens_fuzz::image(data);
 });
 
 /// poisonlens turns a panic inside a third-party parser into an error

@@ -3,7 +3,6 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use poisonlens::dataset::{Dataset, OpenOptions};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -24,10 +23,7 @@ fn dir() -> &'static PathBuf {
 
 fuzz_target!(|data: &[u8]| {
     quiet_caught_panics();
-    let name = if data.starts_with(b"PAR1") { "m.parquet" } else { "m.csv" };
-    let path = dir().join(name);
-    std::fs::write(&path, data).expect("write input");
-    let _ = Dataset::open(&path, &OpenOptions::default());
+    poisonlens_fuzz::manifest(dir(), data);
 });
 
 /// poisonlens turns a panic inside a third-party parser into an error

@@ -3,8 +3,5 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use std::path::Path;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = poisonlens::dataset::npy::parse_npy(Path::new("fuzz.npy"), data);
-});
+fuzz_target!(|data: &[u8]| poisonlens_fuzz::npy(data));
