@@ -3,11 +3,15 @@
 //! Run: `cargo run --release --no-default-features --example bench_scan [N D]…`
 //! Default: 20000×64 and 70000×512. Prints seconds and peak RSS.
 
+mod common;
+
 use std::time::Instant;
+
+use common::peak_rss_mb;
 
 use poisonlens::dataset::Dataset;
 use poisonlens::detect::{ScanOptions, scan};
-use poisonlens::linalg::{Matrix, XorShift};
+use poisonlens::linalg::XorShift;
 
 fn synthetic(n: usize, d: usize, classes: usize) -> Dataset {
     let mut rng = XorShift::new(0x2545_F491_4F6C_DD1D);
@@ -33,40 +37,11 @@ fn synthetic(n: usize, d: usize, classes: usize) -> Dataset {
             data.push(centres[centre][j] + g);
         }
     }
-    Dataset::in_memory(
-        (0..n).map(|i| i.to_string()).collect(),
-        labels,
-        (0..classes).map(|c| format!("class{c}")).collect(),
-        Matrix::new(n, d, data),
-    )
-}
-
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM"))
-                .map(|l| l.to_string())
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
+    common::in_memory(n, d, classes, labels, data)
 }
 
 fn main() {
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes: Vec<(usize, usize)> = if args.len() >= 2 {
-        args.chunks(2).map(|c| (c[0], c[1])).collect()
-    } else {
-        vec![(20_000, 64), (70_000, 512)]
-    };
+    let sizes = common::sizes_from_args(&[(20_000, 64), (70_000, 512)]);
     for (n, d) in sizes {
         let ds = synthetic(n, d, 10);
         let before = peak_rss_mb();

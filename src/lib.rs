@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod knn;
 pub mod linalg;
 pub mod manifest;
+pub mod packed;
 pub mod project2d;
 pub mod report;
 pub mod review;

@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 use poisonlens::dataset::{Dataset, OpenOptions};
+use poisonlens::detect::cache::{self, ScanCache};
 use poisonlens::detect::{self, ScanOptions};
+use poisonlens::review::location::locate;
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +62,10 @@ enum Command {
         /// No progress on stderr.
         #[arg(long, short)]
         quiet: bool,
+        /// Scan even if a stored result of the same data, options and build
+        /// exists beside the review state, and store nothing.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Record decisions from a script, or list decisions and history.
     ///
@@ -167,7 +173,19 @@ fn main() -> ExitCode {
             no_images,
             fdr,
             quiet,
-        }) => run_scan(dataset, embeddings, out, seed, !no_images, fdr, quiet),
+            no_cache,
+        }) => run_scan(ScanArgs {
+            dataset,
+            embeddings,
+            out,
+            opts: ScanOptions {
+                seed,
+                use_images: !no_images,
+                fdr,
+            },
+            quiet,
+            cache: (!no_cache).then_some(state_dir),
+        }),
         Some(Command::Review {
             dataset,
             exclude,
@@ -285,15 +303,27 @@ fn run_workbench(
     ))
 }
 
-fn run_scan(
+/// What `scan` was asked to do.
+struct ScanArgs {
     dataset: PathBuf,
     embeddings: Option<PathBuf>,
     out: PathBuf,
-    seed: u64,
-    use_images: bool,
-    fdr: f64,
+    opts: ScanOptions,
     quiet: bool,
-) -> Result<(), poisonlens::Error> {
+    /// Use the stored result beside the review state (in `--state-dir` if
+    /// given); None with `--no-cache`.
+    cache: Option<Option<PathBuf>>,
+}
+
+fn run_scan(a: ScanArgs) -> Result<(), poisonlens::Error> {
+    let ScanArgs {
+        dataset,
+        embeddings,
+        out,
+        opts,
+        quiet,
+        cache,
+    } = a;
     let t0 = Instant::now();
     let ds = Dataset::open(&dataset, &OpenOptions { embeddings })?;
     ds.refuse_as_output(&out)?;
@@ -317,12 +347,19 @@ fn run_scan(
             *l = stage.to_string();
         }
     };
-    let opts = ScanOptions {
-        seed,
-        use_images,
-        fdr,
+    let store = match &cache {
+        None => Err("--no-cache".to_string()),
+        Some(state_dir) => locate(&ds, state_dir.as_deref())
+            .map_err(|e| e.to_string())
+            .and_then(|l| ScanCache::beside(&l.path)),
     };
-    let report = detect::scan(&ds, &opts, &progress)?;
+    let (report, origin) = cache::scan_cached(
+        &ds,
+        &opts,
+        store.as_ref().map_err(Clone::clone),
+        &progress,
+        &|| false,
+    )?;
     if !quiet {
         if tty {
             eprint!("\r\x1b[2K");
@@ -333,6 +370,7 @@ fn run_scan(
             t0.elapsed().as_secs_f32(),
             report.feature_source
         );
+        eprintln!("{}", origin.describe());
         for w in &report.warnings {
             eprintln!("warning: {w}");
         }

@@ -218,3 +218,44 @@ fn cluster_map_puts_a_planted_backdoor_off_the_diagonal() {
         .unwrap();
     assert!(main.share_looking_like(1) > 0.9, "{:?}", main.looks_like);
 }
+
+#[test]
+fn a_class_larger_than_the_fit_sample_is_split_on_a_sample_and_every_member_assigned() {
+    use poisonlens::detect::Features;
+    use poisonlens::detect::activation_clustering::{FIT_LIMIT, run};
+    // Class 0: 24,000 of its own plus 1,500 planted; class 1: 3,000.
+    let (per0, planted, per1, d) = (24_000, 1_500, 3_000, 16);
+    let mut rng = XorShift::new(0xB16C_1A55);
+    let centre: Vec<Vec<f32>> = (0..3)
+        .map(|_| (0..d).map(|_| rng.normal() * 3.0).collect())
+        .collect();
+    let mut data = Vec::new();
+    let mut labels = Vec::new();
+    let mut truth = Vec::new();
+    for (group, count, label) in [(0, per0, 0), (2, planted, 0), (1, per1, 1)] {
+        for _ in 0..count {
+            data.extend(centre[group].iter().map(|v| v + rng.normal()));
+            labels.push(label);
+            truth.push(group == 2);
+        }
+    }
+    let n = labels.len();
+    assert!(per0 + planted > FIT_LIMIT);
+    let f = Features {
+        matrix: Matrix::new(n, d, data),
+        labels,
+        n_classes: 2,
+        class_names: vec!["a".into(), "b".into()],
+        ids: (0..n).map(|i| i.to_string()).collect(),
+    };
+    let (scores, clusters, _) = run(&f, 0, None);
+    assert!(clusters[0].flagged && !clusters[1].flagged, "{clusters:?}");
+    assert_eq!(clusters[0].size, per0 + planted, "every member counted");
+    let found = (0..n).filter(|&i| truth[i] && scores.flagged[i]).count();
+    let false_flags = (0..n).filter(|&i| !truth[i] && scores.flagged[i]).count();
+    assert!(found * 100 >= planted * 98, "{found} of {planted} planted");
+    assert!(
+        false_flags * 1000 <= per0,
+        "{false_flags} clean members flagged"
+    );
+}

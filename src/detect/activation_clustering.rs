@@ -168,6 +168,62 @@ fn cluster_class(f: &Features, class: u32, seed: u64, own_share: Option<&[f64]>)
     let members: Vec<usize> = (0..f.labels.len())
         .filter(|&i| f.labels[i] == class)
         .collect();
+    if members.len() <= FIT_LIMIT {
+        return split_members(f, class, members, seed, own_share).0;
+    }
+    // A large class is split on a random sample of its members, and every
+    // member is then assigned by the two groups' model (fit on a sample,
+    // assign all: no step grows faster than the class).
+    let size = members.len();
+    let fit: Vec<usize> = crate::knn::sample_rows(size, FIT_LIMIT)
+        .into_iter()
+        .map(|k| members[k])
+        .collect();
+    let (mut result, Some(place)) = split_members(f, class, fit, seed, own_share) else {
+        unreachable!("a sample of FIT_LIMIT members is never below MIN_CLASS")
+    };
+    let z_all = project(&f.matrix.select_rows(&members), &place.pca, place.scale);
+    let resp: Vec<Vec<f64>> = result.posterior.iter().map(|&q| vec![q, 1.0 - q]).collect();
+    let q: Vec<f64> = gmm::extend(&place.z, &resp, CovKind::Diagonal, &z_all)
+        .iter()
+        .map(|r| r[0])
+        .collect();
+    result.info.size = size;
+    result.info.minority_size = q.iter().filter(|&&v| v > 0.5).count();
+    result.info.flagged &= result.info.minority_size >= 5 && size - result.info.minority_size >= 5;
+    result.posterior = q;
+    result.members = members;
+    result
+}
+
+/// Classes above this many samples are split on a random sample of this
+/// size (a split is as visible in 20,000 members as in a million).
+pub const FIT_LIMIT: usize = 20_000;
+
+/// The class's PCA coordinates, scaled by the first component's spread.
+fn project(x: &Matrix, pca: &Pca, scale: f64) -> Vec<Vec<f64>> {
+    let mut z = pca.transform(x);
+    z.iter_mut().flatten().for_each(|v| *v /= scale);
+    z
+}
+
+/// Where a split was made: the members' PCA coordinates, the PCA and its
+/// scale, so that other members can be placed in the same space.
+struct Placement {
+    z: Vec<Vec<f64>>,
+    pca: Pca,
+    scale: f64,
+}
+
+/// Splits `members` of `class` (see the module docs); also returns where
+/// (None for a class too small to split).
+fn split_members(
+    f: &Features,
+    class: u32,
+    members: Vec<usize>,
+    seed: u64,
+    own_share: Option<&[f64]>,
+) -> (ClassResult, Option<Placement>) {
     let size = members.len();
     let mut info = ClassClusters {
         class,
@@ -179,18 +235,18 @@ fn cluster_class(f: &Features, class: u32, seed: u64, own_share: Option<&[f64]>)
         flagged: false,
     };
     if size < MIN_CLASS {
-        return ClassResult {
+        let result = ClassResult {
             posterior: vec![0.0; size],
             members,
             info,
         };
+        return (result, None);
     }
     let x = f.matrix.select_rows(&members);
     let dims = DIMS.min(size / 4).min(x.cols).max(1);
     let pca = Pca::fit(&x, dims);
-    let mut z = pca.transform(&x);
     let scale = pca.variances[0].sqrt().max(1e-12);
-    z.iter_mut().flatten().for_each(|v| *v /= scale);
+    let z = project(&x, &pca, scale);
 
     let assign = kmeans2(&z, seed.wrapping_add(class as u64));
     let init: Vec<Vec<f64>> = assign
@@ -270,11 +326,12 @@ fn cluster_class(f: &Features, class: u32, seed: u64, own_share: Option<&[f64]>)
         || cut.conductance <= SPLIT_CONDUCTANCE)
         && minority >= 5
         && size - minority >= 5;
-    ClassResult {
+    let result = ClassResult {
         posterior: q,
         members,
         info,
-    }
+    };
+    (result, Some(Placement { z, pca, scale }))
 }
 
 /// The statistics that made the split count as real, in words.

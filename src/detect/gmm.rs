@@ -30,70 +30,17 @@ const REG: f64 = 1e-4;
 /// Fits a K-component mixture starting from the given responsibilities
 /// (e.g. a k-means assignment); deterministic for a given start.
 pub fn fit(z: &[Vec<f64>], init_resp: Vec<Vec<f64>>, kind: CovKind, max_iter: usize) -> Gmm {
-    let n = z.len();
-    let d = z.first().map_or(0, Vec::len);
     let k = init_resp.first().map_or(1, Vec::len);
     let mut resp = init_resp;
     let mut prev = f64::NEG_INFINITY;
     let mut weights = vec![1.0 / k as f64; k];
-    let mut means = vec![vec![0.0; d]; k];
+    let mut means = vec![vec![0.0; z.first().map_or(0, Vec::len)]; k];
     let mut ll = prev;
     for _ in 0..max_iter {
-        // M step.
-        let mut comps = Vec::with_capacity(k);
-        for c in 0..k {
-            let nk: f64 = resp.iter().map(|r| r[c]).sum::<f64>() + 1e-10;
-            weights[c] = nk / n as f64;
-            let mut mu = vec![0.0; d];
-            for (x, r) in z.iter().zip(&resp) {
-                for j in 0..d {
-                    mu[j] += r[c] * x[j];
-                }
-            }
-            mu.iter_mut().for_each(|v| *v /= nk);
-            let mut cov = vec![0.0; d * d];
-            for (x, r) in z.iter().zip(&resp) {
-                let w = r[c];
-                if w < 1e-12 {
-                    continue;
-                }
-                for a in 0..d {
-                    let da = x[a] - mu[a];
-                    match kind {
-                        CovKind::Full => {
-                            for b in 0..=a {
-                                cov[a * d + b] += w * da * (x[b] - mu[b]);
-                            }
-                        }
-                        CovKind::Diagonal => cov[a * d + a] += w * da * da,
-                    }
-                }
-            }
-            for a in 0..d {
-                for b in 0..=a {
-                    let v = cov[a * d + b] / nk + if a == b { REG } else { 0.0 };
-                    cov[a * d + b] = v;
-                    cov[b * d + a] = v;
-                }
-            }
-            means[c] = mu;
-            comps.push(Component::new(&cov, d, kind));
-        }
-        // E step.
-        ll = 0.0;
-        for (x, r) in z.iter().zip(resp.iter_mut()) {
-            let logp: Vec<f64> = (0..k)
-                .map(|c| weights[c].ln() + comps[c].log_pdf(x, &means[c]))
-                .collect();
-            let m = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let s: f64 = logp.iter().map(|v| (v - m).exp()).sum();
-            let lse = m + s.ln();
-            ll += lse;
-            for c in 0..k {
-                r[c] = (logp[c] - lse).exp();
-            }
-        }
-        ll /= n.max(1) as f64;
+        let model = m_step(z, &resp, kind);
+        ll = e_step(z, &model, &mut resp);
+        weights = model.weights;
+        means = model.means;
         if (ll - prev).abs() < 1e-7 {
             break;
         }
@@ -105,6 +52,103 @@ pub fn fit(z: &[Vec<f64>], init_resp: Vec<Vec<f64>>, kind: CovKind, max_iter: us
         mean_log_likelihood: ll,
         resp,
     }
+}
+
+/// One mixture's parameters (what an M step estimates).
+struct Model {
+    weights: Vec<f64>,
+    means: Vec<Vec<f64>>,
+    comps: Vec<Component>,
+}
+
+/// Weights, means and covariances from the responsibilities.
+fn m_step(z: &[Vec<f64>], resp: &[Vec<f64>], kind: CovKind) -> Model {
+    let n = z.len();
+    let d = z.first().map_or(0, Vec::len);
+    let k = resp.first().map_or(1, Vec::len);
+    let mut weights = vec![0.0; k];
+    let mut means = Vec::with_capacity(k);
+    let mut comps = Vec::with_capacity(k);
+    for c in 0..k {
+        let nk: f64 = resp.iter().map(|r| r[c]).sum::<f64>() + 1e-10;
+        weights[c] = nk / n.max(1) as f64;
+        let mut mu = vec![0.0; d];
+        for (x, r) in z.iter().zip(resp) {
+            for j in 0..d {
+                mu[j] += r[c] * x[j];
+            }
+        }
+        mu.iter_mut().for_each(|v| *v /= nk);
+        let mut cov = vec![0.0; d * d];
+        for (x, r) in z.iter().zip(resp) {
+            let w = r[c];
+            if w < 1e-12 {
+                continue;
+            }
+            for a in 0..d {
+                let da = x[a] - mu[a];
+                match kind {
+                    CovKind::Full => {
+                        for b in 0..=a {
+                            cov[a * d + b] += w * da * (x[b] - mu[b]);
+                        }
+                    }
+                    CovKind::Diagonal => cov[a * d + a] += w * da * da,
+                }
+            }
+        }
+        for a in 0..d {
+            for b in 0..=a {
+                let v = cov[a * d + b] / nk + if a == b { REG } else { 0.0 };
+                cov[a * d + b] = v;
+                cov[b * d + a] = v;
+            }
+        }
+        means.push(mu);
+        comps.push(Component::new(&cov, d, kind));
+    }
+    Model {
+        weights,
+        means,
+        comps,
+    }
+}
+
+/// Posteriors of every point under `model` (written into `resp`); returns
+/// the mean log-likelihood per point.
+fn e_step(z: &[Vec<f64>], model: &Model, resp: &mut [Vec<f64>]) -> f64 {
+    let k = model.weights.len();
+    let mut ll = 0.0;
+    for (x, r) in z.iter().zip(resp.iter_mut()) {
+        let logp: Vec<f64> = (0..k)
+            .map(|c| model.weights[c].ln() + model.comps[c].log_pdf(x, &model.means[c]))
+            .collect();
+        let m = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let s: f64 = logp.iter().map(|v| (v - m).exp()).sum();
+        let lse = m + s.ln();
+        ll += lse;
+        r.resize(k, 0.0);
+        for c in 0..k {
+            r[c] = (logp[c] - lse).exp();
+        }
+    }
+    ll / z.len().max(1) as f64
+}
+
+/// Extends memberships fitted on a sample to other points: the mixture
+/// whose responsibilities on `fitted` are `resp` (one M step), evaluated
+/// at every point of `z` (one E step). A large class is split on a sample
+/// and its every member then assigned this way.
+pub fn extend(
+    fitted: &[Vec<f64>],
+    resp: &[Vec<f64>],
+    kind: CovKind,
+    z: &[Vec<f64>],
+) -> Vec<Vec<f64>> {
+    let model = m_step(fitted, resp, kind);
+    let mut out = vec![Vec::new(); z.len()];
+    e_step(z, &model, &mut out);
+    out
 }
 
 /// A component's covariance, factorised once per EM step.

@@ -14,6 +14,7 @@
 //! samples too, so they flag only together ([`Role`]).
 
 pub mod activation_clustering;
+pub mod cache;
 pub mod cluster_map;
 pub mod context;
 pub mod duplicates;
@@ -84,11 +85,12 @@ pub struct Features {
 }
 
 /// One detector's output for every sample.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct DetectorScores {
     /// Detector name, also the report column suffix (`score_<name>`).
     pub name: &'static str,
     /// 0..1, 0.5 at the detector's threshold.
+    #[serde(with = "crate::packed::f32s")]
     pub score: Vec<f32>,
     /// Whether this detector flags the sample.
     pub flagged: Vec<bool>,
@@ -97,6 +99,34 @@ pub struct DetectorScores {
     /// The label this detector's evidence points to, for flagged samples
     /// where it has one (e.g. a near-copy's look-alikes' label).
     pub suggested: Vec<Option<u32>>,
+}
+
+/// [`DetectorScores`] as stored, before its name is matched to a detector
+/// of this build.
+#[derive(serde::Deserialize)]
+struct StoredScores {
+    name: String,
+    #[serde(with = "crate::packed::f32s")]
+    score: Vec<f32>,
+    flagged: Vec<bool>,
+    reasons: Vec<Option<String>>,
+    suggested: Vec<Option<u32>>,
+}
+
+impl<'de> serde::Deserialize<'de> for DetectorScores {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = StoredScores::deserialize(d)?;
+        let info = detector_info(&s.name).ok_or_else(|| {
+            <D::Error as serde::de::Error>::custom(format!("unknown detector '{}'", s.name))
+        })?;
+        Ok(DetectorScores {
+            name: info.name,
+            score: s.score,
+            flagged: s.flagged,
+            reasons: s.reasons,
+            suggested: s.suggested,
+        })
+    }
 }
 
 impl DetectorScores {
@@ -113,7 +143,7 @@ impl DetectorScores {
 }
 
 /// The activation-clustering summary for one class (the cluster map's data).
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ClassClusters {
     /// Class index.
     pub class: u32,
@@ -131,16 +161,19 @@ pub struct ClassClusters {
     pub flagged: bool,
 }
 
-/// The full result of a scan.
-#[derive(Debug, Clone)]
+/// The full result of a scan (stored whole by [`cache`], so reopening
+/// unchanged data shows it at once).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Report {
     /// Sample ids.
     pub ids: Vec<String>,
     /// Given labels.
+    #[serde(with = "crate::packed::u32s")]
     pub labels: Vec<u32>,
     /// Class names.
     pub class_names: Vec<String>,
     /// Combined suspicion, 0..1; ≥ 0.5 exactly when flagged.
+    #[serde(with = "crate::packed::f32s")]
     pub score: Vec<f32>,
     /// Combined verdict.
     pub flagged: Vec<bool>,
@@ -149,12 +182,14 @@ pub struct Report {
     /// Suggested label when it differs from the given one.
     pub suggested_label: Vec<Option<u32>>,
     /// Confidence of the neighbourhood's most probable label.
+    #[serde(with = "crate::packed::f32s")]
     pub suggested_confidence: Vec<f32>,
     /// Each detector's scores.
     pub detectors: Vec<DetectorScores>,
     /// Per-class cluster summary.
     pub clusters: Vec<ClassClusters>,
     /// Cluster (0 main, 1 minority) of each sample within its class.
+    #[serde(with = "crate::packed::u8s")]
     pub cluster_of: Vec<u8>,
     /// What the detectors looked at, in words.
     pub feature_source: String,
@@ -176,7 +211,14 @@ pub struct Report {
     pub images: Option<std::sync::Arc<trigger::ImageStack>>,
     /// The false-flag budget the scan ran with ([`ScanOptions::fdr`]).
     pub fdr: f64,
+    /// Each sample's nearest neighbours in `features` (up to
+    /// [`SHOWN_NEIGHBOURS`], from the scan's own search): the workbench shows
+    /// them without searching again.
+    pub neighbours: crate::knn::Neighbors,
 }
+
+/// Neighbours a report keeps per sample ([`Report::neighbours`]).
+pub const SHOWN_NEIGHBOURS: usize = 8;
 
 impl Report {
     /// Number of flagged samples.
@@ -276,9 +318,19 @@ pub fn scan_cancellable(
     } else {
         Vec::new()
     };
+    let reduce = |m: &Matrix| {
+        progress("reducing dimensions", 0.0);
+        Pca::fit(m, MAX_SCAN_DIMS).transform_matrix(m)
+    };
     let (matrix, feature_source) = match (&ds.embeddings, &ds.embedding_source) {
         (Some(m), src) => (
-            m.clone(),
+            // Wide embeddings are reduced straight from the dataset's copy
+            // (a second full copy of 1M × 512 would be 2 GB).
+            if m.cols > MAX_SCAN_DIMS {
+                reduce(m)
+            } else {
+                m.clone()
+            },
             match src {
                 EmbeddingSource::Npy(p) => {
                     format!("embeddings from {} ({}-d)", p.display(), m.cols)
@@ -309,8 +361,7 @@ pub fn scan_cancellable(
         },
     };
     let matrix = if matrix.cols > MAX_SCAN_DIMS {
-        progress("reducing dimensions", 0.0);
-        Pca::fit(&matrix, MAX_SCAN_DIMS).transform_matrix(&matrix)
+        reduce(&matrix)
     } else {
         matrix
     };
@@ -329,6 +380,7 @@ pub fn scan_cancellable(
         cancelled,
     };
     let nb = knn_watched(&f.matrix, k, &watch).ok_or(Error::Cancelled)?;
+    let shown = nb.nearest(SHOWN_NEIGHBOURS);
     let votes = label_flip::vote(&f, &nb);
     check()?;
     progress("describing images", 0.5);
@@ -354,7 +406,10 @@ pub fn scan_cancellable(
         let e = detector.run(&ctx);
         evidence.push(e);
     }
+    // The full neighbour lists (k per sample) are done with: free them
+    // before the report is assembled, the scan's other memory peak.
     drop(digests);
+    drop(nb);
     progress("combining", 0.95);
     let mut split = None;
     let mut found: Option<trigger::Findings> = None;
@@ -406,6 +461,7 @@ pub fn scan_cancellable(
         trigger_of: found.trigger_of,
         images,
         fdr: opts.fdr,
+        neighbours: shown,
     })
 }
 

@@ -9,14 +9,46 @@ use ndarray::{Array2, ArrayView2, s};
 use rayon::prelude::*;
 
 /// Row-major N×D f32 matrix: the in-memory form of embeddings and features.
-#[derive(Debug, Clone, PartialEq)]
+/// Stored scan results carry it packed ([`crate::packed`]); reading one
+/// back checks that the shape matches the values.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "StoredMatrix")]
 pub struct Matrix {
     /// Number of rows (samples).
     pub rows: usize,
     /// Number of columns (dimensions).
     pub cols: usize,
     /// `rows * cols` values, row after row.
+    #[serde(with = "crate::packed::f32s")]
     pub data: Vec<f32>,
+}
+
+/// A [`Matrix`] as read, before its shape is checked.
+#[derive(serde::Deserialize)]
+struct StoredMatrix {
+    rows: usize,
+    cols: usize,
+    #[serde(with = "crate::packed::f32s")]
+    data: Vec<f32>,
+}
+
+impl TryFrom<StoredMatrix> for Matrix {
+    type Error = String;
+    fn try_from(m: StoredMatrix) -> Result<Self, String> {
+        if m.rows.checked_mul(m.cols) != Some(m.data.len()) {
+            return Err(format!(
+                "a {}x{} matrix with {} values",
+                m.rows,
+                m.cols,
+                m.data.len()
+            ));
+        }
+        Ok(Matrix {
+            rows: m.rows,
+            cols: m.cols,
+            data: m.data,
+        })
+    }
 }
 
 impl Matrix {

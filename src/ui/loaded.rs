@@ -6,15 +6,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::dataset::{Dataset, OpenOptions};
+use crate::detect::cache::{self, Origin, ScanCache};
 use crate::detect::cluster_map::{self, ClusterRow};
-use crate::detect::{Report, ScanOptions, scan_cancellable};
+use crate::detect::{Report, ScanOptions};
 use crate::jobs::JobState;
-use crate::knn::{Neighbors, knn};
 use crate::project2d::{self, Projection};
 use crate::review::{Review, ReviewSession};
-
-/// Neighbours shown next to the current sample.
-pub const SHOWN_NEIGHBOURS: usize = 8;
 
 /// Everything the workbench shows about one dataset.
 pub struct Loaded {
@@ -30,8 +27,8 @@ pub struct Loaded {
     pub pca: Projection,
     /// The t-SNE view once computed.
     pub tsne: Option<Projection>,
-    /// Nearest neighbours for the sample view.
-    pub neighbours: Neighbors,
+    /// Whether the scan ran now or was read back, in words.
+    pub origin: Origin,
     /// The decisions, bound to their durable store.
     pub session: ReviewSession,
     /// Rows of the cluster map.
@@ -69,12 +66,17 @@ pub fn load(
         return Err("cancelled".into());
     }
     let progress = |stage: &str, f: f32| job.report(&format!("scanning: {stage}"), f * 0.9);
-    let report = scan_cancellable(&ds, options, &progress, &|| job.cancelled())
-        .map_err(|e| e.to_string())?;
+    let store = ScanCache::beside(&session.location.path);
+    let (report, origin) = cache::scan_cached(
+        &ds,
+        options,
+        store.as_ref().map_err(Clone::clone),
+        &progress,
+        &|| job.cancelled(),
+    )
+    .map_err(|e| e.to_string())?;
     job.report("projecting", 0.92);
     let projection = project2d::pca(&report.features);
-    job.report("finding neighbours", 0.95);
-    let neighbours = knn(&report.features, SHOWN_NEIGHBOURS);
     let cluster_rows = cluster_map::build(&report);
     let budget_note = report.budget_note();
     job.report("done", 1.0);
@@ -85,7 +87,7 @@ pub fn load(
         pca: projection.clone(),
         projection,
         tsne: None,
-        neighbours,
+        origin,
         session,
         cluster_rows,
         budget_note,

@@ -20,6 +20,7 @@ pub fn sample_copy(dir: &Path) -> PathBuf {
         "manifest.review.sqlite",
         "manifest.review.sqlite-wal",
         "manifest.review.sqlite-shm",
+        "manifest.review.scan",
     ] {
         let _ = std::fs::remove_file(to.join(f));
     }

@@ -50,7 +50,7 @@ pub struct Patch {
 }
 
 /// A blended whole-image pattern.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Blend {
     /// Unit direction of the pattern's fine detail (one weight per value).
     pub direction: Vec<f32>,

@@ -66,7 +66,7 @@ impl Detector for TriggerSearch {
 }
 
 /// What kind of trigger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TriggerKind {
     /// A stamp in one place: has a box.
@@ -76,7 +76,7 @@ pub enum TriggerKind {
 }
 
 /// A trigger found in a group of images, ready to look for in any image.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Trigger {
     /// Class whose group revealed it (the backdoor's target, usually).
     pub class: u32,
@@ -103,7 +103,7 @@ pub struct Trigger {
 }
 
 /// A trigger patch's pixels: what the stamp looks like.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Pattern {
     /// Box width.
     pub width: usize,
@@ -147,7 +147,7 @@ impl Pattern {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum Scorer {
     Patch {
         pixels: Vec<(usize, usize)>,

@@ -13,7 +13,7 @@ use crate::dataset::images::{ImageDigest, Thumb};
 /// The step between two values of an image (byte offsets in it): 0 where
 /// the image is flat there. A pattern added in place leaves the same steps
 /// in every image carrying it ([`super::super::fixed_pattern`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PixelStep {
     /// Offset of the first value.
     pub from: u32,
@@ -29,7 +29,7 @@ impl PixelStep {
 }
 
 /// Images at a common size.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ImageStack {
     /// Width of every image.
     pub width: usize,
@@ -38,6 +38,7 @@ pub struct ImageStack {
     /// Channels (1 or 3).
     pub channels: usize,
     /// `n × height × width × channels` bytes.
+    #[serde(with = "crate::packed::u8s")]
     pub data: Vec<u8>,
     /// Whether sample i's image could be read.
     pub valid: Vec<bool>,

@@ -67,6 +67,8 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             }
         });
     budget(w, &l.budget_note, ui, actions);
+    ui.label(egui::RichText::new(l.origin.short()).small().weak())
+        .on_hover_text(l.origin.describe());
     ui.label(format!(
         "{} in queue · {} of {}",
         w.queue.len(),

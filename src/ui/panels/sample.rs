@@ -137,7 +137,13 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             });
     }
     ui.strong("Nearest neighbours");
-    let nbrs: Vec<usize> = l.neighbours.of(i).iter().map(|&j| j as usize).collect();
+    let nbrs: Vec<usize> = l
+        .report
+        .neighbours
+        .of(i)
+        .iter()
+        .map(|&j| j as usize)
+        .collect();
     let names: Vec<String> = nbrs
         .iter()
         .map(|&j| classes[r.labels[j] as usize].clone())
