@@ -242,7 +242,7 @@ fn a_class_larger_than_the_fit_sample_is_split_on_a_sample_and_every_member_assi
     let n = labels.len();
     assert!(per0 + planted > FIT_LIMIT);
     let f = Features {
-        matrix: Matrix::new(n, d, data),
+        matrix: Matrix::new(n, d, data).into(),
         labels,
         n_classes: 2,
         class_names: vec!["a".into(), "b".into()],

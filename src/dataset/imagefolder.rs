@@ -67,7 +67,7 @@ pub fn open(root: &Path, opts: &OpenOptions) -> Result<Dataset> {
         classes,
         paths: Some(rel_paths),
         metadata: Vec::new(),
-        embeddings,
+        embeddings: embeddings.map(std::sync::Arc::new),
         embedding_source,
         warnings: Vec::new(),
     })

@@ -298,7 +298,7 @@ fn from_frame(file: &Path, df: DataFrame, opts: &OpenOptions) -> Result<Dataset>
         classes,
         paths,
         metadata,
-        embeddings,
+        embeddings: embeddings.map(std::sync::Arc::new),
         embedding_source,
         warnings: Vec::new(),
     })

@@ -59,8 +59,9 @@ pub struct Dataset {
     pub paths: Option<Vec<String>>,
     /// Other manifest columns, kept for display and export.
     pub metadata: Vec<MetaColumn>,
-    /// N×D embeddings, if the dataset has any.
-    pub embeddings: Option<Matrix>,
+    /// N×D embeddings, if the dataset has any; shared (not copied) with the
+    /// scan's features and report when no reduction is needed.
+    pub embeddings: Option<std::sync::Arc<Matrix>>,
     /// Where `embeddings` came from.
     pub embedding_source: EmbeddingSource,
     /// Non-fatal findings at open time (e.g. a class with a single sample).
@@ -114,7 +115,7 @@ impl Dataset {
             classes,
             paths: None,
             metadata: Vec::new(),
-            embeddings: Some(embeddings),
+            embeddings: Some(std::sync::Arc::new(embeddings)),
             embedding_source: EmbeddingSource::None,
             warnings: Vec::new(),
         }

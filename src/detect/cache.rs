@@ -371,6 +371,16 @@ impl Origin {
     }
 }
 
+/// A stored report's features that are the dataset's embeddings as given
+/// point to the dataset's copy, so the window does not hold them twice.
+fn share_embeddings(ds: &Dataset, r: &mut Report) {
+    if let Some(e) = &ds.embeddings
+        && *r.features == **e
+    {
+        r.features = std::sync::Arc::clone(e);
+    }
+}
+
 /// Scans `ds`, or reads the stored result of the same scan from `cache`;
 /// a new result is stored there for next time. Without a cache (none wanted,
 /// or no secret to seal it with) this is [`super::scan_cancellable`].
@@ -393,7 +403,10 @@ pub fn scan_cached(
     let key = key(ds, opts);
     let missed = match &key {
         Ok(k) => match cache.load(k, ds.len()) {
-            Lookup::Hit(r) => return Ok((*r, Origin::Stored(cache.path().to_path_buf()))),
+            Lookup::Hit(mut r) => {
+                share_embeddings(ds, &mut r);
+                return Ok((*r, Origin::Stored(cache.path().to_path_buf())));
+            }
             Lookup::Miss(why) => why,
         },
         Err(why) => why.clone(),

@@ -281,7 +281,7 @@ mod tests {
             })
             .collect();
         Features {
-            matrix: Matrix::new(n, 2, data),
+            matrix: Matrix::new(n, 2, data).into(),
             labels,
             n_classes: classes,
             class_names: (0..classes).map(|c| format!("c{c}")).collect(),

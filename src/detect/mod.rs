@@ -38,6 +38,7 @@ use crate::dataset::{Dataset, EmbeddingSource, images};
 use crate::error::{Error, Result};
 use crate::knn::{Watch, knn_watched};
 use crate::linalg::{Matrix, Pca};
+use std::sync::Arc;
 
 /// Dimensions above which embeddings are reduced by PCA before scanning, so
 /// that neighbour search stays fast on wide embeddings (512-d and up).
@@ -72,8 +73,9 @@ impl Default for ScanOptions {
 
 /// What every detector sees: one matrix, labels and names.
 pub struct Features {
-    /// N×D features (embeddings, possibly PCA-reduced, or pixel features).
-    pub matrix: Matrix,
+    /// N×D features (embeddings, possibly PCA-reduced, or pixel features);
+    /// shared with the dataset when they are its embeddings as given.
+    pub matrix: Arc<Matrix>,
     /// Given label per sample.
     pub labels: Vec<u32>,
     /// Number of classes.
@@ -195,8 +197,9 @@ pub struct Report {
     pub feature_source: String,
     /// The features the detectors looked at (embeddings, reduced to at most
     /// [`MAX_SCAN_DIMS`] dimensions, or pixel features): the scatter view and
-    /// neighbour thumbnails use the same space.
-    pub features: Matrix,
+    /// neighbour thumbnails use the same space. Shared with the dataset's
+    /// embeddings when they were used as given.
+    pub features: Arc<Matrix>,
     /// Problems that did not stop the scan (unreadable images, tiny classes).
     pub warnings: Vec<String>,
     /// Triggers the `trigger` detector found in images.
@@ -327,9 +330,9 @@ pub fn scan_cancellable(
             // Wide embeddings are reduced straight from the dataset's copy
             // (a second full copy of 1M × 512 would be 2 GB).
             if m.cols > MAX_SCAN_DIMS {
-                reduce(m)
+                Arc::new(reduce(m))
             } else {
-                m.clone()
+                Arc::clone(m)
             },
             match src {
                 EmbeddingSource::Npy(p) => {
@@ -350,7 +353,10 @@ pub fn scan_cancellable(
                     "no embeddings given: using 16×16 grayscale pixel features, which are far weaker than a model's embeddings"
                         .into(),
                 );
-                (m, "pixel features (no embeddings given)".to_string())
+                (
+                    Arc::new(m),
+                    "pixel features (no embeddings given)".to_string(),
+                )
             }
             None => {
                 return Err(Error::file(
@@ -361,7 +367,7 @@ pub fn scan_cancellable(
         },
     };
     let matrix = if matrix.cols > MAX_SCAN_DIMS {
-        reduce(&matrix)
+        Arc::new(reduce(&matrix))
     } else {
         matrix
     };

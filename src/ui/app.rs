@@ -535,7 +535,7 @@ impl Workbench {
                 if let Some(t) = &l.tsne {
                     l.projection = t.clone();
                 } else if self.projection_job.is_none() {
-                    let features = std::sync::Arc::new(l.report.features.clone());
+                    let features = std::sync::Arc::clone(&l.report.features);
                     let pca = l.pca.clone();
                     self.projection_job = Some(Job::spawn("Computing t-SNE", move |s| {
                         loaded::tsne(features, pca, s)
