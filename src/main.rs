@@ -364,8 +364,12 @@ fn run_scan(a: ScanArgs) -> Result<(), poisonlens::Error> {
         if tty {
             eprint!("\r\x1b[2K");
         }
+        let done = match origin {
+            cache::Origin::Stored(_) => "read the stored scan of",
+            cache::Origin::Scanned { .. } => "scanned",
+        };
         eprintln!(
-            "scanned {} samples in {:.1}s using {}",
+            "{done} {} samples in {:.1}s using {}",
             ds.len(),
             t0.elapsed().as_secs_f32(),
             report.feature_source
