@@ -676,3 +676,28 @@ fn the_false_flag_budget_rescans_and_keeps_the_decisions() {
     assert_eq!(h.state().settings.fdr, 0.01);
     assert!(!h.state().is_busy());
 }
+
+#[test]
+fn every_background_job_is_in_one_list_shown_waited_for_and_cancelled() {
+    let mut h = harness();
+    // The trigger search of a selection shows progress like the others.
+    h.state_mut().selection = (0..200).collect();
+    h.state_mut().apply(Action::FindTrigger);
+    assert!(h.state().tasks.trigger.is_some());
+    assert_eq!(
+        h.state().tasks.progress().len(),
+        1,
+        "its progress is listed"
+    );
+    h.state_mut().apply(Action::Cancel);
+    assert!(!h.state().is_busy(), "Cancel drops the trigger search too");
+    // The wait for jobs includes t-SNE.
+    h.state_mut().apply(Action::UseTsne);
+    assert!(h.state().is_busy());
+    h.state_mut().wait_for_job();
+    assert!(!h.state().is_busy());
+    assert_eq!(
+        h.state().loaded.as_ref().unwrap().projection.method,
+        "t-SNE"
+    );
+}

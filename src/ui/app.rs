@@ -209,10 +209,8 @@ pub struct QueueFilter {
 pub struct Workbench {
     /// The open dataset, if any.
     pub loaded: Option<Loaded>,
-    pub(crate) job: Option<Job<Result<Loaded, String>>>,
-    pub(crate) projection_job: Option<Job<crate::project2d::Projection>>,
-    pub(crate) export_job: Option<Job<Result<String, String>>>,
-    pub(crate) trigger_job: Option<Job<Result<crate::detect::trigger::Found, String>>>,
+    /// Every background job, in one list (progress, Cancel, wait).
+    pub tasks: super::BackgroundTasks,
     /// What the last "find trigger in selection" found.
     pub found: Option<crate::detect::trigger::Found>,
     /// Changes with every search, so its heatmap is redrawn.
@@ -259,10 +257,7 @@ impl Workbench {
     pub fn new(dataset: PathBuf, recent: Vec<PathBuf>, settings: Settings) -> Self {
         let mut w = Workbench {
             loaded: None,
-            job: None,
-            projection_job: None,
-            export_job: None,
-            trigger_job: None,
+            tasks: Default::default(),
             found: None,
             found_generation: 0,
             show_trigger: true,
@@ -294,24 +289,26 @@ impl Workbench {
 
     /// True while a background job runs.
     pub fn is_busy(&self) -> bool {
-        self.job.is_some()
-            || self.projection_job.is_some()
-            || self.export_job.is_some()
-            || self.trigger_job.is_some()
+        self.tasks.is_busy()
     }
 
     /// Blocks until the running job (if any) has finished and its result is
     /// applied (tests and headless use).
     pub fn wait_for_job(&mut self) {
-        if let Some(job) = self.job.take() {
+        if let Some(job) = self.tasks.projection.take() {
+            let cancelled = job.is_cancelled();
+            let r = job.wait();
+            self.finish_projection(r, cancelled);
+        }
+        if let Some(job) = self.tasks.open.take() {
             let r = job.wait();
             self.finish_job(r);
         }
-        if let Some(job) = self.export_job.take() {
+        if let Some(job) = self.tasks.export.take() {
             let r = job.wait();
             self.finish_export(r);
         }
-        if let Some(job) = self.trigger_job.take() {
+        if let Some(job) = self.tasks.trigger.take() {
             let r = job.wait();
             self.finish_trigger(r);
         }
@@ -325,7 +322,7 @@ impl Workbench {
     /// Starts opening `path` in the background; the open dataset stays until
     /// the new one has loaded.
     pub fn open(&mut self, path: PathBuf) {
-        if let Some(job) = &self.job {
+        if let Some(job) = &self.tasks.open {
             job.cancel();
         }
         let p = path.clone();
@@ -334,7 +331,7 @@ impl Workbench {
             fdr: self.settings.fdr,
             ..Default::default()
         };
-        self.job = Some(Job::spawn(
+        self.tasks.open = Some(Job::spawn(
             format!("Opening {}", path.display()),
             move |s| loaded::load(p, state_dir, &options, s),
         ));
@@ -354,35 +351,51 @@ impl Workbench {
 
     /// Polls the background jobs; call once per frame.
     pub fn poll(&mut self) {
-        if let Some(r) = self.projection_job.as_mut().and_then(|j| j.try_take()) {
+        if let Some(r) = self.tasks.projection.as_mut().and_then(|j| j.try_take()) {
             let cancelled = self
-                .projection_job
+                .tasks
+                .projection
                 .as_ref()
                 .is_some_and(|j| j.is_cancelled());
-            self.projection_job = None;
-            match (r, &mut self.loaded) {
-                (Ok(p), Some(l)) if !cancelled => {
-                    l.tsne = Some(p.clone());
-                    l.projection = p;
-                }
-                (Err(e), _) => self.error = Some(format!("t-SNE failed: {e}")),
-                _ => {}
-            }
+            self.tasks.projection = None;
+            self.finish_projection(r, cancelled);
         }
-        if let Some(r) = self.job.as_mut().and_then(|j| j.try_take()) {
-            self.job = None;
+        if let Some(r) = self.tasks.open.as_mut().and_then(|j| j.try_take()) {
+            self.tasks.open = None;
             self.finish_job(r);
         }
-        if let Some(r) = self.export_job.as_mut().and_then(|j| j.try_take()) {
-            self.export_job = None;
+        if let Some(r) = self.tasks.export.as_mut().and_then(|j| j.try_take()) {
+            self.tasks.export = None;
             self.finish_export(r);
         }
-        if let Some(r) = self.trigger_job.as_mut().and_then(|j| j.try_take()) {
-            self.trigger_job = None;
-            self.finish_trigger(r);
+        if let Some(r) = self.tasks.trigger.as_mut().and_then(|j| j.try_take()) {
+            let cancelled = self
+                .tasks
+                .trigger
+                .as_ref()
+                .is_some_and(|j| j.is_cancelled());
+            self.tasks.trigger = None;
+            if !cancelled {
+                self.finish_trigger(r);
+            }
         }
         if self.last_refresh.elapsed() >= REFRESH_EVERY {
             self.refresh_review();
+        }
+    }
+
+    fn finish_projection(
+        &mut self,
+        r: Result<crate::project2d::Projection, String>,
+        cancelled: bool,
+    ) {
+        match (r, &mut self.loaded) {
+            (Ok(p), Some(l)) if !cancelled => {
+                l.tsne = Some(p.clone());
+                l.projection = p;
+            }
+            (Err(e), _) => self.error = Some(format!("t-SNE failed: {e}")),
+            _ => {}
         }
     }
 
@@ -434,12 +447,12 @@ impl Workbench {
                 self.notice = (!notes.is_empty()).then(|| notes.join("\n"));
                 self.signoff = None;
                 self.found = None;
-                self.trigger_job = None;
+                self.tasks.trigger = None;
                 self.recent.retain(|p| p != &l.path);
                 self.recent.insert(0, l.path.clone());
                 self.recent.truncate(MAX_RECENT);
                 self.thumbs = Some(Thumbs::new(std::sync::Arc::clone(&l.dataset)));
-                self.projection_job = None;
+                self.tasks.projection = None;
                 self.loaded = Some(l);
                 self.filter = QueueFilter::default();
                 self.selection.clear();
@@ -517,13 +530,11 @@ impl Workbench {
                 }
             }
             Action::Cancel => {
-                if let Some(j) = &self.job {
-                    j.cancel();
-                }
-                // t-SNE cannot stop mid-way; its result is dropped when it ends.
-                if let Some(j) = self.projection_job.take() {
-                    j.cancel();
-                }
+                self.tasks.cancel_all();
+                // t-SNE and the trigger search cannot stop mid-way; they
+                // end in the background and their results are dropped.
+                self.tasks.projection = None;
+                self.tasks.trigger = None;
             }
             Action::UsePca => {
                 if let Some(l) = &mut self.loaded {
@@ -534,10 +545,10 @@ impl Workbench {
                 let Some(l) = &mut self.loaded else { return };
                 if let Some(t) = &l.tsne {
                     l.projection = t.clone();
-                } else if self.projection_job.is_none() {
+                } else if self.tasks.projection.is_none() {
                     let features = std::sync::Arc::clone(&l.report.features);
                     let pca = l.pca.clone();
-                    self.projection_job = Some(Job::spawn("Computing t-SNE", move |s| {
+                    self.tasks.projection = Some(Job::spawn("Computing t-SNE", move |s| {
                         loaded::tsne(features, pca, s)
                     }));
                 }
@@ -569,7 +580,7 @@ impl Workbench {
                 }
             }
             Action::CloseSignoff => {
-                if self.export_job.is_none() {
+                if self.tasks.export.is_none() {
                     self.signoff = None;
                 }
             }
@@ -600,13 +611,13 @@ impl Workbench {
                 Some("No images were read for this dataset, so there is nothing to search.".into());
             return;
         };
-        if self.trigger_job.is_some() {
+        if self.tasks.trigger.is_some() {
             return;
         }
         let labels = l.report.labels.clone();
         let names = l.report.class_names.clone();
         let selection = self.selection.clone();
-        self.trigger_job = Some(Job::spawn("Finding a trigger in the selection", move |s| {
+        self.tasks.trigger = Some(Job::spawn("Finding a trigger in the selection", move |s| {
             s.report("comparing images", 0.0);
             crate::detect::trigger::find_in_selection(&stack, &labels, &names, &selection)
         }));
@@ -618,14 +629,14 @@ impl Workbench {
         let (Some(l), Some(form)) = (&self.loaded, &mut self.signoff) else {
             return;
         };
-        if self.export_job.is_some() {
+        if self.tasks.export.is_some() {
             return;
         }
         match form.request(l) {
             Ok(req) => {
                 form.status = None;
                 form.passphrase.clear();
-                self.export_job = Some(Job::spawn("Exporting", move |s| req.run(s)));
+                self.tasks.export = Some(Job::spawn("Exporting", move |s| req.run(s)));
             }
             Err(e) => form.status = Some(e),
         }

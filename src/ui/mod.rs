@@ -9,11 +9,13 @@ mod loaded;
 mod panels;
 pub mod scatter_view;
 mod signoff;
+mod tasks;
 mod thumbs;
 
 pub use app::{Action, CentralView, ColorBy, DecisionFilter, Settings, TriggerRef, Workbench};
 pub use loaded::Loaded;
 pub use signoff::SignoffForm;
+pub use tasks::BackgroundTasks;
 
 use std::path::PathBuf;
 

@@ -45,7 +45,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     ui.horizontal(|ui| {
         ui.heading("Embedding");
         ui.separator();
-        let busy = w.projection_job.is_some();
+        let busy = w.tasks.projection.is_some();
         egui::ComboBox::from_label("Projection")
             .selected_text(if busy {
                 "t-SNE (computing…)"

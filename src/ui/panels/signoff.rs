@@ -4,8 +4,8 @@
 use super::super::app::{Action, Workbench};
 
 pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-    let busy = w.export_job.is_some();
-    let progress = w.export_job.as_ref().map(|j| j.progress());
+    let busy = w.tasks.export.is_some();
+    let progress = w.tasks.export.as_ref().map(|j| j.progress());
     let (Some(form), Some(l)) = (w.signoff.as_mut(), w.loaded.as_ref()) else {
         return;
     };

@@ -81,13 +81,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 l.report.flagged_count()
             ));
         }
-        let running: Vec<(String, f32)> = w
-            .job
-            .iter()
-            .map(|j| j.progress())
-            .chain(w.projection_job.iter().map(|j| j.progress()))
-            .chain(w.export_job.iter().map(|j| j.progress()))
-            .collect();
+        let running = w.tasks.progress();
         for (stage, f) in &running {
             ui.separator();
             ui.add(

@@ -79,7 +79,7 @@ pub fn selection_search(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Acti
         return;
     }
     ui.horizontal(|ui| {
-        let busy = w.trigger_job.is_some();
+        let busy = w.tasks.trigger.is_some();
         if ui
             .add_enabled(!busy, egui::Button::new("Find trigger in selection"))
             .on_hover_text(
