@@ -222,3 +222,18 @@ fn the_stored_report_is_the_report() {
     assert!(matches!(stranger.load(&k, ds.len()), Lookup::Miss(_)));
     assert!(matches!(cache.load(&k, ds.len() + 1), Lookup::Miss(_)));
 }
+
+#[cfg(unix)]
+#[test]
+fn a_sealing_key_others_can_read_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, data, home) = setup();
+    let out = dir.path().join("r.csv");
+    scan_cli(&home, &data, &out, &[]);
+    let key = home.join(".config/poisonlens/scan-cache.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = scan_cli(&home, &data, &out, &[]);
+    let e = stderr(&o);
+    assert!(e.contains("readable or writable by others"), "{e}");
+    assert!(!e.contains("reused"), "{e}");
+}
