@@ -265,7 +265,14 @@ pub fn key(ds: &Dataset, opts: &ScanOptions) -> Result<[u8; 32], String> {
 fn build_id() -> Result<[u8; 32], String> {
     static ID: OnceLock<Result<[u8; 32], String>> = OnceLock::new();
     ID.get_or_init(|| {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+        // /proc/self/exe is the running binary even if a rebuild has since
+        // replaced the file at its path (whose hash would be the new build's).
+        let proc_exe = Path::new("/proc/self/exe");
+        let exe = if proc_exe.exists() {
+            proc_exe.to_path_buf()
+        } else {
+            std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?
+        };
         let (mut f, _) = files::open_regular(&exe).map_err(|e| e.to_string())?;
         let mut h = Sha256::new();
         std::io::copy(&mut f, &mut h).map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
