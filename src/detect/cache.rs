@@ -29,9 +29,12 @@ use crate::manifest::hash::{dataset_fingerprint, sha256_file};
 type Seal = Hmac<Sha256>;
 
 /// First bytes of a stored result; the last byte is the format's version.
-const MAGIC: &[u8; 16] = b"poisonlens-scan\x01";
-/// Magic, key and payload length.
+const MAGIC: &[u8; 16] = b"poisonlens-scan\x02";
+/// Magic, key and payload length. The seal covers magic and key, the
+/// payload, then the length (written last, so the payload can be streamed).
 const HEADER: usize = 16 + 32 + 8;
+/// Magic and key: the part of the header sealed before the payload.
+const LEAD: usize = 16 + 32;
 /// The HMAC at the end.
 const SEAL: usize = 32;
 
@@ -100,8 +103,9 @@ impl ScanCache {
         }
         // First pass: the seal, streamed, before anything is parsed or kept.
         let mut mac = self.seal();
-        mac.update(&header);
+        mac.update(&header[..LEAD]);
         stream(&mut f, payload, |chunk| mac.update(chunk))?;
+        mac.update(&header[LEAD..]);
         let mut tag = [0u8; SEAL];
         f.read_exact(&mut tag)
             .map_err(|_| "the stored scan is truncated".to_string())?;
@@ -116,8 +120,9 @@ impl ScanCache {
             .read_to_end(&mut bytes)
             .map_err(|e| e.to_string())?;
         let mut again = self.seal();
-        again.update(&header);
+        again.update(&header[..LEAD]);
         again.update(&bytes);
+        again.update(&header[LEAD..]);
         again
             .verify_slice(&tag)
             .map_err(|_| "the stored scan changed while it was read".to_string())?;
@@ -130,15 +135,6 @@ impl ScanCache {
     /// Stores `report` under `key`, replacing what was there (written to a
     /// temporary file and renamed, so a reader never sees half of it).
     pub fn store(&self, key: &[u8; 32], report: &Report) -> Result<(), String> {
-        let bytes = rmp_serde::to_vec(report).map_err(|e| e.to_string())?;
-        let mut header = [0u8; HEADER];
-        header[..16].copy_from_slice(MAGIC);
-        header[16..48].copy_from_slice(key);
-        header[48..].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-        let mut mac = self.seal();
-        mac.update(&header);
-        mac.update(&bytes);
-        let tag = mac.finalize().into_bytes();
         let dir = self.path.parent().unwrap_or(Path::new("."));
         let name = self
             .path
@@ -147,13 +143,31 @@ impl ScanCache {
         static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let nth = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = dir.join(format!(".{name}.{}-{nth}.tmp", std::process::id()));
-        let written = (|| {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&header)?;
-            f.write_all(&bytes)?;
-            f.write_all(&tag)?;
-            f.flush()?;
-            std::fs::rename(&tmp, &self.path)
+        let written = (|| -> Result<(), String> {
+            let mut f = File::create(&tmp).map_err(|e| e.to_string())?;
+            let mut lead = [0u8; HEADER];
+            lead[..16].copy_from_slice(MAGIC);
+            lead[16..LEAD].copy_from_slice(key);
+            f.write_all(&lead).map_err(|e| e.to_string())?;
+            // The payload is streamed through the seal into the file (a
+            // million samples' result is ~450 MB: never held twice).
+            let mut out = SealedWriter {
+                inner: std::io::BufWriter::with_capacity(1 << 20, f),
+                mac: self.seal(),
+                written: 0,
+            };
+            out.mac.update(&lead[..LEAD]);
+            rmp_serde::encode::write(&mut out, report).map_err(|e| e.to_string())?;
+            let len = out.written.to_le_bytes();
+            out.mac.update(&len);
+            let tag = out.mac.finalize().into_bytes();
+            let mut f = out.inner.into_inner().map_err(|e| e.to_string())?;
+            f.write_all(&tag).map_err(|e| e.to_string())?;
+            f.seek(SeekFrom::Start(LEAD as u64))
+                .map_err(|e| e.to_string())?;
+            f.write_all(&len).map_err(|e| e.to_string())?;
+            f.flush().map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, &self.path).map_err(|e| e.to_string())
         })();
         written.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
@@ -163,6 +177,25 @@ impl ScanCache {
 
     fn seal(&self) -> Seal {
         <Seal as Mac>::new_from_slice(&self.secret).expect("HMAC takes any key length")
+    }
+}
+
+/// Writes through to a file while sealing and counting what passes.
+struct SealedWriter {
+    inner: std::io::BufWriter<File>,
+    mac: Seal,
+    written: u64,
+}
+
+impl Write for SealedWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.mac.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
