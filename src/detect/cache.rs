@@ -22,8 +22,11 @@ use hmac::{Hmac, Mac};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use std::sync::Arc;
+
 use super::{Report, ScanOptions};
 use crate::dataset::{Dataset, files};
+use crate::linalg::Matrix;
 use crate::manifest::hash::{dataset_fingerprint, sha256_file};
 
 type Seal = Hmac<Sha256>;
@@ -222,7 +225,12 @@ fn check_shapes(r: &Report, n: usize) -> Result<(), String> {
         r.suggested_label.len(),
         r.suggested_confidence.len(),
         r.cluster_of.len(),
-        r.features.rows,
+        // 0: stored without the dataset's embeddings (see `without_embeddings`).
+        if r.features.rows == 0 {
+            n
+        } else {
+            r.features.rows
+        },
         r.trigger_box.len(),
         r.trigger_of.len(),
         r.neighbours.rows(),
@@ -411,14 +419,28 @@ impl Origin {
     }
 }
 
-/// A stored report's features that are the dataset's embeddings as given
-/// point to the dataset's copy, so the window does not hold them twice.
-fn share_embeddings(ds: &Dataset, r: &mut Report) {
-    if let Some(e) = &ds.embeddings
-        && *r.features == **e
-    {
-        r.features = std::sync::Arc::clone(e);
+/// A report whose features are the dataset's embeddings as given is stored
+/// without them (an empty matrix in their place: the key already holds
+/// their values), saving their size on disk and in memory when read back;
+/// reading points them back at the dataset's copy.
+fn without_embeddings(ds: &Dataset, r: &mut Report) -> Option<Arc<Matrix>> {
+    let e = ds.embeddings.as_ref()?;
+    Arc::ptr_eq(e, &r.features).then(|| {
+        std::mem::replace(
+            &mut r.features,
+            Arc::new(Matrix::new(0, e.cols, Vec::new())),
+        )
+    })
+}
+
+/// The stored report's features: the dataset's embeddings when it was
+/// stored without them; None if it says so but the dataset has none that fit.
+fn with_embeddings(ds: &Dataset, mut r: Report) -> Option<Report> {
+    if r.features.rows == 0 {
+        let e = ds.embeddings.as_ref().filter(|e| e.rows == ds.len())?;
+        r.features = Arc::clone(e);
     }
+    Some(r)
 }
 
 /// Scans `ds`, or reads the stored result of the same scan from `cache`;
@@ -443,16 +465,20 @@ pub fn scan_cached(
     let key = key(ds, opts);
     let missed = match &key {
         Ok(k) => match cache.load(k, ds.len()) {
-            Lookup::Hit(mut r) => {
-                share_embeddings(ds, &mut r);
-                return Ok((*r, Origin::Stored(cache.path().to_path_buf())));
-            }
+            Lookup::Hit(r) => match with_embeddings(ds, *r) {
+                Some(r) => return Ok((r, Origin::Stored(cache.path().to_path_buf()))),
+                None => "the stored scan does not match the dataset's embeddings".into(),
+            },
             Lookup::Miss(why) => why,
         },
         Err(why) => why.clone(),
     };
-    let report = super::scan_cancellable(ds, opts, progress, cancelled)?;
+    let mut report = super::scan_cancellable(ds, opts, progress, cancelled)?;
+    let taken = without_embeddings(ds, &mut report);
     let stored = key.and_then(|k| cache.store(&k, &report));
+    if let Some(features) = taken {
+        report.features = features;
+    }
     let note = match stored {
         Ok(()) => format!(
             "scanned ({missed}); stored in {} for next time",
