@@ -237,3 +237,34 @@ fn a_sealing_key_others_can_read_is_not_used() {
     assert!(e.contains("readable or writable by others"), "{e}");
     assert!(!e.contains("reused"), "{e}");
 }
+
+#[test]
+fn a_stored_scan_whose_header_lies_about_its_length_is_a_miss() {
+    let (dir, data, home) = setup();
+    let out = dir.path().join("r.csv");
+    scan_cli(&home, &data, &out, &[]);
+    let stored = data.join("manifest.review.scan");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    // Bytes 48..56 hold the payload length: claim 1 TB.
+    bytes[48..56].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    std::fs::write(&stored, &bytes).unwrap();
+    let o = scan_cli(&home, &data, &out, &[]);
+    let e = stderr(&o);
+    assert!(e.contains("truncated"), "{e}");
+    assert!(!e.contains("reused"), "{e}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_the_sealing_key_is_refused_at_once() {
+    let (dir, data, home) = setup();
+    let key_dir = home.join(".config/poisonlens");
+    std::fs::create_dir_all(&key_dir).unwrap();
+    let key = key_dir.join("scan-cache.key");
+    let c = std::ffi::CString::new(key.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let o = scan_cli(&home, &data, &dir.path().join("r.csv"), &[]);
+    let e = stderr(&o);
+    assert!(e.contains("not a regular file"), "{e}");
+    assert!(e.contains("not stored for next time"), "{e}");
+}
