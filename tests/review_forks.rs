@@ -194,3 +194,28 @@ fn four_writers_on_a_new_store_all_succeed() {
         }
     }
 }
+
+#[test]
+fn a_reader_of_read_only_data_neither_trusts_nor_writes_the_stored_scan() {
+    let tmp = open_tmp();
+    let data = sample_copy(tmp.path());
+    let d = s(&data);
+    let owner_out = tmp.path().join("owner.csv");
+    ok(&["scan", d, "--out", s(&owner_out)]);
+    let stored = data.join("manifest.review.scan");
+    let before = std::fs::read(&stored).unwrap();
+    chmod(&data, "a+rX,a-w");
+    let home = tmp.path().join("reader");
+    std::fs::create_dir(&home).unwrap();
+    chmod(&home, "a+rwx");
+    let out = home.join("r.csv");
+    let o = as_reader(&["scan", d, "--out", s(&out)], &home);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    // Sealed by another user's secret: scanned again, not believed ...
+    assert!(t.contains("not written by this user"), "{t}");
+    // ... and the read-only folder is left as it was.
+    assert!(t.contains("could not store the scan"), "{t}");
+    assert_eq!(std::fs::read(&stored).unwrap(), before);
+    chmod(&data, "u+w");
+}
