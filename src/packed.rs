@@ -14,25 +14,23 @@ trait Packable: Copy {
     fn get(bytes: &[u8]) -> Self;
 }
 
-impl Packable for f32 {
-    const SIZE: usize = 4;
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn get(b: &[u8]) -> Self {
-        f32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
+/// `Packable` for a number type with `to_le_bytes`/`from_le_bytes`.
+macro_rules! packable {
+    ($t:ty) => {
+        impl Packable for $t {
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn get(b: &[u8]) -> Self {
+                <$t>::from_le_bytes(b.try_into().expect("SIZE bytes"))
+            }
+        }
+    };
 }
 
-impl Packable for u32 {
-    const SIZE: usize = 4;
-    fn put(self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.to_le_bytes());
-    }
-    fn get(b: &[u8]) -> Self {
-        u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
-}
+packable!(f32);
+packable!(u32);
 
 fn pack<T: Packable, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
     let mut out = Vec::with_capacity(v.len() * T::SIZE);

@@ -41,6 +41,15 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, data, home)
 }
 
+/// A private copy of the sample, scanned once (its result stored), and the
+/// report path to scan into again.
+fn scanned_once() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let (dir, data, home) = setup();
+    let out = dir.path().join("r.csv");
+    scan_cli(&home, &data, &out, &[]);
+    (dir, data, home, out)
+}
+
 #[test]
 fn an_unchanged_dataset_reuses_its_scan_and_any_change_scans_again() {
     let (dir, data, home) = setup();
@@ -126,9 +135,7 @@ fn an_unchanged_dataset_reuses_its_scan_and_any_change_scans_again() {
 
 #[test]
 fn a_stored_result_written_or_edited_by_anyone_else_is_not_believed() {
-    let (dir, data, home) = setup();
-    let out = dir.path().join("r.csv");
-    scan_cli(&home, &data, &out, &[]);
+    let (dir, data, home, out) = scanned_once();
     let stored = data.join("manifest.review.scan");
 
     // Another user (another secret) finds it but does not use it.
@@ -227,9 +234,7 @@ fn the_stored_report_is_the_report() {
 #[test]
 fn a_sealing_key_others_can_read_is_not_used() {
     use std::os::unix::fs::PermissionsExt;
-    let (dir, data, home) = setup();
-    let out = dir.path().join("r.csv");
-    scan_cli(&home, &data, &out, &[]);
+    let (_dir, data, home, out) = scanned_once();
     let key = home.join(".config/poisonlens/scan-cache.key");
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
     let o = scan_cli(&home, &data, &out, &[]);
@@ -240,9 +245,7 @@ fn a_sealing_key_others_can_read_is_not_used() {
 
 #[test]
 fn a_stored_scan_whose_header_lies_about_its_length_is_a_miss() {
-    let (dir, data, home) = setup();
-    let out = dir.path().join("r.csv");
-    scan_cli(&home, &data, &out, &[]);
+    let (_dir, data, home, out) = scanned_once();
     let stored = data.join("manifest.review.scan");
     let mut bytes = std::fs::read(&stored).unwrap();
     // Bytes 48..56 hold the payload length: claim 1 TB.
