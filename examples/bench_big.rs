@@ -14,53 +14,9 @@ use std::time::Instant;
 
 use common::peak_rss_mb;
 
-use poisonlens::dataset::Dataset;
 use poisonlens::detect::{ScanOptions, scan};
 use poisonlens::knn::{knn, knn_exact};
-use poisonlens::linalg::{Matrix, XorShift};
-
-const LATENT: usize = 16;
-const CLASSES: usize = 10;
-const STYLES: usize = 4;
-
-/// Embeddings with the low intrinsic dimension real ones have (isotropic
-/// noise in all D dimensions would be a worst case no model produces).
-fn synthetic(n: usize, d: usize) -> Dataset {
-    let mut rng = XorShift::new(0x5DEE_CE66_D1CE_4E5B);
-    let map: Vec<f32> = (0..d * LATENT)
-        .map(|_| rng.normal() / (LATENT as f32).sqrt())
-        .collect();
-    let centre = |rng: &mut XorShift, scale: f32| -> Vec<f32> {
-        (0..LATENT).map(|_| rng.normal() * scale).collect()
-    };
-    let classes: Vec<Vec<f32>> = (0..CLASSES + 1).map(|_| centre(&mut rng, 3.0)).collect();
-    let styles: Vec<Vec<f32>> = (0..(CLASSES + 1) * STYLES)
-        .map(|_| centre(&mut rng, 1.2))
-        .collect();
-    let mut labels = Vec::with_capacity(n);
-    let mut data = Vec::with_capacity(n * d);
-    let mut z = vec![0f32; LATENT];
-    for i in 0..n {
-        let c = i % CLASSES;
-        // 3% backdoor (its own cluster, labelled 0), 3% flips.
-        let (source, label) = match i % 33 {
-            1 => (CLASSES, 0),
-            2 => (c, (c + 1) % CLASSES),
-            _ => (c, c),
-        };
-        labels.push(label as u32);
-        let style = &styles[source * STYLES + (i / CLASSES) % STYLES];
-        for (j, v) in z.iter_mut().enumerate() {
-            *v = classes[source][j] + style[j] + 0.6 * rng.normal();
-        }
-        for r in 0..d {
-            let row = &map[r * LATENT..(r + 1) * LATENT];
-            let lin: f32 = row.iter().zip(&z).map(|(a, b)| a * b).sum();
-            data.push((0.3 * lin).tanh() * 3.0 + 0.05 * rng.normal());
-        }
-    }
-    common::in_memory(n, d, CLASSES, labels, data)
-}
+use poisonlens::linalg::Matrix;
 
 /// Recall of `knn` against exact search on `m` evenly spaced queries.
 fn recall(x: &Matrix, k: usize, m: usize) -> (f64, f64) {
@@ -96,7 +52,7 @@ fn main() {
     // Only one size per process gives a meaningful peak memory.
     let (n, d) = sizes[0];
     let t = Instant::now();
-    let ds = synthetic(n, d);
+    let ds = common::synthetic(n, d);
     println!(
         "{n}x{d}: generated in {:.1} s ({:.0} MB of embeddings, peak RSS {:.0} MB)",
         t.elapsed().as_secs_f64(),

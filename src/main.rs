@@ -357,8 +357,11 @@ fn run_scan(a: ScanArgs) -> Result<(), poisonlens::Error> {
         &ds,
         &opts,
         store.as_ref().map_err(Clone::clone),
-        &progress,
-        &|| false,
+        &detect::ScanWatch {
+            progress: &progress,
+            cancelled: &|| false,
+            finished: &|_| {},
+        },
     )?;
     if !quiet {
         if tty {

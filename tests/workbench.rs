@@ -8,7 +8,7 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use poisonlens::review::Decision;
-use poisonlens::ui::{Action, Settings, Workbench};
+use poisonlens::ui::{Action, ScanState, Settings, Workbench};
 
 fn sample() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data")
@@ -278,10 +278,29 @@ fn polygon_test_for_the_lasso() {
     assert!(!inside(&l_shape, [1.5, 1.5]));
 }
 
+/// What the scatter view draws: points in groups, nothing highlighted.
+fn plain_input<'a>(
+    points: &'a [[f32; 2]],
+    group: &'a [u16],
+    names: &'a [String],
+    colors: &'a [egui::Color32],
+    generation: u64,
+) -> poisonlens::ui::scatter_view::ScatterInput<'a> {
+    poisonlens::ui::scatter_view::ScatterInput {
+        points,
+        group,
+        names,
+        colors,
+        highlight: None,
+        selection: &[],
+        generation,
+    }
+}
+
 #[test]
 fn ctrl_drag_lasso_selects_the_points_inside() {
     use egui::{Event, PointerButton, Pos2};
-    use poisonlens::ui::scatter_view::{self, ScatterInput};
+    use poisonlens::ui::scatter_view;
     let points: Vec<[f32; 2]> = (0..400)
         .map(|i| [(i % 20) as f32, (i / 20) as f32])
         .collect();
@@ -290,15 +309,7 @@ fn ctrl_drag_lasso_selects_the_points_inside() {
     let colors = vec![egui::Color32::WHITE];
     let selected = std::cell::RefCell::new(None);
     let mut h = Harness::builder().with_size([600.0, 600.0]).build_ui(|ui| {
-        let input = ScatterInput {
-            points: &points,
-            group: &group,
-            names: &names,
-            colors: &colors,
-            highlight: None,
-            selection: &[],
-            generation: 0,
-        };
+        let input = plain_input(&points, &group, &names, &colors, 0);
         if let Some(s) = scatter_view::show(ui, "lasso", &input, |_, _| {}).box_selected {
             *selected.borrow_mut() = Some(s);
         }
@@ -699,5 +710,133 @@ fn every_background_job_is_in_one_list_shown_waited_for_and_cancelled() {
     assert_eq!(
         h.state().loaded.as_ref().unwrap().projection.method,
         "t-SNE"
+    );
+}
+
+#[test]
+fn the_dataset_shows_before_its_scan_and_flags_arrive_detector_by_detector() {
+    let mut w = Workbench::new(sample(), vec![], settings());
+    w.wait_for_open();
+    let l = w.loaded.as_ref().expect("opened");
+    let n = l.dataset.len();
+    // Looked at first: every sample placed in the view, nothing flagged yet,
+    // every detector still to run.
+    assert_eq!(l.projection.points.len(), n);
+    assert_eq!(l.report.flagged_count(), 0);
+    assert!(w.queue.is_empty());
+    let ScanState::Running {
+        waiting,
+        stage_by_stage,
+    } = &l.scan
+    else {
+        panic!("the scan runs behind: {:?}", l.scan)
+    };
+    assert!(*stage_by_stage);
+    assert_eq!(waiting.len(), poisonlens::detect::REGISTRY.len());
+    // Each detector's result joins the queue as it arrives.
+    let task = w.tasks.scan.take().expect("scan started with the open");
+    let mut seen = Vec::new();
+    let mut queue_sizes = Vec::new();
+    while let Ok(stage) = task.stages.recv() {
+        seen.push(stage.evidence.scores.name);
+        let l = w.loaded.as_mut().unwrap();
+        l.take_stage(stage);
+        let ScanState::Running { waiting, .. } = &l.scan else {
+            panic!("still running")
+        };
+        assert_eq!(
+            waiting.len(),
+            poisonlens::detect::REGISTRY.len() - seen.len()
+        );
+        w.rebuild_queue();
+        queue_sizes.push(w.queue.len());
+    }
+    let names: Vec<&str> = poisonlens::detect::detector_infos()
+        .map(|d| d.name)
+        .collect();
+    assert_eq!(seen, names, "every detector once, in order");
+    assert!(queue_sizes[0] > 0, "the label check's flags come first");
+    let staged: Vec<bool> = w.loaded.as_ref().unwrap().report.flagged.clone();
+    w.tasks.scan = Some(task);
+    w.wait_for_job();
+    let l = w.loaded.as_ref().unwrap();
+    assert!(matches!(l.scan, ScanState::Done(_)), "{:?}", l.scan);
+    assert_eq!(
+        staged, l.report.flagged,
+        "stage by stage ends at the scan's verdict"
+    );
+    assert_eq!(w.queue.len(), l.report.flagged_count());
+    assert_eq!(*queue_sizes.last().unwrap(), w.queue.len());
+}
+
+#[test]
+fn a_cancelled_scan_leaves_the_data_open_and_can_be_started_again() {
+    let mut h = {
+        let mut w = Workbench::new(sample(), vec![], settings());
+        w.wait_for_open();
+        w.apply(Action::Cancel);
+        w.wait_for_job();
+        Harness::builder()
+            .with_size([1400.0, 860.0])
+            .build_ui_state(|ui, w: &mut Workbench| w.show(ui), w)
+    };
+    h.step();
+    let l = h.state().loaded.as_ref().expect("the data stays open");
+    assert!(matches!(l.scan, ScanState::Stopped(_)), "{:?}", l.scan);
+    assert_eq!(l.report.flagged_count(), 0);
+    assert!(h.state().error.is_none(), "a cancel is not a failure");
+    h.get_by_label_contains("Scan stopped");
+    h.get_by_label("Scan again").click();
+    h.step();
+    assert!(h.state().tasks.scan.is_some());
+    h.state_mut().wait_for_job();
+    h.step();
+    let l = h.state().loaded.as_ref().unwrap();
+    assert!(matches!(l.scan, ScanState::Done(_)));
+    assert!(l.report.flagged_count() > 0);
+}
+
+#[test]
+fn a_rasterized_view_keeps_its_extent_while_frames_are_drawn() {
+    use poisonlens::ui::scatter_view;
+    // More points than are drawn one by one: the density raster is shown.
+    let n = 30_000;
+    let points: Vec<[f32; 2]> = (0..n)
+        .map(|i| {
+            let t = i as f32 * 0.001;
+            [t.cos() * (1.0 + t % 3.0), t.sin() * (1.0 + t % 2.0)]
+        })
+        .collect();
+    let group: Vec<u16> = (0..n).map(|i| (i % 3) as u16).collect();
+    let names: Vec<String> = (0..3).map(|g| format!("g{g}")).collect();
+    let colors = vec![
+        egui::Color32::RED,
+        egui::Color32::GREEN,
+        egui::Color32::BLUE,
+    ];
+    let views = std::cell::RefCell::new(Vec::new());
+    let frame = std::cell::Cell::new(0u64);
+    let mut h = Harness::builder().with_size([800.0, 600.0]).build_ui(|ui| {
+        // A scan streaming in changes the colouring every few frames.
+        frame.set(frame.get() + 1);
+        let input = plain_input(&points, &group, &names, &colors, frame.get() / 3);
+        let out = scatter_view::show(ui, "extent", &input, |_, _| {});
+        views.borrow_mut().push((out.view, out.rasterized));
+    });
+    for _ in 0..60 {
+        h.step();
+    }
+    let views = views.borrow();
+    assert!(views[2..].iter().all(|v| v.1), "drawn as a raster");
+    let width = |v: &([f64; 4], bool)| v.0[2] - v.0[0];
+    let settled = width(&views[2]);
+    let last = width(views.last().unwrap());
+    assert!(
+        last <= settled * 1.05,
+        "the view grew from {settled} to {last} wide over 60 frames"
+    );
+    assert!(
+        settled < 12.0,
+        "the view fits the data (about 6 wide): {settled}"
     );
 }

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use poisonlens::dataset::Dataset;
-use poisonlens::linalg::Matrix;
+use poisonlens::linalg::{Matrix, XorShift};
 
 /// Peak resident memory of this process so far (VmHWM), in MB.
 pub fn peak_rss_mb() -> f64 {
@@ -37,4 +37,63 @@ pub fn sizes_from_args(default: &[(usize, usize)]) -> Vec<(usize, usize)> {
     } else {
         default.to_vec()
     }
+}
+
+const LATENT: usize = 16;
+const CLASSES: usize = 10;
+const STYLES: usize = 4;
+
+/// Embeddings with the low intrinsic dimension real ones have (isotropic
+/// noise in all D dimensions would be a worst case no model produces).
+pub fn synthetic(n: usize, d: usize) -> Dataset {
+    let mut rng = XorShift::new(0x5DEE_CE66_D1CE_4E5B);
+    let map: Vec<f32> = (0..d * LATENT)
+        .map(|_| rng.normal() / (LATENT as f32).sqrt())
+        .collect();
+    let centre = |rng: &mut XorShift, scale: f32| -> Vec<f32> {
+        (0..LATENT).map(|_| rng.normal() * scale).collect()
+    };
+    let classes: Vec<Vec<f32>> = (0..CLASSES + 1).map(|_| centre(&mut rng, 3.0)).collect();
+    let styles: Vec<Vec<f32>> = (0..(CLASSES + 1) * STYLES)
+        .map(|_| centre(&mut rng, 1.2))
+        .collect();
+    let mut labels = Vec::with_capacity(n);
+    let mut data = Vec::with_capacity(n * d);
+    let mut z = vec![0f32; LATENT];
+    for i in 0..n {
+        let c = i % CLASSES;
+        // 3% backdoor (its own cluster, labelled 0), 3% flips.
+        let (source, label) = match i % 33 {
+            1 => (CLASSES, 0),
+            2 => (c, (c + 1) % CLASSES),
+            _ => (c, c),
+        };
+        labels.push(label as u32);
+        let style = &styles[source * STYLES + (i / CLASSES) % STYLES];
+        for (j, v) in z.iter_mut().enumerate() {
+            *v = classes[source][j] + style[j] + 0.6 * rng.normal();
+        }
+        for r in 0..d {
+            let row = &map[r * LATENT..(r + 1) * LATENT];
+            let lin: f32 = row.iter().zip(&z).map(|(a, b)| a * b).sum();
+            data.push((0.3 * lin).tanh() * 3.0 + 0.05 * rng.normal());
+        }
+    }
+    in_memory(n, d, CLASSES, labels, data)
+}
+
+/// Writes `ds` as a user would have it: `embeddings.npy` and a
+/// `manifest.csv` (id, label, a metadata column) in `dir`.
+pub fn write_to_disk(ds: &Dataset, dir: &std::path::Path) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let m = ds.embeddings.as_ref().expect("embeddings");
+    poisonlens::dataset::npy::write_npy(&dir.join("embeddings.npy"), m)
+        .map_err(std::io::Error::other)?;
+    let mut csv = std::io::BufWriter::new(std::fs::File::create(dir.join("manifest.csv"))?);
+    writeln!(csv, "id,label,source")?;
+    for (id, &l) in ds.ids.iter().zip(&ds.labels) {
+        writeln!(csv, "{id},{},gen", ds.classes[l as usize])?;
+    }
+    csv.flush()
 }

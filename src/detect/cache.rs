@@ -445,23 +445,22 @@ fn with_embeddings(ds: &Dataset, mut r: Report) -> Option<Report> {
 
 /// Scans `ds`, or reads the stored result of the same scan from `cache`;
 /// a new result is stored there for next time. Without a cache (none wanted,
-/// or no secret to seal it with) this is [`super::scan_cancellable`].
+/// or no secret to seal it with) this is [`super::scan_watched`].
 pub fn scan_cached(
     ds: &Dataset,
     opts: &ScanOptions,
     cache: Result<&ScanCache, String>,
-    progress: super::Progress,
-    cancelled: &(dyn Fn() -> bool + Sync),
+    watch: &super::ScanWatch,
 ) -> crate::Result<(Report, Origin)> {
     let cache = match cache {
         Ok(c) => c,
         Err(why) => {
-            let report = super::scan_cancellable(ds, opts, progress, cancelled)?;
+            let report = super::scan_watched(ds, opts, watch)?;
             let note = format!("scanned; not stored for next time ({why})");
             return Ok((report, Origin::Scanned { note }));
         }
     };
-    progress("looking for a stored scan", 0.0);
+    (watch.progress)("looking for a stored scan", 0.0);
     let key = key(ds, opts);
     let missed = match &key {
         Ok(k) => match cache.load(k, ds.len()) {
@@ -473,7 +472,7 @@ pub fn scan_cached(
         },
         Err(why) => why.clone(),
     };
-    let mut report = super::scan_cancellable(ds, opts, progress, cancelled)?;
+    let mut report = super::scan_watched(ds, opts, watch)?;
     let taken = without_embeddings(ds, &mut report);
     let stored = key.and_then(|k| cache.store(&k, &report));
     if let Some(features) = taken {

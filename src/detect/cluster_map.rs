@@ -37,8 +37,50 @@ impl ClusterRow {
 
 /// Rows for every non-empty (class, group).
 pub fn build(r: &Report) -> Vec<ClusterRow> {
-    let f = &r.features;
-    let (n, d, c) = (f.rows, f.cols, r.class_names.len());
+    build_from(&ClusterInput {
+        features: &r.features,
+        labels: &r.labels,
+        classes: r.class_names.len(),
+        cluster_of: &r.cluster_of,
+        clusters: &r.clusters,
+        flagged: &r.flagged,
+    })
+}
+
+/// What the cluster map is made from: the parts of a report it reads, so a
+/// report still in the making (the workbench's stage-by-stage view) can
+/// have its map too.
+pub struct ClusterInput<'a> {
+    /// The scan's features.
+    pub features: &'a crate::linalg::Matrix,
+    /// Given labels.
+    pub labels: &'a [u32],
+    /// Number of classes.
+    pub classes: usize,
+    /// Activation group of each sample.
+    pub cluster_of: &'a [u8],
+    /// Per-class split summaries.
+    pub clusters: &'a [super::ClassClusters],
+    /// Combined flags.
+    pub flagged: &'a [bool],
+}
+
+/// Sets each row's count of flagged members from `flagged` (when more
+/// detectors have finished, without recomputing the map).
+pub fn recount(rows: &mut [ClusterRow], flagged: &[bool]) {
+    for row in rows {
+        row.flagged = row
+            .members
+            .iter()
+            .filter(|&&i| flagged.get(i).copied().unwrap_or(false))
+            .count();
+    }
+}
+
+/// [`build`] from its parts.
+pub fn build_from(r: &ClusterInput) -> Vec<ClusterRow> {
+    let f = r.features;
+    let (n, d, c) = (f.rows, f.cols, r.classes);
     // Centres of each class's main group.
     let mut centre = vec![0f64; c * d];
     let mut count = vec![0usize; c];

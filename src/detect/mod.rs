@@ -14,6 +14,7 @@
 //! samples too, so they flag only together ([`Role`]).
 
 pub mod activation_clustering;
+mod assemble;
 pub mod cache;
 pub mod cluster_map;
 pub mod context;
@@ -28,6 +29,7 @@ pub mod registry;
 pub mod spectral;
 pub mod trigger;
 
+pub use assemble::Verdict;
 pub use context::ScanContext;
 pub use registry::{
     Calibration, ClassSplit, Detail, Detector, DetectorInfo, Evidence, REGISTRY, Role,
@@ -232,31 +234,22 @@ impl Report {
     /// The combined verdict as it would be without one primary detector:
     /// how much that detector adds (the evaluation and tests use it).
     pub fn flagged_without(&self, detector: &str) -> Vec<bool> {
-        combine(&self.detectors, self.ids.len(), Some(detector)).1
+        assemble::combine(
+            &self.detectors.iter().collect::<Vec<_>>(),
+            self.ids.len(),
+            Some(detector),
+        )
+        .1
     }
 
     /// What the false-flag budget promises about this report's flags, in
     /// one sentence for people (the CLI summary and the workbench's queue):
     /// the calibrated tests' bound, and which detectors it does not cover.
     pub fn budget_note(&self) -> String {
-        let promises: Vec<String> = detector_infos()
-            .filter_map(|d| {
-                let flagged = self
-                    .detector(d.name)
-                    .map_or(0, |s| s.flagged.iter().filter(|&&f| f).count());
-                d.calibration.promise(self.fdr, flagged)
-            })
-            .collect();
-        let uncovered: Vec<&str> = detector_infos()
-            .filter(|d| d.calibration == Calibration::Threshold)
-            .map(|d| d.title)
-            .collect();
-        format!(
-            "False-flag budget {:.0}%: {}. Not covered (fixed thresholds): {}.",
-            self.fdr * 100.0,
-            promises.join("; "),
-            uncovered.join(", ")
-        )
+        budget_note(self.fdr, &|name| {
+            self.detector(name)
+                .map_or(0, |s| s.flagged.iter().filter(|&&f| f).count())
+        })
     }
 
     /// A detector's scores by name.
@@ -265,8 +258,39 @@ impl Report {
     }
 }
 
+/// [`Report::budget_note`] for a report in the making: `flagged(name)`
+/// counts the flags of the detector called `name` (0 if it has not run).
+pub fn budget_note(fdr: f64, flagged: &dyn Fn(&str) -> usize) -> String {
+    let promises: Vec<String> = detector_infos()
+        .filter_map(|d| d.calibration.promise(fdr, flagged(d.name)))
+        .collect();
+    let uncovered: Vec<&str> = detector_infos()
+        .filter(|d| d.calibration == Calibration::Threshold)
+        .map(|d| d.title)
+        .collect();
+    format!(
+        "False-flag budget {:.0}%: {}. Not covered (fixed thresholds): {}.",
+        fdr * 100.0,
+        promises.join("; "),
+        uncovered.join(", ")
+    )
+}
+
 /// Progress callback: stage name and fraction done (0..1).
 pub type Progress<'a> = &'a (dyn Fn(&str, f32) + Sync);
+
+/// What a running scan tells whoever waits for it: how far it is, whether
+/// to stop, and each detector's evidence the moment it is finished, so the
+/// workbench can show flags stage by stage instead of after the whole scan.
+pub struct ScanWatch<'a> {
+    /// Stage name and fraction done.
+    pub progress: Progress<'a>,
+    /// Checked between stages; true stops the scan with [`Error::Cancelled`].
+    pub cancelled: &'a (dyn Fn() -> bool + Sync),
+    /// Called each time a detector finishes, with the evidence of every
+    /// detector finished so far (the newest last).
+    pub finished: &'a (dyn Fn(&[Evidence]) + Sync),
+}
 
 /// Scans a dataset with every detector and combines the results.
 pub fn scan(ds: &Dataset, opts: &ScanOptions, progress: Progress) -> Result<Report> {
@@ -274,13 +298,29 @@ pub fn scan(ds: &Dataset, opts: &ScanOptions, progress: Progress) -> Result<Repo
 }
 
 /// [`scan`] that stops with [`Error::Cancelled`] between stages once
-/// `cancelled` returns true (the workbench's Cancel button).
+/// `cancelled` returns true.
 pub fn scan_cancellable(
     ds: &Dataset,
     opts: &ScanOptions,
     progress: Progress,
     cancelled: &(dyn Fn() -> bool + Sync),
 ) -> Result<Report> {
+    let watch = ScanWatch {
+        progress,
+        cancelled,
+        finished: &|_| {},
+    };
+    scan_watched(ds, opts, &watch)
+}
+
+/// [`scan`] that reports to `watch`: progress, cancel, and every
+/// detector's evidence as soon as it is done.
+pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Result<Report> {
+    let ScanWatch {
+        progress,
+        cancelled,
+        finished,
+    } = *watch;
     let progress = |stage: &str, f: f32| {
         if !cancelled() {
             progress(stage, f);
@@ -411,114 +451,27 @@ pub fn scan_cancellable(
         };
         let e = detector.run(&ctx);
         evidence.push(e);
+        finished(&evidence);
     }
     // The full neighbour lists (k per sample) are done with: free them
     // before the report is assembled, the scan's other memory peak.
     drop(digests);
     drop(nb);
     progress("combining", 0.95);
-    let mut split = None;
-    let mut found: Option<trigger::Findings> = None;
-    let mut detectors = Vec::with_capacity(evidence.len());
+    let mut report = Report::pending(ds, f.matrix, feature_source, opts.fdr);
     for e in evidence {
-        match e.detail {
-            Detail::ClassSplit(s) => split = Some(s),
-            Detail::Triggers(t) => match &mut found {
-                None => found = Some(t),
-                Some(f) => f.merge(t),
-            },
-            Detail::None => {}
-        }
-        detectors.push(e.scores);
+        report.absorb(e);
     }
-    let split = split.unwrap_or_else(|| ClassSplit {
-        clusters: Vec::new(),
-        cluster_of: vec![0; n],
-    });
-    let found = found.unwrap_or_else(|| trigger::Findings::none(n));
-    let (score, flagged, reasons) = combine(&detectors, n, None);
-    let suggested_label = (0..n)
-        .map(|i| {
-            detectors
-                .iter()
-                .find_map(|d| d.suggested[i].filter(|_| d.flagged[i]))
-                .or(Some(votes.label[i]))
-                .filter(|&l| l != f.labels[i])
-        })
-        .collect();
+    report.recombine(Some(&votes));
+    report.warnings = warnings;
+    report.images = images;
+    report.neighbours = shown;
     progress("done", 1.0);
-    Ok(Report {
-        ids: ds.ids.clone(),
-        labels: ds.labels.clone(),
-        class_names: ds.classes.clone(),
-        score,
-        flagged,
-        reasons,
-        suggested_label,
-        suggested_confidence: votes.confidence,
-        detectors,
-        clusters: split.clusters,
-        cluster_of: split.cluster_of,
-        feature_source,
-        warnings,
-        features: f.matrix,
-        triggers: found.triggers,
-        trigger_box: found.boxes,
-        trigger_of: found.trigger_of,
-        images,
-        fdr: opts.fdr,
-        neighbours: shown,
-    })
+    Ok(report)
 }
 
 /// Neighbours for the label check: 40, fewer for tiny datasets.
 fn label_k(n: usize, classes: usize) -> usize {
     let per_class = n / classes.max(1);
     40.min((per_class / 2).max(5)).min(n - 1)
-}
-
-fn combine(
-    detectors: &[DetectorScores],
-    n: usize,
-    skip: Option<&str>,
-) -> (Vec<f32>, Vec<bool>, Vec<String>) {
-    let primary: Vec<&str> = registry::names_with(Role::Primary)
-        .into_iter()
-        .filter(|p| Some(*p) != skip)
-        .collect();
-    let supporting = registry::names_with(Role::Supporting);
-    let by = |name: &str| {
-        detectors
-            .iter()
-            .find(|d| d.name == name)
-            .expect("detector present")
-    };
-    let mut score = vec![0f32; n];
-    let mut flagged = vec![false; n];
-    let mut reasons = vec![String::new(); n];
-    for i in 0..n {
-        let mut s = primary.iter().map(|p| by(p).score[i]).fold(0f32, f32::max);
-        let support = supporting
-            .iter()
-            .map(|p| by(p).score[i])
-            .fold(f32::INFINITY, f32::min);
-        s = s.max(support);
-        let mut why = Vec::new();
-        for p in &primary {
-            if let Some(r) = &by(p).reasons[i] {
-                why.push(r.clone());
-            }
-        }
-        if supporting.iter().all(|p| by(p).flagged[i]) {
-            for p in &supporting {
-                if let Some(r) = &by(p).reasons[i] {
-                    why.push(r.clone());
-                }
-            }
-        }
-        flagged[i] = !why.is_empty();
-        score[i] = if flagged[i] { s.max(0.5) } else { s.min(0.499) };
-        reasons[i] = why.join("; ");
-    }
-    (score, flagged, reasons)
 }

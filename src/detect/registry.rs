@@ -95,6 +95,7 @@ pub trait Detector: Sync {
 
 /// One detector's result: per-sample scores, flags and reasons, and what
 /// else it found that the report (or a later detector) shows.
+#[derive(Clone)]
 pub struct Evidence {
     /// Per-sample scores, flags, reasons and suggested labels.
     pub scores: DetectorScores,
@@ -113,6 +114,7 @@ impl Evidence {
 }
 
 /// Findings beyond per-sample scores.
+#[derive(Clone)]
 pub enum Detail {
     /// Nothing more.
     None,

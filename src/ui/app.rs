@@ -1,9 +1,10 @@
 //! Workbench state and the one dispatcher that changes it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::commands::{self, Command};
-use super::loaded::{self, Loaded};
+use super::loaded::{self, Loaded, ScanState};
 use super::panels;
 use super::thumbs::Thumbs;
 use crate::jobs::Job;
@@ -103,6 +104,8 @@ pub enum Action {
     SelectTriggerCarriers(TriggerRef),
     /// Set the false-flag budget and rescan the open dataset with it.
     SetFdr(f64),
+    /// Scan the open dataset again (after a stopped scan).
+    Rescan,
 }
 
 /// Which trigger an action means.
@@ -215,6 +218,9 @@ pub struct Workbench {
     pub found: Option<crate::detect::trigger::Found>,
     /// Changes with every search, so its heatmap is redrawn.
     pub found_generation: usize,
+    /// Changes whenever the report shown changes (a detector finished, the
+    /// scan ended), so colourings made from it are redrawn.
+    pub report_generation: u64,
     /// Whether the trigger box is drawn over sample images (`t`).
     pub show_trigger: bool,
     /// The last failure, shown in plain words until dismissed.
@@ -260,6 +266,7 @@ impl Workbench {
             tasks: Default::default(),
             found: None,
             found_generation: 0,
+            report_generation: 0,
             show_trigger: true,
             error: None,
             notice: None,
@@ -292,8 +299,18 @@ impl Workbench {
         self.tasks.is_busy()
     }
 
-    /// Blocks until the running job (if any) has finished and its result is
-    /// applied (tests and headless use).
+    /// Blocks until the dataset being opened is shown (its scan then runs
+    /// behind: what a user sees first; tests and the first-picture bench).
+    pub fn wait_for_open(&mut self) {
+        if let Some(job) = self.tasks.open.take() {
+            let r = job.wait();
+            self.finish_job(r);
+        }
+    }
+
+    /// Blocks until every running job (opening, then the scan it starts,
+    /// and any other) has finished and its result is applied, stage by
+    /// stage as the window would (tests and headless use).
     pub fn wait_for_job(&mut self) {
         if let Some(job) = self.tasks.projection.take() {
             let cancelled = job.is_cancelled();
@@ -303,6 +320,11 @@ impl Workbench {
         if let Some(job) = self.tasks.open.take() {
             let r = job.wait();
             self.finish_job(r);
+        }
+        if let Some(task) = self.tasks.scan.take() {
+            let r = task.job.wait();
+            self.take_stages(&task.stages);
+            self.finish_scan(r);
         }
         if let Some(job) = self.tasks.export.take() {
             let r = job.wait();
@@ -320,21 +342,53 @@ impl Workbench {
     }
 
     /// Starts opening `path` in the background; the open dataset stays until
-    /// the new one has loaded.
+    /// the new one has opened (its scan, if running, stops).
     pub fn open(&mut self, path: PathBuf) {
         if let Some(job) = &self.tasks.open {
             job.cancel();
         }
         let p = path.clone();
         let state_dir = self.settings.state_dir.clone();
+        let fdr = self.settings.fdr;
+        self.tasks.open = Some(Job::spawn(
+            format!("Opening {}", path.display()),
+            move |s| loaded::open(p, state_dir, fdr, s),
+        ));
+    }
+
+    /// Starts scanning the open dataset in the background (a running scan
+    /// stops first). The first scan of a dataset shows each detector's
+    /// flags as it finishes; a rescan keeps the report shown until the new
+    /// one is whole.
+    pub fn start_scan(&mut self) {
+        if let Some(t) = self.tasks.scan.take() {
+            t.job.cancel();
+        }
+        let Some(l) = &mut self.loaded else { return };
+        let stage_by_stage = !matches!(l.scan, ScanState::Done(_));
+        if stage_by_stage {
+            // Flags of a stopped scan are incomplete: start from none.
+            let (features, source) = (
+                Arc::clone(&l.report.features),
+                l.report.feature_source.clone(),
+            );
+            l.report =
+                crate::detect::Report::pending(&l.dataset, features, source, self.settings.fdr);
+            l.cluster_rows.clear();
+        }
+        l.scan = ScanState::starting(stage_by_stage);
+        let ds = Arc::clone(&l.dataset);
+        let store = l.session.location.path.clone();
         let options = crate::detect::ScanOptions {
             fdr: self.settings.fdr,
             ..Default::default()
         };
-        self.tasks.open = Some(Job::spawn(
-            format!("Opening {}", path.display()),
-            move |s| loaded::load(p, state_dir, &options, s),
-        ));
+        let (send, stages) = std::sync::mpsc::channel();
+        let job = Job::spawn(format!("Scanning {}", l.path.display()), move |s| {
+            loaded::scan(ds, store, options, send, s)
+        });
+        self.tasks.scan = Some(super::tasks::ScanTask { job, stages });
+        self.rebuild_queue();
     }
 
     /// Sets the false-flag budget; the open dataset is scanned again with it
@@ -344,9 +398,34 @@ impl Workbench {
             return;
         }
         self.settings.fdr = fdr;
-        if let Some(path) = self.loaded.as_ref().map(|l| l.path.clone()) {
-            self.open(path);
+        self.start_scan();
+    }
+
+    /// Shows every detector that has finished since the last frame.
+    fn take_stages(&mut self, stages: &std::sync::mpsc::Receiver<loaded::Stage>) {
+        let Some(l) = &mut self.loaded else { return };
+        let mut any = false;
+        while let Ok(stage) = stages.try_recv() {
+            l.take_stage(stage);
+            any = true;
         }
+        if any {
+            self.report_generation += 1;
+            self.rebuild_queue();
+        }
+    }
+
+    fn finish_scan(&mut self, r: Result<Result<loaded::Scanned, String>, String>) {
+        let Some(l) = &mut self.loaded else { return };
+        let r = r.and_then(|x| x);
+        if let Err(e) = &r
+            && e != "cancelled"
+        {
+            self.error = Some(format!("The scan stopped: {e}"));
+        }
+        l.take_scan(r);
+        self.report_generation += 1;
+        self.rebuild_queue();
     }
 
     /// Polls the background jobs; call once per frame.
@@ -363,6 +442,17 @@ impl Workbench {
         if let Some(r) = self.tasks.open.as_mut().and_then(|j| j.try_take()) {
             self.tasks.open = None;
             self.finish_job(r);
+        }
+        if let Some(task) = self.tasks.scan.take() {
+            self.take_stages(&task.stages);
+            let mut task = task;
+            match task.job.try_take() {
+                Some(r) => {
+                    self.take_stages(&task.stages);
+                    self.finish_scan(r);
+                }
+                None => self.tasks.scan = Some(task),
+            }
         }
         if let Some(r) = self.tasks.export.as_mut().and_then(|j| j.try_take()) {
             self.tasks.export = None;
@@ -451,7 +541,12 @@ impl Workbench {
                 self.recent.retain(|p| p != &l.path);
                 self.recent.insert(0, l.path.clone());
                 self.recent.truncate(MAX_RECENT);
-                self.thumbs = Some(Thumbs::new(std::sync::Arc::clone(&l.dataset)));
+                // A dataset without image files has nothing to decode or show.
+                self.thumbs = l
+                    .dataset
+                    .paths
+                    .is_some()
+                    .then(|| Thumbs::new(Arc::clone(&l.dataset)));
                 self.tasks.projection = None;
                 self.loaded = Some(l);
                 self.filter = QueueFilter::default();
@@ -459,6 +554,7 @@ impl Workbench {
                 self.error = None;
                 self.rebuild_queue();
                 self.cursor = 0;
+                self.start_scan();
             }
             Err(e) if e == "cancelled" => {}
             Err(e) => {
@@ -480,10 +576,12 @@ impl Workbench {
             return;
         };
         let r = &l.report;
-        let det = self.filter.detector.and_then(|d| r.detector(d));
+        // A detector that has not finished yet flags nothing (so far).
+        let det = self.filter.detector.map(|d| r.detector(d));
         let mut q: Vec<usize> = (0..r.ids.len())
             .filter(|&i| match det {
-                Some(d) => d.flagged[i],
+                Some(Some(d)) => d.flagged[i],
+                Some(None) => false,
                 None => r.flagged[i],
             })
             .filter(|&i| self.filter.class.is_none_or(|c| r.labels[i] == c))
@@ -520,6 +618,7 @@ impl Workbench {
             }
             Action::Open(p) => self.open(p),
             Action::SetFdr(q) => self.set_fdr(q),
+            Action::Rescan => self.start_scan(),
             Action::ShowOpenDialog => {
                 if let Some(p) = rfd::FileDialog::new()
                     .set_title("Open a manifest (CSV/Parquet)")
@@ -545,6 +644,8 @@ impl Workbench {
                 let Some(l) = &mut self.loaded else { return };
                 if let Some(t) = &l.tsne {
                     l.projection = t.clone();
+                } else if !l.has_view() {
+                    self.error = Some("t-SNE needs features: it can start once the scan has computed them from the images.".into());
                 } else if self.tasks.projection.is_none() {
                     let features = std::sync::Arc::clone(&l.report.features);
                     let pca = l.pca.clone();

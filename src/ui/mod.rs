@@ -13,9 +13,9 @@ mod tasks;
 mod thumbs;
 
 pub use app::{Action, CentralView, ColorBy, DecisionFilter, Settings, TriggerRef, Workbench};
-pub use loaded::Loaded;
+pub use loaded::{Loaded, ScanState, Scanned, Stage};
 pub use signoff::SignoffForm;
-pub use tasks::BackgroundTasks;
+pub use tasks::{BackgroundTasks, ScanTask};
 
 use std::path::PathBuf;
 

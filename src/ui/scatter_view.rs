@@ -45,6 +45,8 @@ pub struct ScatterOutput {
     pub box_selected: Option<Vec<usize>>,
     /// Whether the raster was used this frame.
     pub rasterized: bool,
+    /// The part of the plane shown this frame (x0, y0, x1, y1).
+    pub view: [f64; 4],
 }
 
 #[derive(Clone)]
@@ -80,12 +82,15 @@ pub fn show(
         .show_axes(false)
         .show(ui, |plot| {
             let b = plot.plot_bounds();
+            out.view = [b.min()[0], b.min()[1], b.max()[0], b.max()[1]];
             let rect = plot.response().rect;
-            if more_visible_than(input.points, &b, RASTER_LIMIT) {
-                let size = [
-                    ((rect.width() / CELL_PX).ceil() as u32).max(1),
-                    ((rect.height() / CELL_PX).ceil() as u32).max(1),
-                ];
+            let area = more_visible_than(input.points, &b, RASTER_LIMIT)
+                .then(|| {
+                    let sorted = spatially_sorted(plot.ctx(), cache_id, input);
+                    raster_area(&b, sorted.2, rect.size())
+                })
+                .flatten();
+            if let Some((b, size)) = area {
                 let key = (
                     input.generation,
                     [b.min()[0], b.min()[1], b.max()[0], b.max()[1]].map(|v| (v * 1e9) as i64),
@@ -308,8 +313,8 @@ fn more_visible_than(points: &[[f32; 2]], b: &PlotBounds, limit: usize) -> bool 
 /// Points and groups reordered so that neighbours on screen are neighbours in
 /// memory (row-major over a 256×256 grid of the data's extent): the raster
 /// pass then walks its buffer almost in order instead of jumping at random.
-/// Cached per data generation.
-type Sorted = std::sync::Arc<(Vec<[f32; 2]>, Vec<u16>)>;
+/// Cached per data generation, with the data's extent (x0, y0, x1, y1).
+type Sorted = std::sync::Arc<(Vec<[f32; 2]>, Vec<u16>, [f32; 4])>;
 
 fn spatially_sorted(ctx: &egui::Context, cache_id: egui::Id, input: &ScatterInput) -> Sorted {
     let id = cache_id.with("sorted");
@@ -332,9 +337,46 @@ fn spatially_sorted(ctx: &egui::Context, cache_id: egui::Id, input: &ScatterInpu
     order.par_sort_unstable_by_key(|&i| cell(&input.points[i as usize]));
     let pts = order.iter().map(|&i| input.points[i as usize]).collect();
     let grp = order.iter().map(|&i| input.group[i as usize]).collect();
-    let sorted: Sorted = std::sync::Arc::new((pts, grp));
+    let sorted: Sorted = std::sync::Arc::new((pts, grp, [x0, y0, x1, y1]));
     ctx.data_mut(|d| d.insert_temp(id, (key, sorted.clone())));
     sorted
+}
+
+/// Where the raster goes: the whole cells of the view `b` (drawn `screen`
+/// pixels large, [`CELL_PX`] per cell) that the data's `extent` touches,
+/// as plot bounds and a size in cells; None when no data is in view. The
+/// image never reaches past the data, so the plot's automatic bounds
+/// (which include every item) fit the data, not the previous image — a
+/// raster as large as the view made them grow by their margin each frame.
+fn raster_area(
+    b: &PlotBounds,
+    extent: [f32; 4],
+    screen: egui::Vec2,
+) -> Option<(PlotBounds, [u32; 2])> {
+    let cells = [
+        (screen.x / CELL_PX).ceil().max(1.0) as f64,
+        (screen.y / CELL_PX).ceil().max(1.0) as f64,
+    ];
+    let mut min = [0.0; 2];
+    let mut max = [0.0; 2];
+    let mut size = [0u32; 2];
+    for a in 0..2 {
+        let per_cell = (b.max()[a] - b.min()[a]) / cells[a];
+        if !(per_cell > 0.0) {
+            return None;
+        }
+        let first = ((extent[a] as f64 - b.min()[a]) / per_cell)
+            .floor()
+            .max(0.0);
+        let last = (((extent[a + 2] as f64 - b.min()[a]) / per_cell).floor() + 1.0).min(cells[a]);
+        if last <= first {
+            return None;
+        }
+        min[a] = b.min()[a] + first * per_cell;
+        max[a] = b.min()[a] + last * per_cell;
+        size[a] = (last - first) as u32;
+    }
+    Some((PlotBounds::from_min_max(min, max), size))
 }
 
 /// Colour of each screen cell: mean colour of its points, opacity by log density.

@@ -1,5 +1,6 @@
 //! The triage queue: flagged samples, most suspicious first, with filters.
 
+use super::super::ScanState;
 use super::super::app::{Action, DecisionFilter, Workbench};
 use crate::review::Decision;
 
@@ -67,8 +68,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             }
         });
     budget(w, &l.budget_note, ui, actions);
-    ui.label(egui::RichText::new(l.origin.short()).small().weak())
-        .on_hover_text(l.origin.describe());
+    scan_line(w, ui, actions);
     ui.label(format!(
         "{} in queue · {} of {}",
         w.queue.len(),
@@ -132,4 +132,22 @@ fn budget(w: &Workbench, note: &str, ui: &mut egui::Ui, actions: &mut Vec<Action
         .response
         .on_hover_text("How much evidence the calibrated tests (near-copies, triggers) need before they flag; changing it scans the dataset again (decisions are kept)");
     ui.label(egui::RichText::new(note).small());
+}
+
+/// Where the scan stands: which detectors are still running, or how the
+/// report was got; a stopped scan can be started again.
+fn scan_line(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    let Some(l) = &w.loaded else { return };
+    ui.horizontal_wrapped(|ui| {
+        let text = egui::RichText::new(l.scan.short()).small();
+        let text = if l.scan.is_running() {
+            text
+        } else {
+            text.weak()
+        };
+        ui.label(text).on_hover_text(l.scan.describe());
+        if matches!(l.scan, ScanState::Stopped(_)) && ui.small_button("Scan again").clicked() {
+            actions.push(Action::Rescan);
+        }
+    });
 }

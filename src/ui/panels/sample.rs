@@ -11,7 +11,15 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         ui.separator();
     }
     let Some(i) = w.current() else {
-        ui.label("The queue is empty: nothing flagged matches the filter.");
+        let scanning = w.loaded.as_ref().is_some_and(|l| l.scan.is_running());
+        ui.add(
+            egui::Label::new(if scanning {
+                "Nothing flagged yet: the scan is running, and flags join the queue as each detector finishes. Click a point in the view to look at any sample."
+            } else {
+                "The queue is empty: nothing flagged matches the filter."
+            })
+            .wrap(),
+        );
         return;
     };
     let ctx = ui.ctx().clone();
@@ -137,6 +145,9 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             });
     }
     ui.strong("Nearest neighbours");
+    if l.report.neighbours.k == 0 {
+        ui.weak("Shown when the scan has found them.");
+    }
     let nbrs: Vec<usize> = l
         .report
         .neighbours

@@ -15,7 +15,13 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             .loaded
             .as_ref()
             .map(|l| (l.path.clone(), l.review().version()));
-        (w.color_by as u8, w.filter.cluster, version).hash(&mut h);
+        (
+            w.color_by as u8,
+            w.filter.cluster,
+            version,
+            w.report_generation,
+        )
+            .hash(&mut h);
         h.finish()
     };
     // Colour groups change only with the colouring, filter or decisions.
@@ -42,6 +48,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
     let r = &l.report;
     let classes = &l.dataset.classes;
+    let has_images = l.dataset.paths.is_some();
     ui.horizontal(|ui| {
         ui.heading("Embedding");
         ui.separator();
@@ -81,6 +88,12 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 }
             });
     });
+    if !l.has_view() {
+        ui.centered_and_justified(|ui| {
+            ui.label("No embeddings were given: the view appears when the scan has computed features from the images.");
+        });
+        return;
+    }
     ui.weak("Click a point to show it · Shift+drag: box select · Ctrl+drag: lasso · drag to pan · scroll to zoom · double-click to reset");
     let input = ScatterInput {
         points: &l.projection.points,
@@ -97,7 +110,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             ui.label(format!("suggested: {}", classes[s as usize]));
         }
         ui.label(format!("suspicion {:.2}", r.score[i]));
-        if let Some(t) = thumbs.as_mut() {
+        if let Some(t) = thumbs.as_mut().filter(|_| has_images) {
             super::image(ui, t.get(&ctx, i), 96.0);
         }
     });

@@ -1,0 +1,225 @@
+//! Building a [`Report`] from detectors' evidence, one detector at a time.
+//!
+//! The scan and the workbench assemble reports the same way: a report
+//! starts [`Report::pending`] (every sample listed, no detector run), each
+//! finished detector's [`Evidence`] is [`Report::absorb`]ed, and
+//! [`Report::recombine`] recomputes the combined verdict. The workbench
+//! does this as each detector finishes, so flags reach the queue stage by
+//! stage; the scan does it once at the end, with the label vote.
+
+use std::sync::Arc;
+
+use super::label_flip::Votes;
+use super::registry::{self, Detail, Evidence, Role};
+use super::{DetectorScores, REGISTRY, Report, trigger};
+use crate::dataset::Dataset;
+use crate::knn::Neighbors;
+use crate::linalg::Matrix;
+
+impl Report {
+    /// A report of `ds` in which no detector has run yet: every detector
+    /// present with zero scores and no flags, nothing suggested. What the
+    /// workbench shows while the scan runs behind.
+    pub fn pending(
+        ds: &Dataset,
+        features: Arc<Matrix>,
+        feature_source: String,
+        fdr: f64,
+    ) -> Report {
+        let n = ds.len();
+        Report {
+            ids: ds.ids.clone(),
+            labels: ds.labels.clone(),
+            class_names: ds.classes.clone(),
+            score: vec![0.0; n],
+            flagged: vec![false; n],
+            reasons: vec![String::new(); n],
+            suggested_label: vec![None; n],
+            suggested_confidence: vec![0.0; n],
+            // Detectors join as they finish (placeholders for all seven
+            // would be 260 MB of zeros at a million samples).
+            detectors: Vec::new(),
+            clusters: Vec::new(),
+            cluster_of: vec![0; n],
+            feature_source,
+            features,
+            warnings: ds.warnings.clone(),
+            triggers: Vec::new(),
+            trigger_box: vec![None; n],
+            trigger_of: vec![None; n],
+            images: None,
+            fdr,
+            neighbours: Neighbors {
+                k: 0,
+                idx: Vec::new(),
+                dist2: Vec::new(),
+            },
+        }
+    }
+
+    /// Takes in one detector's finished evidence: its scores join the
+    /// report in registry order (replacing an earlier run's), a class split becomes the cluster map's data,
+    /// triggers join those already found. The verdict is not recomputed
+    /// until [`Report::recombine`]. Evidence for a different number of
+    /// samples or an unknown detector is ignored (it cannot be this scan's).
+    pub fn absorb(&mut self, e: Evidence) {
+        let n = self.ids.len();
+        if e.scores.score.len() != n {
+            return;
+        }
+        let Some(rank) = registry_rank(e.scores.name) else {
+            return;
+        };
+        match self.detectors.iter().position(|d| d.name == e.scores.name) {
+            Some(at) => self.detectors[at] = e.scores,
+            None => {
+                let at = self
+                    .detectors
+                    .iter()
+                    .position(|d| registry_rank(d.name) > Some(rank))
+                    .unwrap_or(self.detectors.len());
+                self.detectors.insert(at, e.scores);
+            }
+        }
+        match e.detail {
+            Detail::ClassSplit(s) if s.cluster_of.len() == n => {
+                self.clusters = s.clusters;
+                self.cluster_of = s.cluster_of;
+            }
+            Detail::Triggers(t) if t.trigger_of.len() == n => {
+                let mut found = trigger::Findings {
+                    triggers: std::mem::take(&mut self.triggers),
+                    boxes: std::mem::take(&mut self.trigger_box),
+                    trigger_of: std::mem::take(&mut self.trigger_of),
+                };
+                found.merge(t);
+                self.triggers = found.triggers;
+                self.trigger_box = found.boxes;
+                self.trigger_of = found.trigger_of;
+            }
+            _ => {}
+        }
+    }
+
+    /// Recomputes the combined verdict from the detectors' scores (see
+    /// [`Report::verdict`]).
+    pub fn recombine(&mut self, votes: Option<&Votes>) {
+        let v = self.verdict(votes);
+        self.set_verdict(v);
+        if let Some(v) = votes {
+            self.suggested_confidence = v.confidence.clone();
+        }
+    }
+
+    /// The combined score, flags, reasons and suggested labels the
+    /// detectors' scores give; `votes` (the neighbourhood's label vote,
+    /// which the scan has and a stage-by-stage view does not) fills in the
+    /// suggestion where no flagging detector has one.
+    pub fn verdict(&self, votes: Option<&Votes>) -> Verdict {
+        let detectors: Vec<&DetectorScores> = self.detectors.iter().collect();
+        Verdict::of(&detectors, &self.labels, votes)
+    }
+
+    /// Puts a verdict made by [`Report::verdict`] (perhaps on another
+    /// thread's copy of this report) in place.
+    pub fn set_verdict(&mut self, v: Verdict) {
+        if v.score.len() != self.ids.len() {
+            return;
+        }
+        self.score = v.score;
+        self.flagged = v.flagged;
+        self.reasons = v.reasons;
+        self.suggested_label = v.suggested_label;
+    }
+}
+
+/// The combined verdict of a report, apart from the detectors' own scores:
+/// what changes in the queue when another detector finishes.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// Combined suspicion per sample.
+    pub score: Vec<f32>,
+    /// Combined flag per sample.
+    pub flagged: Vec<bool>,
+    /// Reasons per sample.
+    pub reasons: Vec<String>,
+    /// Suggested label per sample.
+    pub suggested_label: Vec<Option<u32>>,
+}
+
+impl Verdict {
+    /// The verdict `detectors` (those finished so far, any order) give on
+    /// samples labelled `labels`; see [`Report::verdict`].
+    pub fn of(detectors: &[&DetectorScores], labels: &[u32], votes: Option<&Votes>) -> Verdict {
+        let n = labels.len();
+        let (score, flagged, reasons) = combine(detectors, n, None);
+        let suggested_label = (0..n)
+            .map(|i| {
+                detectors
+                    .iter()
+                    .find_map(|d| d.suggested[i].filter(|_| d.flagged[i]))
+                    .or(votes.map(|v| v.label[i]))
+                    .filter(|&l| l != labels[i])
+            })
+            .collect();
+        Verdict {
+            score,
+            flagged,
+            reasons,
+            suggested_label,
+        }
+    }
+}
+
+/// Position of a detector in the registry (report order).
+fn registry_rank(name: &str) -> Option<usize> {
+    REGISTRY.iter().position(|d| d.info().name == name)
+}
+
+/// Combined score, verdict and reasons per sample from every detector's
+/// scores (`skip` leaves one primary detector out, to measure what it adds).
+pub(super) fn combine(
+    detectors: &[&DetectorScores],
+    n: usize,
+    skip: Option<&str>,
+) -> (Vec<f32>, Vec<bool>, Vec<String>) {
+    let primary: Vec<&DetectorScores> = registry::names_with(Role::Primary)
+        .into_iter()
+        .filter(|p| Some(*p) != skip)
+        .filter_map(|p| detectors.iter().copied().find(|d| d.name == p))
+        .collect();
+    // Supporting detectors flag only together: until all have finished
+    // (stage by stage), none counts.
+    let names = registry::names_with(Role::Supporting);
+    let mut supporting: Vec<&DetectorScores> = names
+        .iter()
+        .filter_map(|p| detectors.iter().copied().find(|d| d.name == *p))
+        .collect();
+    if supporting.len() < names.len() {
+        supporting.clear();
+    }
+    let mut score = vec![0f32; n];
+    let mut flagged = vec![false; n];
+    let mut reasons = vec![String::new(); n];
+    for i in 0..n {
+        let mut s = primary.iter().map(|d| d.score[i]).fold(0f32, f32::max);
+        let support = supporting
+            .iter()
+            .map(|d| d.score[i])
+            .fold(f32::INFINITY, f32::min);
+        if !supporting.is_empty() {
+            s = s.max(support);
+        }
+        let mut why: Vec<&str> = primary
+            .iter()
+            .filter_map(|d| d.reasons[i].as_deref())
+            .collect();
+        if !supporting.is_empty() && supporting.iter().all(|d| d.flagged[i]) {
+            why.extend(supporting.iter().filter_map(|d| d.reasons[i].as_deref()));
+        }
+        flagged[i] = !why.is_empty();
+        score[i] = if flagged[i] { s.max(0.5) } else { s.min(0.499) };
+        reasons[i] = why.join("; ");
+    }
+    (score, flagged, reasons)
+}
