@@ -75,6 +75,7 @@ fn opens_the_sample_with_a_queue_most_suspicious_first() {
             .windows(2)
             .all(|p| l.report.score[p[0]] >= l.report.score[p[1]])
     );
+    assert_eq!(w.cursor, 0, "the most suspicious sample is shown first");
     h.get_by_label("Triage queue");
     h.get_by_label("Nearest neighbours");
 }
@@ -838,5 +839,55 @@ fn a_rasterized_view_keeps_its_extent_while_frames_are_drawn() {
     assert!(
         settled < 12.0,
         "the view fits the data (about 6 wide): {settled}"
+    );
+}
+
+#[test]
+fn a_key_pressed_as_the_scan_changes_the_sample_decides_nothing() {
+    let mut w = Workbench::new(sample(), vec![], settings());
+    w.wait_for_open();
+    let mut h = Harness::builder()
+        .with_size([1400.0, 860.0])
+        .build_ui_state(|ui, w: &mut Workbench| w.show(ui), w);
+    h.step();
+    assert!(
+        h.state().current().is_none(),
+        "nothing flagged before the scan"
+    );
+    // The scan finishes between two frames; the user presses X meanwhile.
+    while h.state().tasks.scan.as_ref().unwrap().job.progress().0 != "done" {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    h.key_press(Key::X);
+    h.step();
+    assert!(h.state().current().is_some(), "flags arrived");
+    assert!(
+        !h.state().loaded.as_ref().unwrap().review().can_undo(),
+        "X was meant for another sample: nothing decided"
+    );
+    assert!(
+        h.state()
+            .notice
+            .as_deref()
+            .unwrap_or("")
+            .contains("decided nothing"),
+        "{:?}",
+        h.state().notice
+    );
+    h.state_mut().wait_for_job();
+    h.step();
+    let shown = h.state().current().unwrap();
+    assert_eq!(
+        h.state().cursor,
+        0,
+        "the top of the finished queue is shown"
+    );
+    h.key_press(Key::X);
+    h.step();
+    assert_eq!(
+        decision(&h, shown),
+        Some(Decision::Exclude),
+        "now it was seen"
     );
 }

@@ -255,6 +255,9 @@ pub struct Workbench {
     pub selection: Vec<usize>,
     /// Recently opened datasets, newest first.
     pub recent: Vec<PathBuf>,
+    /// Whether the user has moved through the queue or decided since the
+    /// dataset opened; until then a growing queue keeps its top shown.
+    pub navigated: bool,
     pub(crate) thumbs: Option<Thumbs>,
 }
 
@@ -288,6 +291,7 @@ impl Workbench {
             settings,
             selection: Vec::new(),
             recent,
+            navigated: false,
             thumbs: None,
         };
         w.open(dataset);
@@ -411,7 +415,7 @@ impl Workbench {
         }
         if any {
             self.report_generation += 1;
-            self.rebuild_queue();
+            self.rebuild_queue_as_it_grows();
         }
     }
 
@@ -425,7 +429,7 @@ impl Workbench {
         }
         l.take_scan(r);
         self.report_generation += 1;
-        self.rebuild_queue();
+        self.rebuild_queue_as_it_grows();
     }
 
     /// Polls the background jobs; call once per frame.
@@ -554,6 +558,7 @@ impl Workbench {
                 self.error = None;
                 self.rebuild_queue();
                 self.cursor = 0;
+                self.navigated = false;
                 self.start_scan();
             }
             Err(e) if e == "cancelled" => {}
@@ -564,6 +569,19 @@ impl Workbench {
                     e
                 })
             }
+        }
+    }
+
+    /// [`Workbench::rebuild_queue`] when the scan's results change the
+    /// queue: until the user has moved or decided, the most suspicious
+    /// sample so far is the one shown (not whichever led when the first
+    /// detector came in); afterwards their sample stays theirs. A key
+    /// pressed in the frame the shown sample changed decides nothing (see
+    /// [`Workbench::show`]).
+    fn rebuild_queue_as_it_grows(&mut self) {
+        self.rebuild_queue();
+        if !self.navigated {
+            self.cursor = 0;
         }
     }
 
@@ -609,6 +627,7 @@ impl Workbench {
         match action {
             Action::Command(c) => self.command(c),
             Action::Select(i) => {
+                self.navigated = true;
                 if let Some(p) = self.queue.iter().position(|&q| q == i) {
                     self.cursor = p;
                 } else {
@@ -744,6 +763,9 @@ impl Workbench {
     }
 
     fn command(&mut self, c: Command) {
+        if matches!(c, Command::Next | Command::Previous) || c.decides() {
+            self.navigated = true;
+        }
         match c {
             Command::Next => {
                 self.cursor = (self.cursor + 1).min(self.queue.len().saturating_sub(1))
@@ -825,7 +847,12 @@ impl Workbench {
 
     /// Draws the whole window and carries out what the user asked for.
     pub fn show(&mut self, ui: &mut egui::Ui) {
+        let before = self.current();
         self.poll();
+        // The scan's results (or another window's decisions) changed the
+        // sample under the user between frames: a decision key pressed now
+        // was meant for the sample they saw, so it does nothing.
+        let moved_under_user = self.current() != before;
         let mut actions: Vec<Action> = commands::pressed(ui.ctx())
             .into_iter()
             .map(Action::Command)
@@ -841,6 +868,13 @@ impl Workbench {
         actions.extend(dropped.into_iter().take(1).map(Action::Open));
         panels::window(self, ui, &mut actions);
         for a in actions {
+            if moved_under_user && matches!(a, Action::Command(c) if c.decides()) {
+                self.notice = Some(
+                    "The sample shown changed as new results came in, so that key decided nothing. Look again, then decide."
+                        .into(),
+                );
+                continue;
+            }
             self.apply(a);
         }
         if self.is_busy() || self.thumbs.as_ref().is_some_and(Thumbs::busy) {

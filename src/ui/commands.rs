@@ -35,6 +35,17 @@ pub enum Command {
     ToggleTrigger,
 }
 
+impl Command {
+    /// Whether it records a decision on the current sample (so it must
+    /// not fire on a sample the user has not seen).
+    pub fn decides(self) -> bool {
+        matches!(
+            self,
+            Command::Keep | Command::Exclude | Command::AcceptSuggestion | Command::Relabel(_)
+        )
+    }
+}
+
 /// A command with its keys and its description.
 pub struct Binding {
     /// The command.
