@@ -891,3 +891,50 @@ fn a_key_pressed_as_the_scan_changes_the_sample_decides_nothing() {
         "now it was seen"
     );
 }
+
+#[test]
+fn every_command_is_reachable_from_a_menu() {
+    use poisonlens::ui::commands::{self, Menu};
+    let mut h = harness();
+    for (menu, title) in [
+        (Menu::File, "File"),
+        (Menu::Review, "Review"),
+        (Menu::View, "View"),
+        (Menu::Help, "Help"),
+    ] {
+        h.get_by_label(title).click();
+        h.step();
+        h.step();
+        for b in commands::in_menu(menu) {
+            // A menu entry reads its label and then its first shortcut.
+            let key = commands::key_text(&h.ctx, &b.keys[0]);
+            h.get_by_label(&format!("{} {key}", b.label));
+        }
+        if menu == Menu::Review {
+            // The digits: one entry per class, under "Relabel to class".
+            h.get_by_label("Relabel to class").hover();
+            h.step();
+            h.step();
+            let i = h.state().current().unwrap();
+            let classes = &h.state().loaded.as_ref().unwrap().dataset.classes;
+            let trouser = classes.iter().position(|c| c == "Trouser").unwrap() as u32;
+            // Each class with the digit that picks it (the 10th: 0).
+            h.get_by_label("Trouser 0").click();
+            h.step();
+            h.step();
+            assert_eq!(decision(&h, i), Some(Decision::Relabel(trouser)));
+            continue;
+        }
+        h.key_press(Key::Escape);
+        h.step();
+        h.step();
+    }
+    // The trigger toggle, from its menu.
+    let before = h.state().show_trigger;
+    h.get_by_label("View").click();
+    h.step();
+    h.step();
+    h.get_by_label_contains("Trigger box over images").click();
+    h.step();
+    assert_ne!(h.state().show_trigger, before);
+}

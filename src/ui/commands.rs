@@ -46,13 +46,32 @@ impl Command {
     }
 }
 
-/// A command with its keys and its description.
+/// The menus of the window's menu bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Menu {
+    /// Opening and exporting.
+    File,
+    /// Decisions and moving through the queue.
+    Review,
+    /// What the window shows.
+    View,
+    /// Help.
+    Help,
+}
+
+/// A command with its keys, its menu entry and its description: the one
+/// place each of them is written (menus, the key list and tooltips read it).
 pub struct Binding {
     /// The command.
     pub command: Command,
     /// Keys that trigger it (first one is shown in menus).
     pub keys: Vec<KeyboardShortcut>,
-    /// What it does, for menus and help.
+    /// Its menu entry's text.
+    pub label: &'static str,
+    /// The menu it is in (None: the relabel digits, which have their own
+    /// submenu naming each class).
+    pub menu: Option<Menu>,
+    /// What it does, for the key list and tooltips.
     pub description: &'static str,
 }
 
@@ -80,31 +99,43 @@ pub fn bindings() -> Vec<Binding> {
         Binding {
             command: Command::Next,
             keys: vec![plain(Key::J), plain(Key::ArrowDown)],
+            label: "Next",
+            menu: Some(Menu::Review),
             description: "Next sample in the queue",
         },
         Binding {
             command: Command::Previous,
             keys: vec![plain(Key::K), plain(Key::ArrowUp)],
+            label: "Previous",
+            menu: Some(Menu::Review),
             description: "Previous sample in the queue",
         },
         Binding {
             command: Command::Keep,
             keys: vec![plain(Key::Space)],
+            label: "Keep",
+            menu: Some(Menu::Review),
             description: "Keep as labelled",
         },
         Binding {
             command: Command::Exclude,
             keys: vec![plain(Key::X), plain(Key::Delete)],
+            label: "Exclude",
+            menu: Some(Menu::Review),
             description: "Exclude from the cleaned dataset",
         },
         Binding {
             command: Command::AcceptSuggestion,
             keys: vec![plain(Key::A)],
+            label: "Accept suggestion",
+            menu: Some(Menu::Review),
             description: "Accept the suggested label",
         },
         Binding {
             command: Command::RelabelPicker,
             keys: vec![plain(Key::R)],
+            label: "Relabel…",
+            menu: Some(Menu::Review),
             description: "Relabel: type to find a class, Enter to apply",
         },
         Binding {
@@ -113,31 +144,43 @@ pub fn bindings() -> Vec<Binding> {
                 KeyboardShortcut::new(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z),
                 KeyboardShortcut::new(Modifiers::COMMAND, Key::Y),
             ],
+            label: "Redo",
+            menu: Some(Menu::Review),
             description: "Redo",
         },
         Binding {
             command: Command::Undo,
             keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::Z)],
+            label: "Undo",
+            menu: Some(Menu::Review),
             description: "Undo",
         },
         Binding {
             command: Command::Open,
             keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::O)],
+            label: "Open…",
+            menu: Some(Menu::File),
             description: "Open a dataset",
         },
         Binding {
             command: Command::ToggleTrigger,
             keys: vec![plain(Key::T)],
+            label: "Trigger box over images",
+            menu: Some(Menu::View),
             description: "Show or hide the suspected trigger over the image",
         },
         Binding {
             command: Command::SignOff,
             keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::E)],
+            label: "Sign off…",
+            menu: Some(Menu::File),
             description: "Sign off: export the cleaned manifest, signed",
         },
         Binding {
             command: Command::Help,
             keys: vec![plain(Key::Questionmark), plain(Key::F1)],
+            label: "Keys",
+            menu: Some(Menu::Help),
             description: "Show or hide the keys",
         },
     ];
@@ -145,6 +188,8 @@ pub fn bindings() -> Vec<Binding> {
         b.push(Binding {
             command: Command::Relabel(n as u32),
             keys: vec![plain(*key)],
+            label: "Relabel to class n",
+            menu: None,
             description: "Relabel to class n (1–9, 0 = 10th)",
         });
     }
@@ -170,6 +215,24 @@ pub fn pressed(ctx: &egui::Context) -> Vec<Command> {
     out
 }
 
+/// The bindings in `menu`, in table order.
+pub fn in_menu(menu: Menu) -> impl Iterator<Item = Binding> {
+    bindings().into_iter().filter(move |b| b.menu == Some(menu))
+}
+
+/// A menu button for `b` (its label, first shortcut and description);
+/// true when clicked.
+pub fn menu_button(ui: &mut egui::Ui, b: &Binding) -> bool {
+    let shortcut = b
+        .keys
+        .first()
+        .map(|k| key_text(ui.ctx(), k))
+        .unwrap_or_default();
+    ui.add(egui::Button::new(b.label).shortcut_text(shortcut))
+        .on_hover_text(b.description)
+        .clicked()
+}
+
 /// Text of a command's first shortcut, e.g. "Ctrl+Z".
 pub fn shortcut_text(ctx: &egui::Context, command: Command) -> String {
     bindings()
@@ -185,5 +248,36 @@ pub fn key_text(ctx: &egui::Context, k: &KeyboardShortcut) -> String {
         "?".to_string()
     } else {
         ctx.format_shortcut(k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_two_commands_share_a_shortcut() {
+        let all: Vec<(Command, KeyboardShortcut)> = bindings()
+            .into_iter()
+            .flat_map(|b| b.keys.into_iter().map(move |k| (b.command, k)))
+            .collect();
+        for (i, (c, k)) in all.iter().enumerate() {
+            for (d, l) in &all[i + 1..] {
+                assert!(k != l, "{c:?} and {d:?} share {k:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_command_but_the_digits_is_in_a_menu() {
+        for b in bindings() {
+            assert_eq!(
+                b.menu.is_some(),
+                !matches!(b.command, Command::Relabel(_)),
+                "{:?}",
+                b.command
+            );
+            assert!(!b.label.is_empty() && !b.description.is_empty());
+        }
     }
 }

@@ -1,76 +1,17 @@
 //! Menu, the running job's progress with Cancel, and errors in plain words.
 
 use super::super::app::{Action, Workbench};
-use super::super::commands::{Command, shortcut_text};
+use super::super::commands::{self, Command, Menu};
 
 pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     egui::MenuBar::new().ui(ui, |ui| {
-        ui.menu_button("File", |ui| {
-            if ui
-                .add(
-                    egui::Button::new("Open…")
-                        .shortcut_text(shortcut_text(ui.ctx(), Command::Open)),
-                )
-                .clicked()
-            {
-                actions.push(Action::ShowOpenDialog);
-            }
-            let loaded = w.loaded.is_some();
-            if ui
-                .add_enabled(loaded, egui::Button::new("Export…"))
-                .clicked()
-            {
-                actions.push(Action::OpenSignoff { sign: false });
-            }
-            if ui
-                .add_enabled(
-                    loaded,
-                    egui::Button::new("Sign off…")
-                        .shortcut_text(shortcut_text(ui.ctx(), Command::SignOff)),
-                )
-                .clicked()
-            {
-                actions.push(Action::OpenSignoff { sign: true });
-            }
-            ui.menu_button("Open recent", |ui| {
-                if w.recent.is_empty() {
-                    ui.label("Nothing yet");
-                }
-                for p in &w.recent {
-                    if ui.button(p.display().to_string()).clicked() {
-                        actions.push(Action::Open(p.clone()));
-                    }
-                }
-            });
-        });
+        ui.menu_button("File", |ui| file_menu(w, ui, actions));
         ui.menu_button("Review", |ui| {
-            for (label, c) in [
-                ("Keep", Command::Keep),
-                ("Exclude", Command::Exclude),
-                ("Accept suggestion", Command::AcceptSuggestion),
-                ("Undo", Command::Undo),
-                ("Redo", Command::Redo),
-                ("Next", Command::Next),
-                ("Previous", Command::Previous),
-            ] {
-                if ui
-                    .add(egui::Button::new(label).shortcut_text(shortcut_text(ui.ctx(), c)))
-                    .clicked()
-                {
-                    actions.push(Action::Command(c));
-                }
-            }
+            commands_of(Menu::Review, ui, actions);
+            relabel_menu(w, ui, actions);
         });
-        ui.menu_button("Help", |ui| {
-            if ui
-                .add(
-                    egui::Button::new("Keys").shortcut_text(shortcut_text(ui.ctx(), Command::Help)),
-                )
-                .clicked()
-            {
-                actions.push(Action::Command(Command::Help));
-            }
-        });
+        ui.menu_button("View", |ui| commands_of(Menu::View, ui, actions));
+        ui.menu_button("Help", |ui| commands_of(Menu::Help, ui, actions));
         ui.separator();
         if let Some(l) = &w.loaded {
             ui.label(egui::RichText::new(l.path.display().to_string()).strong());
@@ -110,4 +51,55 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             }
         });
     }
+}
+
+/// Every command of `menu` in the table, as buttons.
+fn commands_of(menu: Menu, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    for b in commands::in_menu(menu) {
+        if commands::menu_button(ui, &b) {
+            actions.push(Action::Command(b.command));
+        }
+    }
+}
+
+/// Opening, the recent list, export and sign-off.
+fn file_menu(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    commands_of(Menu::File, ui, actions);
+    if ui
+        .add_enabled(w.loaded.is_some(), egui::Button::new("Export…"))
+        .on_hover_text("Write the cleaned manifest without signing it")
+        .clicked()
+    {
+        actions.push(Action::OpenSignoff { sign: false });
+    }
+    ui.menu_button("Open recent", |ui| {
+        if w.recent.is_empty() {
+            ui.label("Nothing yet");
+        }
+        for p in &w.recent {
+            if ui.button(p.display().to_string()).clicked() {
+                actions.push(Action::Open(p.clone()));
+            }
+        }
+    });
+}
+
+/// "Relabel to" with each class and the digit that picks it (the digit
+/// keys' menu entries).
+fn relabel_menu(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    let Some(l) = &w.loaded else { return };
+    ui.menu_button("Relabel to class", |ui| {
+        let keys = commands::bindings();
+        for (c, name) in l.dataset.classes.iter().enumerate() {
+            let key = keys
+                .iter()
+                .find(|b| b.command == Command::Relabel(c as u32))
+                .and_then(|b| b.keys.first())
+                .map(|k| commands::key_text(ui.ctx(), k))
+                .unwrap_or_default();
+            if ui.add(egui::Button::new(name).shortcut_text(key)).clicked() {
+                actions.push(Action::Command(Command::Relabel(c as u32)));
+            }
+        }
+    });
 }
