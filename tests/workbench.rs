@@ -54,7 +54,9 @@ fn click_split_cluster_row(h: &mut Harness<'_, Workbench>) {
     h.step();
 }
 
-fn decision(h: &Harness<'_, Workbench>, i: usize) -> Option<Decision> {
+/// Sample `i`'s decision once every decision asked for is on disk.
+fn decision(h: &mut Harness<'_, Workbench>, i: usize) -> Option<Decision> {
+    h.state_mut().wait_for_saves();
     h.state()
         .loaded
         .as_ref()
@@ -86,13 +88,13 @@ fn keyboard_triage_with_undo_and_redo() {
     let first = h.state().current().unwrap();
     h.key_press(Key::X);
     h.step();
-    assert_eq!(decision(&h, first), Some(Decision::Exclude));
+    assert_eq!(decision(&mut h, first), Some(Decision::Exclude));
     let second = h.state().current().unwrap();
     assert_ne!(first, second, "a decision moves on to the next sample");
 
     h.key_press(Key::Num3);
     h.step();
-    assert_eq!(decision(&h, second), Some(Decision::Relabel(2)));
+    assert_eq!(decision(&mut h, second), Some(Decision::Relabel(2)));
 
     // j/k move without deciding.
     let third = h.state().current().unwrap();
@@ -101,11 +103,11 @@ fn keyboard_triage_with_undo_and_redo() {
     h.key_press(Key::K);
     h.step();
     assert_eq!(h.state().current(), Some(third));
-    assert_eq!(decision(&h, third), None);
+    assert_eq!(decision(&mut h, third), None);
 
     h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
     h.step();
-    assert_eq!(decision(&h, second), None, "undo reverts the relabel");
+    assert_eq!(decision(&mut h, second), None, "undo reverts the relabel");
     assert_eq!(
         h.state().current(),
         Some(second),
@@ -114,7 +116,7 @@ fn keyboard_triage_with_undo_and_redo() {
     h.key_press_modifiers(Modifiers::COMMAND | Modifiers::SHIFT, Key::Z);
     h.step();
     assert_eq!(
-        decision(&h, second),
+        decision(&mut h, second),
         Some(Decision::Relabel(2)),
         "redo re-applies it"
     );
@@ -131,13 +133,13 @@ fn accept_suggestion_and_buttons() {
         .expect("label flips carry a suggestion");
     h.key_press(Key::A);
     h.step();
-    assert_eq!(decision(&h, i), Some(Decision::Relabel(suggested)));
+    assert_eq!(decision(&mut h, i), Some(Decision::Relabel(suggested)));
 
     let j = h.state().current().unwrap();
     h.get_by_label("Keep").click();
     h.step();
     h.step();
-    assert_eq!(decision(&h, j), Some(Decision::Keep));
+    assert_eq!(decision(&mut h, j), Some(Decision::Keep));
 }
 
 #[test]
@@ -152,11 +154,11 @@ fn batch_exclude_is_one_undo_step() {
     assert!(
         picked
             .iter()
-            .all(|&i| decision(&h, i) == Some(Decision::Exclude))
+            .all(|&i| decision(&mut h, i) == Some(Decision::Exclude))
     );
     h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
     h.step();
-    assert!(picked.iter().all(|&i| decision(&h, i).is_none()));
+    assert!(picked.iter().all(|&i| decision(&mut h, i).is_none()));
 }
 
 #[test]
@@ -239,7 +241,7 @@ fn type_ahead_picker_relabels_with_enter() {
     h.step();
     let classes = &h.state().loaded.as_ref().unwrap().dataset.classes;
     let sneaker = classes.iter().position(|c| c == "Sneaker").unwrap() as u32;
-    assert_eq!(decision(&h, i), Some(Decision::Relabel(sneaker)));
+    assert_eq!(decision(&mut h, i), Some(Decision::Relabel(sneaker)));
     assert!(
         h.state().picker.is_none(),
         "the picker closes after choosing"
@@ -257,7 +259,7 @@ fn cluster_row_selects_the_group_for_a_batch_decision() {
     h.step();
     assert!(
         sel.iter()
-            .all(|&i| decision(&h, i) == Some(Decision::Exclude))
+            .all(|&i| decision(&mut h, i) == Some(Decision::Exclude))
     );
 }
 
@@ -366,6 +368,8 @@ fn queue_filters_by_decision() {
     let first = h.state().current().unwrap();
     h.key_press(Key::X);
     h.step();
+    // Filters read decisions as stored: once this one is on disk.
+    h.state_mut().wait_for_saves();
     h.state_mut()
         .apply(Action::FilterDecision(DecisionFilter::Excluded));
     h.step();
@@ -451,7 +455,7 @@ fn an_image_that_cannot_be_decoded_shows_the_reason() {
     h.get_by_label_contains("cannot decode image");
     h.key_press(Key::X);
     h.step();
-    assert_eq!(decision(&h, 5), Some(Decision::Exclude));
+    assert_eq!(decision(&mut h, 5), Some(Decision::Exclude));
 }
 
 #[test]
@@ -467,16 +471,16 @@ fn decisions_survive_closing_the_window_with_their_history() {
     drop(h);
 
     let mut h = harness_with(s);
-    assert_eq!(decision(&h, first), Some(Decision::Exclude));
-    assert_eq!(decision(&h, second), Some(Decision::Keep));
+    assert_eq!(decision(&mut h, first), Some(Decision::Exclude));
+    assert_eq!(decision(&mut h, second), Some(Decision::Keep));
     // Undo after reopening reverts the newest step, then the one before.
     h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
     h.step();
-    assert_eq!(decision(&h, second), None);
-    assert_eq!(decision(&h, first), Some(Decision::Exclude));
+    assert_eq!(decision(&mut h, second), None);
+    assert_eq!(decision(&mut h, first), Some(Decision::Exclude));
     h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
     h.step();
-    assert_eq!(decision(&h, first), None);
+    assert_eq!(decision(&mut h, first), None);
 }
 
 #[test]
@@ -629,7 +633,7 @@ fn the_trigger_is_shown_toggled_with_t_and_its_carriers_selected() {
     assert!(
         carriers
             .iter()
-            .all(|&i| decision(&h, i) == Some(Decision::Exclude))
+            .all(|&i| decision(&mut h, i) == Some(Decision::Exclude))
     );
 }
 
@@ -681,7 +685,11 @@ fn the_false_flag_budget_rescans_and_keeps_the_decisions() {
         l.report.flagged_count() <= before,
         "a stricter budget never adds flags"
     );
-    assert_eq!(decision(&h, 4), Some(Decision::Keep), "decisions are kept");
+    assert_eq!(
+        decision(&mut h, 4),
+        Some(Decision::Keep),
+        "decisions are kept"
+    );
     h.get_by_label_contains("False-flag budget 1%:");
     // Out-of-range budgets are ignored.
     h.state_mut().apply(Action::SetFdr(0.9));
@@ -886,7 +894,7 @@ fn a_key_pressed_as_the_scan_changes_the_sample_decides_nothing() {
     h.key_press(Key::X);
     h.step();
     assert_eq!(
-        decision(&h, shown),
+        decision(&mut h, shown),
         Some(Decision::Exclude),
         "now it was seen"
     );
@@ -922,7 +930,7 @@ fn every_command_is_reachable_from_a_menu() {
             h.get_by_label("Trouser 0").click();
             h.step();
             h.step();
-            assert_eq!(decision(&h, i), Some(Decision::Relabel(trouser)));
+            assert_eq!(decision(&mut h, i), Some(Decision::Relabel(trouser)));
             continue;
         }
         h.key_press(Key::Escape);
@@ -937,4 +945,48 @@ fn every_command_is_reachable_from_a_menu() {
     h.get_by_label_contains("Trigger box over images").click();
     h.step();
     assert_ne!(h.state().show_trigger, before);
+}
+
+#[test]
+fn a_decision_waiting_for_another_writer_never_blocks_the_window() {
+    let mut h = harness();
+    let store = h
+        .state()
+        .loaded
+        .as_ref()
+        .unwrap()
+        .session
+        .store_path()
+        .to_path_buf();
+    // Another process holds the store's write lock.
+    let other = rusqlite::Connection::open(&store).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let first = h.state().current().unwrap();
+    let started = std::time::Instant::now();
+    h.key_press(Key::X);
+    h.step();
+    h.step();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the frame waited for the lock"
+    );
+    let l = h.state().loaded.as_ref().unwrap();
+    assert_eq!(l.saver.pending_for(first), Some(Decision::Exclude));
+    assert_eq!(
+        l.review().decision(first),
+        None,
+        "not shown as done before it is on disk"
+    );
+    assert_ne!(
+        h.state().current(),
+        Some(first),
+        "triage moved on meanwhile"
+    );
+    h.state_mut().apply(Action::Select(first));
+    h.step();
+    h.get_by_label("Decision: exclude (saving…)");
+    other.execute_batch("COMMIT").unwrap();
+    assert_eq!(decision(&mut h, first), Some(Decision::Exclude));
+    h.step();
+    h.get_by_label("Decision: exclude");
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::commands::{self, Command};
 use super::loaded::{self, Loaded, ScanState};
 use super::panels;
+use super::saver::{Saved, Write};
 use super::thumbs::Thumbs;
 use crate::jobs::Job;
 use crate::review::Decision;
@@ -338,6 +339,7 @@ impl Workbench {
             let r = job.wait();
             self.finish_trigger(r);
         }
+        self.wait_for_saves();
     }
 
     /// The sample the queue points at.
@@ -473,6 +475,12 @@ impl Workbench {
                 self.finish_trigger(r);
             }
         }
+        let saved = self
+            .loaded
+            .as_mut()
+            .map(|l| l.saver.take_saved())
+            .unwrap_or_default();
+        self.take_saved(saved);
         if self.last_refresh.elapsed() >= REFRESH_EVERY {
             self.refresh_review();
         }
@@ -795,21 +803,13 @@ impl Workbench {
                 }
             }
             Command::Undo | Command::Redo => {
+                let reviewer = self.reviewer.clone();
                 if let Some(l) = &mut self.loaded {
-                    let a = if c == Command::Undo {
-                        l.session.undo(&self.reviewer)
+                    l.saver.submit(if c == Command::Undo {
+                        Write::Undo { reviewer }
                     } else {
-                        l.session.redo(&self.reviewer)
-                    };
-                    match a {
-                        Ok(a) => {
-                            let first = a.and_then(|a| a.changes.first().map(|ch| ch.sample));
-                            if let Some(i) = first {
-                                self.apply(Action::Select(i));
-                            }
-                        }
-                        Err(e) => self.error = Some(format!("Not saved: {e}")),
-                    }
+                        Write::Redo { reviewer }
+                    });
                 }
             }
             Command::SignOff => self.apply(Action::OpenSignoff { sign: true }),
@@ -832,17 +832,50 @@ impl Workbench {
         }
     }
 
+    /// Sends the decision to the writer thread; the window shows it as
+    /// "saving…" until it is on disk (see [`Workbench::take_saved`]).
     fn decide(&mut self, samples: &[usize], d: Decision, advance: bool) {
         let Some(l) = &mut self.loaded else { return };
         let pairs: Vec<(usize, Decision)> = samples.iter().map(|&i| (i, d)).collect();
-        if let Err(e) = l.session.decide(&pairs, self.reason.trim(), &self.reviewer) {
-            // Nothing is shown as done that is not on disk.
-            self.error = Some(format!("Not saved: {e}"));
-            return;
-        }
+        l.saver.submit(Write::Decide {
+            pairs,
+            reason: self.reason.trim().to_string(),
+            reviewer: self.reviewer.clone(),
+        });
         if advance {
             self.command(Command::Next);
         }
+    }
+
+    /// Shows what the writer thread has committed: read back from the
+    /// store, so what the window shows is what is on disk. Undo and redo
+    /// then jump to the sample they changed; a failed write says so.
+    fn take_saved(&mut self, saved: Vec<Saved>) {
+        if saved.is_empty() {
+            return;
+        }
+        self.refresh_review();
+        for s in saved {
+            match (s.result, &s.write) {
+                (Ok(Some(i)), Write::Undo { .. } | Write::Redo { .. }) => {
+                    self.apply(Action::Select(i))
+                }
+                (Ok(_), _) => {}
+                // Nothing is shown as done that is not on disk.
+                (Err(e), _) => self.error = Some(format!("Not saved: {e}")),
+            }
+        }
+    }
+
+    /// Blocks until every decision asked for is on disk and shown (tests
+    /// and headless use).
+    pub fn wait_for_saves(&mut self) {
+        let saved = self
+            .loaded
+            .as_mut()
+            .map(|l| l.saver.wait_saved())
+            .unwrap_or_default();
+        self.take_saved(saved);
     }
 
     /// Draws the whole window and carries out what the user asked for.
@@ -877,7 +910,8 @@ impl Workbench {
             }
             self.apply(a);
         }
-        if self.is_busy() || self.thumbs.as_ref().is_some_and(Thumbs::busy) {
+        let saving = self.loaded.as_ref().is_some_and(|l| l.saver.is_saving());
+        if self.is_busy() || saving || self.thumbs.as_ref().is_some_and(Thumbs::busy) {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(50));
         } else if self.loaded.is_some() {

@@ -37,8 +37,11 @@ pub struct Loaded {
     pub tsne: Option<Projection>,
     /// Where the scan stands.
     pub scan: ScanState,
-    /// The decisions, bound to their durable store.
+    /// The decisions as the store holds them (read here; written only
+    /// through `saver`, and read back from the store once committed).
     pub session: ReviewSession,
+    /// Writes decisions off the UI thread.
+    pub saver: super::saver::Saver,
     /// Rows of the cluster map.
     pub cluster_rows: Vec<ClusterRow>,
     /// What the scan's false-flag budget promises (made once, shown every frame).
@@ -179,7 +182,9 @@ pub fn open(
     job.report("opening", 0.0);
     let ds = Dataset::open(&path, &OpenOptions::default()).map_err(|e| e.to_string())?;
     job.report("opening the review", 0.6);
-    let session = ReviewSession::open(&ds, state_dir.as_deref()).map_err(|e| e.to_string())?;
+    let writer = ReviewSession::open(&ds, state_dir.as_deref()).map_err(|e| e.to_string())?;
+    let session = ReviewSession::open_at(&ds, writer.location.clone(), writer.fingerprint().into())
+        .map_err(|e| e.to_string())?;
     if job.cancelled() {
         return Err("cancelled".into());
     }
@@ -205,6 +210,7 @@ pub fn open(
         tsne: None,
         scan: ScanState::starting(true),
         session,
+        saver: super::saver::Saver::start(writer),
         cluster_rows: Vec::new(),
     })
 }

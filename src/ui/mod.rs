@@ -7,6 +7,7 @@ mod app;
 pub mod commands;
 mod loaded;
 mod panels;
+pub mod saver;
 pub mod scatter_view;
 mod signoff;
 mod tasks;

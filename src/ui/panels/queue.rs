@@ -84,6 +84,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 let i = w.queue[pos];
                 let r = &l.report;
                 let mark = match l.review().decision(i).map(|e| e.decision) {
+                    _ if l.saver.pending_for(i).is_some() => "…  ",
                     None => "   ",
                     Some(Decision::Keep) => "K  ",
                     Some(Decision::Exclude) => "X  ",

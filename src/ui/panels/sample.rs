@@ -42,12 +42,17 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let l = w.loaded.as_ref().expect("checked above");
     let r = &l.report;
     let decision = l.review().decision(i);
-    ui.label(match decision.map(|e| e.decision) {
-        None => "Decision: not reviewed yet".to_string(),
-        Some(Decision::Keep) => "Decision: keep".to_string(),
-        Some(Decision::Exclude) => "Decision: exclude".to_string(),
-        Some(Decision::Relabel(c)) => format!("Decision: relabel to {}", classes[c as usize]),
-    });
+    let words = |d: Option<Decision>| match d {
+        None => "not reviewed yet".to_string(),
+        Some(Decision::Keep) => "keep".to_string(),
+        Some(Decision::Exclude) => "exclude".to_string(),
+        Some(Decision::Relabel(c)) => format!("relabel to {}", classes[c as usize]),
+    };
+    match l.saver.pending_for(i) {
+        // Not on disk yet: never shown as done.
+        Some(d) => ui.label(format!("Decision: {} (saving…)", words(Some(d)))),
+        None => ui.label(format!("Decision: {}", words(decision.map(|e| e.decision)))),
+    };
     ui.horizontal_wrapped(|ui| {
         for (label, c) in [("Keep", Command::Keep), ("Exclude", Command::Exclude)] {
             if ui
