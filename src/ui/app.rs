@@ -475,12 +475,7 @@ impl Workbench {
                 self.finish_trigger(r);
             }
         }
-        let saved = self
-            .loaded
-            .as_mut()
-            .map(|l| l.saver.take_saved())
-            .unwrap_or_default();
-        self.take_saved(saved);
+        self.show_saved(false);
         if self.last_refresh.elapsed() >= REFRESH_EVERY {
             self.refresh_review();
         }
@@ -870,10 +865,21 @@ impl Workbench {
     /// Blocks until every decision asked for is on disk and shown (tests
     /// and headless use).
     pub fn wait_for_saves(&mut self) {
+        self.show_saved(true);
+    }
+
+    /// Shows the writes finished so far (`wait`: all asked for).
+    fn show_saved(&mut self, wait: bool) {
         let saved = self
             .loaded
             .as_mut()
-            .map(|l| l.saver.wait_saved())
+            .map(|l| {
+                if wait {
+                    l.saver.wait_saved()
+                } else {
+                    l.saver.take_saved()
+                }
+            })
             .unwrap_or_default();
         self.take_saved(saved);
     }
