@@ -33,11 +33,15 @@ fn harness() -> Harness<'static, Workbench> {
 }
 
 fn harness_with(settings: Settings) -> Harness<'static, Workbench> {
+    harness_sized(settings, [1400.0, 860.0])
+}
+
+fn harness_sized(settings: Settings, size: [f32; 2]) -> Harness<'static, Workbench> {
     let mut w = Workbench::new(sample(), vec![], settings);
     w.wait_for_job();
     assert!(w.loaded.is_some(), "{:?}", w.error);
     let mut h = Harness::builder()
-        .with_size([1400.0, 860.0])
+        .with_size(size)
         .build_ui_state(|ui, w: &mut Workbench| w.show(ui), w);
     h.step();
     h
@@ -989,4 +993,74 @@ fn a_decision_waiting_for_another_writer_never_blocks_the_window() {
     assert_eq!(decision(&mut h, first), Some(Decision::Exclude));
     h.step();
     h.get_by_label("Decision: exclude");
+}
+
+#[test]
+fn the_cluster_map_fits_at_1600_and_scrolls_under_fixed_row_labels_at_1280() {
+    for (size, fits) in [([1600.0, 1000.0], true), ([1280.0, 800.0], false)] {
+        let mut h = harness_sized(settings(), size);
+        h.get_by_label("Cluster map").click();
+        h.step();
+        h.step();
+        let last = h
+            .state()
+            .loaded
+            .as_ref()
+            .unwrap()
+            .dataset
+            .classes
+            .last()
+            .unwrap()
+            .clone();
+        let rows = h.state().loaded.as_ref().unwrap().cluster_rows.len();
+        let column = |h: &Harness<'_, Workbench>| -> Vec<egui::Rect> {
+            h.query_all_by_label_contains(&format!("look like {last}"))
+                .map(|n| n.rect())
+                .collect()
+        };
+        assert_eq!(column(&h).len(), rows, "a cell in every row");
+        let sample_panel = h.get_by_label_contains("Sample ").rect().left();
+        let label = h
+            .query_all_by_label_contains("· main ·")
+            .next()
+            .unwrap()
+            .rect();
+        let right = column(&h).iter().map(|r| r.right()).fold(0.0, f32::max);
+        if fits {
+            assert!(
+                right <= sample_panel,
+                "last column cut off: {right} > {sample_panel}"
+            );
+            continue;
+        }
+        assert!(
+            right > sample_panel,
+            "at 1280 px the map is wider than its panel"
+        );
+        // Scrolling the heatmap sideways brings the last column in; the row
+        // labels stay where they are.
+        h.hover_at(egui::pos2(sample_panel - 60.0, label.center().y));
+        for _ in 0..10 {
+            h.event(egui::Event::MouseWheel {
+                unit: egui::MouseWheelUnit::Point,
+                delta: egui::vec2(-100.0, 0.0),
+                phase: egui::TouchPhase::Move,
+                source: egui::MouseWheelSource::Unknown,
+                modifiers: egui::Modifiers::NONE,
+            });
+            h.step();
+        }
+        h.step();
+        let after = column(&h).iter().map(|r| r.right()).fold(0.0, f32::max);
+        assert!(
+            after <= sample_panel,
+            "scrolled into view: {after} > {sample_panel}"
+        );
+        let label_after = h
+            .query_all_by_label_contains("· main ·")
+            .next()
+            .unwrap()
+            .rect();
+        assert_eq!(label.left(), label_after.left(), "row labels stay put");
+    }
 }
