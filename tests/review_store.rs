@@ -273,3 +273,24 @@ fn two_writers_at_once_share_one_consistent_history() {
         );
     }
 }
+
+#[test]
+fn a_reader_session_sees_what_its_writer_committed_once_it_looks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = sample_copy(tmp.path());
+    let (_, mut w) = open(&data);
+    w.decide(&[(7, Decision::Keep)], "", "ana").unwrap();
+    let mut r = w.reader().unwrap();
+    assert_eq!(r.store_path(), w.store_path());
+    assert_eq!(
+        r.review().decision(7).map(|e| e.decision),
+        Some(Decision::Keep)
+    );
+    w.decide(&[(8, Decision::Exclude)], "", "ana").unwrap();
+    w.undo("ana").unwrap();
+    w.undo("ana").unwrap();
+    assert!(r.refresh().unwrap(), "the writer's commits are seen");
+    assert_eq!(r.review().decision(7), None);
+    assert_eq!(r.review().decision(8), None);
+    assert!(r.review().can_redo());
+}

@@ -67,7 +67,7 @@ impl Detector for ActivationCluster {
             .map(|v| own_label_share(&f.labels, &v.nb, &v.valid));
         let (scores, clusters, cluster_of) = run(f, ctx.options.seed, own_share.as_deref());
         Evidence {
-            scores,
+            scores: scores.into(),
             detail: Detail::ClassSplit(ClassSplit {
                 clusters,
                 cluster_of,

@@ -116,7 +116,7 @@ impl Report {
     /// which the scan has and a stage-by-stage view does not) fills in the
     /// suggestion where no flagging detector has one.
     pub fn verdict(&self, votes: Option<&Votes>) -> Verdict {
-        let detectors: Vec<&DetectorScores> = self.detectors.iter().collect();
+        let detectors: Vec<&DetectorScores> = self.detectors.iter().map(|d| &**d).collect();
         Verdict::of(&detectors, &self.labels, votes)
     }
 

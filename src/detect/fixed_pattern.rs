@@ -68,7 +68,7 @@ impl Detector for FixedPattern {
             ),
         };
         Evidence {
-            scores,
+            scores: scores.into(),
             detail: Detail::Triggers(found),
         }
     }

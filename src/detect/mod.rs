@@ -189,7 +189,7 @@ pub struct Report {
     #[serde(with = "crate::packed::f32s")]
     pub suggested_confidence: Vec<f32>,
     /// Each detector's scores.
-    pub detectors: Vec<DetectorScores>,
+    pub detectors: Vec<Arc<DetectorScores>>,
     /// Per-class cluster summary.
     pub clusters: Vec<ClassClusters>,
     /// Cluster (0 main, 1 minority) of each sample within its class.
@@ -235,7 +235,7 @@ impl Report {
     /// how much that detector adds (the evaluation and tests use it).
     pub fn flagged_without(&self, detector: &str) -> Vec<bool> {
         assemble::combine(
-            &self.detectors.iter().collect::<Vec<_>>(),
+            &self.detectors.iter().map(|d| &**d).collect::<Vec<_>>(),
             self.ids.len(),
             Some(detector),
         )
@@ -254,7 +254,7 @@ impl Report {
 
     /// A detector's scores by name.
     pub fn detector(&self, name: &str) -> Option<&DetectorScores> {
-        self.detectors.iter().find(|d| d.name == name)
+        self.detectors.iter().find(|d| d.name == name).map(|d| &**d)
     }
 }
 

@@ -97,8 +97,9 @@ pub trait Detector: Sync {
 /// else it found that the report (or a later detector) shows.
 #[derive(Clone)]
 pub struct Evidence {
-    /// Per-sample scores, flags, reasons and suggested labels.
-    pub scores: DetectorScores,
+    /// Per-sample scores, flags, reasons and suggested labels; shared, so
+    /// the report and a window showing the scan stage by stage hold one copy.
+    pub scores: std::sync::Arc<DetectorScores>,
     /// Findings beyond per-sample scores.
     pub detail: Detail,
 }
@@ -107,7 +108,7 @@ impl Evidence {
     /// Evidence that is per-sample scores only.
     pub fn scores(scores: DetectorScores) -> Evidence {
         Evidence {
-            scores,
+            scores: scores.into(),
             detail: Detail::None,
         }
     }

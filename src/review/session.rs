@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::Transaction;
 
@@ -24,7 +25,7 @@ pub struct ReviewSession {
     review: Review,
     store: Store,
     path: PathBuf,
-    names: Names,
+    names: Arc<Names>,
     fingerprint: String,
     last_seq: i64,
     data_version: i64,
@@ -55,21 +56,6 @@ impl ReviewSession {
 
     /// Opens the review of `ds` in the store at `location`.
     pub fn open_at(ds: &Dataset, location: Location, fingerprint: String) -> Result<ReviewSession> {
-        let mut store = match (&location.read_only, &location.seed) {
-            (Some(why), _) => Store::open_read_only(&location.path, why)?,
-            (None, Some(from)) => Store::open_seeded(&location.path, from)?,
-            (None, None) => Store::open(&location.path)?,
-        };
-        let path = location.path.clone();
-        if location.read_only.is_none() {
-            let tx = store.begin()?;
-            if store::get_meta(&tx, &path, "dataset_sha256")?.is_none() {
-                store::set_meta(&tx, &path, "dataset_sha256", &fingerprint)?;
-                store::set_meta(&tx, &path, "dataset_source", &ds.source.to_string_lossy())?;
-                store::set_meta(&tx, &path, "created_at", &now().to_string())?;
-            }
-            tx.commit().map_err(|e| store::db_error(&path, e))?;
-        }
         let names = Names {
             index: ds
                 .ids
@@ -86,8 +72,54 @@ impl ReviewSession {
                 .collect(),
             classes: ds.classes.clone(),
         };
+        Self::open_named(
+            Arc::new(names),
+            location,
+            fingerprint,
+            &ds.source.to_string_lossy(),
+        )
+    }
+
+    /// A second session on this one's store, sharing its sample names (a
+    /// million ids are not held twice): the window reads through it while
+    /// this one writes on a thread of its own.
+    pub fn reader(&self) -> Result<ReviewSession> {
+        // The store exists by now: nothing to seed it from.
+        let location = Location {
+            seed: None,
+            ..self.location.clone()
+        };
+        Self::open_named(
+            Arc::clone(&self.names),
+            location,
+            self.fingerprint.clone(),
+            "",
+        )
+    }
+
+    fn open_named(
+        names: Arc<Names>,
+        location: Location,
+        fingerprint: String,
+        source: &str,
+    ) -> Result<ReviewSession> {
+        let mut store = match (&location.read_only, &location.seed) {
+            (Some(why), _) => Store::open_read_only(&location.path, why)?,
+            (None, Some(from)) => Store::open_seeded(&location.path, from)?,
+            (None, None) => Store::open(&location.path)?,
+        };
+        let path = location.path.clone();
+        if location.read_only.is_none() {
+            let tx = store.begin()?;
+            if store::get_meta(&tx, &path, "dataset_sha256")?.is_none() {
+                store::set_meta(&tx, &path, "dataset_sha256", &fingerprint)?;
+                store::set_meta(&tx, &path, "dataset_source", source)?;
+                store::set_meta(&tx, &path, "created_at", &now().to_string())?;
+            }
+            tx.commit().map_err(|e| store::db_error(&path, e))?;
+        }
         let mut s = ReviewSession {
-            review: Review::new(ds.len(), ds.classes.len()),
+            review: Review::new(names.ids.len(), names.classes.len()),
             data_version: store.data_version()?,
             store,
             path,

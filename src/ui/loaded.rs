@@ -183,8 +183,7 @@ pub fn open(
     let ds = Dataset::open(&path, &OpenOptions::default()).map_err(|e| e.to_string())?;
     job.report("opening the review", 0.6);
     let writer = ReviewSession::open(&ds, state_dir.as_deref()).map_err(|e| e.to_string())?;
-    let session = ReviewSession::open_at(&ds, writer.location.clone(), writer.fingerprint().into())
-        .map_err(|e| e.to_string())?;
+    let session = writer.reader().map_err(|e| e.to_string())?;
     if job.cancelled() {
         return Err("cancelled".into());
     }
@@ -275,7 +274,7 @@ pub fn scan(
     // detector's scores is copied on the way to the window.
     let finished = |all: &[Evidence]| {
         let Some(newest) = all.last() else { return };
-        let detectors: Vec<&DetectorScores> = all.iter().map(|e| &e.scores).collect();
+        let detectors: Vec<&DetectorScores> = all.iter().map(|e| &*e.scores).collect();
         let verdict = Verdict::of(&detectors, &ds.labels, None);
         let cluster_rows = match &newest.detail {
             Detail::ClassSplit(s) if features.rows == ds.len() => {

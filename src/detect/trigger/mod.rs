@@ -59,7 +59,7 @@ impl Detector for TriggerSearch {
             },
         };
         Evidence {
-            scores: scan.detector,
+            scores: scan.detector.into(),
             detail: Detail::Triggers(scan.found),
         }
     }
