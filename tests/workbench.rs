@@ -1064,3 +1064,49 @@ fn the_cluster_map_fits_at_1600_and_scrolls_under_fixed_row_labels_at_1280() {
         assert_eq!(label.left(), label_after.left(), "row labels stay put");
     }
 }
+
+#[test]
+fn opening_another_dataset_neither_waits_for_nor_loses_a_pending_decision() {
+    let mut h = harness();
+    let store = h
+        .state()
+        .loaded
+        .as_ref()
+        .unwrap()
+        .session
+        .store_path()
+        .to_path_buf();
+    let other = rusqlite::Connection::open(&store).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let first = h.state().current().unwrap();
+    let first_id = h.state().loaded.as_ref().unwrap().dataset.ids[first].clone();
+    h.key_press(Key::X);
+    h.step();
+    // Another dataset, opened while that decision waits for the lock.
+    let d = tempfile::tempdir().unwrap();
+    let mut m = String::from("id,label,emb_0,emb_1\n");
+    for i in 0..60 {
+        m += &format!("s{i},{},{},{}\n", ["a", "b"][i % 2], i % 2, i as f32 * 0.01);
+    }
+    std::fs::write(d.path().join("manifest.csv"), m).unwrap();
+    let started = std::time::Instant::now();
+    h.state_mut().apply(Action::Open(d.path().to_path_buf()));
+    h.state_mut().wait_for_open();
+    h.step();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the window waited for the old dataset's write"
+    );
+    assert_eq!(h.state().loaded.as_ref().unwrap().path, d.path());
+    other.execute_batch("COMMIT").unwrap();
+    h.state_mut().wait_for_saves();
+    // The first dataset's store holds the decision.
+    let ds = poisonlens::Dataset::open(&sample(), &Default::default()).unwrap();
+    let state_dir = h.state().settings.state_dir.clone();
+    let r = poisonlens::review::ReviewSession::open(&ds, state_dir.as_deref()).unwrap();
+    let i = ds.ids.iter().position(|x| *x == first_id).unwrap();
+    assert_eq!(
+        r.review().decision(i).map(|e| e.decision),
+        Some(Decision::Exclude)
+    );
+}

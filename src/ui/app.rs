@@ -259,6 +259,9 @@ pub struct Workbench {
     /// Whether the user has moved through the queue or decided since the
     /// dataset opened; until then a growing queue keeps its top shown.
     pub navigated: bool,
+    /// Datasets replaced by another whose decisions are still being
+    /// written; each is let go once its writes are on disk.
+    closing: Vec<Loaded>,
     pub(crate) thumbs: Option<Thumbs>,
 }
 
@@ -293,6 +296,7 @@ impl Workbench {
             selection: Vec::new(),
             recent,
             navigated: false,
+            closing: Vec::new(),
             thumbs: None,
         };
         w.open(dataset);
@@ -476,6 +480,14 @@ impl Workbench {
             }
         }
         self.show_saved(false);
+        self.closing.retain_mut(|l| {
+            for s in l.saver.take_saved() {
+                if let Err(e) = s.result {
+                    self.error = Some(format!("Not saved (in {}): {e}", l.path.display()));
+                }
+            }
+            l.saver.is_saving()
+        });
         if self.last_refresh.elapsed() >= REFRESH_EVERY {
             self.refresh_review();
         }
@@ -555,7 +567,12 @@ impl Workbench {
                     .is_some()
                     .then(|| Thumbs::new(Arc::clone(&l.dataset)));
                 self.tasks.projection = None;
-                self.loaded = Some(l);
+                // The dataset being closed may still have decisions on their
+                // way to disk: it is kept until they are written, so neither
+                // they are lost nor the window waits for them.
+                if let Some(old) = self.loaded.replace(l) {
+                    self.closing.push(old);
+                }
                 self.filter = QueueFilter::default();
                 self.selection.clear();
                 self.error = None;
@@ -866,6 +883,10 @@ impl Workbench {
     /// and headless use).
     pub fn wait_for_saves(&mut self) {
         self.show_saved(true);
+        for l in &mut self.closing {
+            l.saver.wait_saved();
+        }
+        self.closing.clear();
     }
 
     /// Shows the writes finished so far (`wait`: all asked for).
