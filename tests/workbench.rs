@@ -403,12 +403,7 @@ impl egui::DroppedFile for Dropped {
 #[test]
 fn dropping_a_dataset_onto_the_window_opens_it() {
     let mut h = harness();
-    let d = tempfile::tempdir().unwrap();
-    let mut m = String::from("id,label,emb_0,emb_1\n");
-    for i in 0..60 {
-        m += &format!("s{i},{},{},{}\n", ["a", "b"][i % 2], i % 2, i as f32 * 0.01);
-    }
-    std::fs::write(d.path().join("manifest.csv"), m).unwrap();
+    let d = tiny_dataset();
     h.input_mut()
         .dropped_files
         .push(std::sync::Arc::new(Dropped(d.path().to_path_buf())));
@@ -954,17 +949,8 @@ fn every_command_is_reachable_from_a_menu() {
 #[test]
 fn a_decision_waiting_for_another_writer_never_blocks_the_window() {
     let mut h = harness();
-    let store = h
-        .state()
-        .loaded
-        .as_ref()
-        .unwrap()
-        .session
-        .store_path()
-        .to_path_buf();
     // Another process holds the store's write lock.
-    let other = rusqlite::Connection::open(&store).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let other = hold_write_lock(&h);
     let first = h.state().current().unwrap();
     let started = std::time::Instant::now();
     h.key_press(Key::X);
@@ -1068,27 +1054,14 @@ fn the_cluster_map_fits_at_1600_and_scrolls_under_fixed_row_labels_at_1280() {
 #[test]
 fn opening_another_dataset_neither_waits_for_nor_loses_a_pending_decision() {
     let mut h = harness();
-    let store = h
-        .state()
-        .loaded
-        .as_ref()
-        .unwrap()
-        .session
-        .store_path()
-        .to_path_buf();
-    let other = rusqlite::Connection::open(&store).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // Another process holds the store's write lock.
+    let other = hold_write_lock(&h);
     let first = h.state().current().unwrap();
     let first_id = h.state().loaded.as_ref().unwrap().dataset.ids[first].clone();
     h.key_press(Key::X);
     h.step();
     // Another dataset, opened while that decision waits for the lock.
-    let d = tempfile::tempdir().unwrap();
-    let mut m = String::from("id,label,emb_0,emb_1\n");
-    for i in 0..60 {
-        m += &format!("s{i},{},{},{}\n", ["a", "b"][i % 2], i % 2, i as f32 * 0.01);
-    }
-    std::fs::write(d.path().join("manifest.csv"), m).unwrap();
+    let d = tiny_dataset();
     let started = std::time::Instant::now();
     h.state_mut().apply(Action::Open(d.path().to_path_buf()));
     h.state_mut().wait_for_open();
@@ -1109,4 +1082,24 @@ fn opening_another_dataset_neither_waits_for_nor_loses_a_pending_decision() {
         r.review().decision(i).map(|e| e.decision),
         Some(Decision::Exclude)
     );
+}
+
+/// Another process's hold on the open dataset's review store: a
+/// transaction that has taken the write lock (released on COMMIT or drop).
+fn hold_write_lock(h: &Harness<'_, Workbench>) -> rusqlite::Connection {
+    let store = h.state().loaded.as_ref().unwrap().session.store_path();
+    let other = rusqlite::Connection::open(store).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    other
+}
+
+/// A 60-sample, two-class dataset with 2-d embeddings in a folder of its own.
+fn tiny_dataset() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let mut m = String::from("id,label,emb_0,emb_1\n");
+    for i in 0..60 {
+        m += &format!("s{i},{},{},{}\n", ["a", "b"][i % 2], i % 2, i as f32 * 0.01);
+    }
+    std::fs::write(d.path().join("manifest.csv"), m).unwrap();
+    d
 }
