@@ -90,7 +90,24 @@ impl Saver {
 
     /// Writes finished since the last call, in the order they were asked.
     pub fn take_saved(&mut self) -> Vec<Saved> {
-        let saved: Vec<Saved> = self.saved.try_iter().collect();
+        let mut saved: Vec<Saved> = Vec::new();
+        loop {
+            match self.saved.try_recv() {
+                Ok(s) => saved.push(s),
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    // The writer died (a bug): what it had not done is
+                    // reported as not saved rather than left "saving…".
+                    let undone = self.pending.split_off(saved.len().min(self.pending.len()));
+                    saved.extend(undone.into_iter().map(|write| Saved {
+                        write,
+                        result: Err("the decision writer stopped unexpectedly".into()),
+                    }));
+                    self.send = None;
+                    break;
+                }
+            }
+        }
         self.pending.drain(..saved.len().min(self.pending.len()));
         saved
     }
