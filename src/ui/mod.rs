@@ -26,6 +26,10 @@ pub fn run(dataset: PathBuf, settings: Settings) -> Result<(), String> {
         viewport: egui::ViewportBuilder::default()
             .with_title("poisonlens")
             .with_inner_size([1400.0, 860.0])
+            // First launch fills the screen, whatever its size (it had
+            // opened at 1400×860 on large screens); after that eframe
+            // restores the size and place the window was left at.
+            .with_maximized(true)
             .with_min_inner_size([900.0, 560.0])
             .with_drag_and_drop(true),
         ..Default::default()
