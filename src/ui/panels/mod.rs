@@ -7,7 +7,6 @@ mod picker;
 mod queue;
 mod sample;
 mod scatter;
-mod signoff;
 mod tally;
 mod top_bar;
 mod trigger;
@@ -69,7 +68,7 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     }
     help::show(w, ui, actions);
     picker::show(w, ui, actions);
-    signoff::show(w, ui, actions);
+    super::signoff::show(w, ui, actions);
 }
 
 /// Distinct, readable colours for up to 20 classes (Tableau 20 order).
