@@ -1103,3 +1103,29 @@ fn tiny_dataset() -> tempfile::TempDir {
     std::fs::write(d.path().join("manifest.csv"), m).unwrap();
     d
 }
+
+#[test]
+fn a_fifo_where_the_review_store_goes_is_an_error_in_the_window_not_a_hang() {
+    // Both review sessions (the writer thread's and the window's reader)
+    // open the store through one path; a FIFO there must fail at once.
+    let d = tiny_dataset();
+    let fifo = d.path().join("manifest.review.sqlite");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let settings = Settings {
+        state_dir: None,
+        ..settings()
+    };
+    let mut w = Workbench::new(d.path().to_path_buf(), vec![], settings);
+    let started = std::time::Instant::now();
+    w.wait_for_job();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(w.loaded.is_none(), "nothing opened on a FIFO store");
+    let e = w.error.clone().unwrap_or_default();
+    assert!(e.contains("manifest.review.sqlite"), "{e}");
+}
