@@ -440,22 +440,14 @@ impl Workbench {
 
     /// Polls the background jobs; call once per frame.
     pub fn poll(&mut self) {
-        if let Some(r) = self.tasks.projection.as_mut().and_then(|j| j.try_take()) {
-            let cancelled = self
-                .tasks
-                .projection
-                .as_ref()
-                .is_some_and(|j| j.is_cancelled());
-            self.tasks.projection = None;
+        if let Some((r, cancelled)) = take_finished(&mut self.tasks.projection) {
             self.finish_projection(r, cancelled);
         }
-        if let Some(r) = self.tasks.open.as_mut().and_then(|j| j.try_take()) {
-            self.tasks.open = None;
+        if let Some((r, _)) = take_finished(&mut self.tasks.open) {
             self.finish_job(r);
         }
-        if let Some(task) = self.tasks.scan.take() {
+        if let Some(mut task) = self.tasks.scan.take() {
             self.take_stages(&task.stages);
-            let mut task = task;
             match task.job.try_take() {
                 Some(r) => {
                     self.take_stages(&task.stages);
@@ -464,17 +456,10 @@ impl Workbench {
                 None => self.tasks.scan = Some(task),
             }
         }
-        if let Some(r) = self.tasks.export.as_mut().and_then(|j| j.try_take()) {
-            self.tasks.export = None;
+        if let Some((r, _)) = take_finished(&mut self.tasks.export) {
             self.finish_export(r);
         }
-        if let Some(r) = self.tasks.trigger.as_mut().and_then(|j| j.try_take()) {
-            let cancelled = self
-                .tasks
-                .trigger
-                .as_ref()
-                .is_some_and(|j| j.is_cancelled());
-            self.tasks.trigger = None;
+        if let Some((r, cancelled)) = take_finished(&mut self.tasks.trigger) {
             if !cancelled {
                 self.finish_trigger(r);
             }
@@ -946,6 +931,16 @@ impl Workbench {
             ui.ctx().request_repaint_after(REFRESH_EVERY);
         }
     }
+}
+
+/// A finished job's result and whether it had been cancelled, emptying
+/// its slot; None while it runs (or when there is none).
+fn take_finished<T: Send + 'static>(
+    slot: &mut Option<Job<T>>,
+) -> Option<(Result<T, String>, bool)> {
+    let r = slot.as_mut()?.try_take()?;
+    let cancelled = slot.take().is_some_and(|j| j.is_cancelled());
+    Some((r, cancelled))
 }
 
 impl eframe::App for Workbench {
