@@ -93,10 +93,11 @@ fn mixed_colour_flood_is_found() {
 
 /// A natural image blended into 2.6% of the data: once found everywhere by
 /// a one-pixel "trigger" (70% of clean samples flagged); now the flags stay
-/// with the poison.
+/// with the poison, and every carrier is found (F1 0.91; 0.73 while the
+/// fixed-pattern search looked only where images are flat).
 #[test]
 fn natural_image_blend_does_not_flood_the_queue() {
-    let Some((r, q)) = scan_with_f1("z104_blend", 0.6) else {
+    let Some((r, q)) = scan_with_f1("z104_blend", 0.85) else {
         return;
     };
     assert!(q.fpr() <= 0.01, "{q:?}");

@@ -1,15 +1,16 @@
 //! A pattern blended or added at one place into part of a class: smooth
 //! ramps and sinusoids (clean-label signals), faint blended noise or images,
-//! stamps at a fixed position.
+//! stamps at a fixed position — on the background or over the object.
 //!
-//! Whatever is added to an image at a fixed place shows *exactly* where the
-//! image was flat: on a background of one value, the step between two
-//! neighbouring pixels is 0 in a clean image and the pattern's own step in
-//! every image that carries it. So the search looks at the steps between
-//! neighbouring pixels (across and down, per channel) at the places where
-//! most images are flat, and asks, per class, which exact step values recur
-//! far more often in the class than in the others — evidence measured
-//! against the data's own other classes, not a threshold on pixel values:
+//! Whatever is added to an image at a fixed place, or stamped over it, shows
+//! *exactly* in the steps between neighbouring pixels: a stamp's steps are
+//! its own in every image that carries it, and on a flat background an added
+//! pattern's step is the pattern's own. Natural shading rarely repeats a step
+//! value exactly at one place across many images. So the search looks at the
+//! steps between neighbouring pixels (across and down, per channel) at every
+//! place, and asks, per class, which exact step values recur far more often
+//! in the class than in the others — evidence measured against the data's
+//! own other classes, not a threshold on pixel values:
 //!
 //! 1. **The class's pattern.** A step value is part of it when its count in
 //!    the class is significant against its rate in the other classes (a
@@ -21,10 +22,12 @@
 //!    score. Its p-value is the share of other classes' images that match as
 //!    many; Benjamini–Hochberg at the budget picks the carriers.
 //! 3. **A group that shares it.** Natural shapes produce small groups of
-//!    chance matches; a pattern is accepted only when at least
-//!    [`localize::MIN_GROUP`] images carry it and the stronger half of them
-//!    share at least [`MIN_SHARED_STEPS`] of its steps (a pattern of one or
-//!    two pixels is never accepted).
+//!    chance matches (a sub-style's saturated collar, say); a pattern is
+//!    accepted only when at least [`localize::MIN_GROUP`] images carry it and
+//!    the stronger half of them share at least [`MIN_SHARED_STEPS`] of its
+//!    steps *more* than the best-matching image of another class holds (a
+//!    pattern of one or two pixels, or one that other classes' images hold
+//!    nearly as well, is never accepted).
 
 use rayon::prelude::*;
 
@@ -74,13 +77,11 @@ impl Detector for FixedPattern {
     }
 }
 
-/// A step is tested only where at least this share of images is flat
-/// (background, where an added pattern shows exactly).
-pub const BACKGROUND_SHARE: f64 = 0.5;
 /// How many times more common in the class than elsewhere a step value must
 /// be to belong to the class's pattern (natural shading recurs everywhere).
 pub const SPECIFICITY: f64 = 10.0;
-/// Steps of a pattern the stronger half of its carriers must share.
+/// Steps of a pattern the stronger half of its carriers must share beyond
+/// the most any image of another class holds.
 pub const MIN_SHARED_STEPS: usize = 16;
 /// Fewest images of a class half holding a step value for it to count.
 const MIN_HOLDERS: u32 = 3;
@@ -103,7 +104,7 @@ pub fn search(
     let mut out = DetectorScores::new(INFO.name, labels.len());
     let mut findings = Findings::none(labels.len());
     let valid: Vec<usize> = (0..n).filter(|&i| stack.valid[i]).collect();
-    let steps = background_steps(stack, &valid);
+    let steps = evenly(&all_steps(stack), STEP_CAP);
     if steps.is_empty() {
         return (out, findings);
     }
@@ -179,39 +180,6 @@ fn all_steps(stack: &ImageStack) -> Vec<PixelStep> {
         }
     }
     out
-}
-
-/// The steps where at least [`BACKGROUND_SHARE`] of (a sample of) the
-/// images are flat, at most [`STEP_CAP`] of them, spread evenly.
-fn background_steps(stack: &ImageStack, valid: &[usize]) -> Vec<PixelStep> {
-    let steps = all_steps(stack);
-    let sample = evenly(valid, NULL_CAP);
-    if sample.is_empty() {
-        return Vec::new();
-    }
-    let flat = sample
-        .par_chunks(64)
-        .fold(
-            || vec![0u32; steps.len()],
-            |mut acc, chunk| {
-                for &i in chunk {
-                    let img = stack.image(i);
-                    for (a, s) in acc.iter_mut().zip(&steps) {
-                        *a += u32::from(s.of(img) == 0);
-                    }
-                }
-                acc
-            },
-        )
-        .reduce(|| vec![0u32; steps.len()], add);
-    let need = BACKGROUND_SHARE * sample.len() as f64;
-    let kept: Vec<PixelStep> = steps
-        .iter()
-        .zip(&flat)
-        .filter(|(_, f)| f64::from(**f) >= need)
-        .map(|(s, _)| *s)
-        .collect();
-    evenly(&kept, STEP_CAP)
 }
 
 /// Element-wise sum (a rayon reduce step).
@@ -330,7 +298,7 @@ impl ClassSearch<'_> {
         let whole = self.pattern(&in_class, members.len(), &in_class);
         let carriers: Vec<usize> = group.iter().map(|&k| members[k]).collect();
         let holdings = self.holdings(&carriers, &whole);
-        if holdings.shared < MIN_SHARED_STEPS {
+        if holdings.shared < MIN_SHARED_STEPS + null_max as usize {
             return None;
         }
         Some(Carriers {
@@ -580,6 +548,8 @@ fn binomial_tail_bound(k: u32, n: usize, rate: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Range;
+
     use super::*;
 
     /// `n` grey 16×16 images: a shape in the middle (varying brightness) on a
@@ -646,6 +616,65 @@ mod tests {
         let hits = t.score(&stack);
         assert!(carriers.iter().all(|&i| hits[i].score >= 0.5));
         assert!(hits[0].score < 0.5 && hits[1].score < 0.5);
+    }
+
+    /// `n` images as [`stack_with_ramp`] makes them, each with a textured
+    /// object over its middle (its steps vary from image to image).
+    fn textured(n: usize) -> (ImageStack, Vec<u32>) {
+        let (mut stack, labels) = stack_with_ramp(n, &[]);
+        let mut seed = 7u64;
+        for img in stack.data.chunks_mut(256) {
+            for y in 4..12 {
+                for x in 4..12 {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    img[y * 16 + x] = 60 + (seed >> 33) as u8 % 150;
+                }
+            }
+        }
+        (stack, labels)
+    }
+
+    /// Stamps a checkerboard of 200 and 0 over `rows` × `cols` of image `i`.
+    fn stamp(stack: &mut ImageStack, i: usize, rows: Range<usize>, cols: Range<usize>) {
+        let img = &mut stack.data[i * 256..(i + 1) * 256];
+        for y in rows {
+            for x in cols.clone() {
+                img[y * 16 + x] = if (x + y) % 2 == 0 { 200 } else { 0 };
+            }
+        }
+    }
+
+    #[test]
+    fn finds_a_stamp_over_the_object_where_images_are_not_flat() {
+        // A 4×4 checkerboard over the object in 20 of class 1's 100 images.
+        let carriers: Vec<usize> = (0..20).map(|k| 1 + 4 * k).collect();
+        let (mut stack, labels) = textured(400);
+        for &i in &carriers {
+            stamp(&mut stack, i, 6..10, 6..10);
+        }
+        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
+        assert_eq!(flagged, carriers, "exactly the stamp's carriers");
+        assert_eq!(found.triggers.len(), 1);
+    }
+
+    #[test]
+    fn a_small_pattern_another_class_s_image_nearly_holds_is_not_a_trigger() {
+        // A 4×4 checkerboard (24 exact steps) over the object in 20 of class
+        // 1's images is a group that shares a pattern ...
+        let carriers: Vec<usize> = (0..20).map(|k| 1 + 4 * k).collect();
+        let (mut stack, labels) = textured(400);
+        for &i in &carriers {
+            stamp(&mut stack, i, 6..10, 6..10);
+        }
+        let (s, _) = search(&stack, &labels, &names(), 0.05);
+        assert_eq!((0..400).filter(|&i| s.flagged[i]).count(), 20);
+        // ... but not once an image of class 2 holds three of its rows (17
+        // of its steps) by chance, as a natural shape shared across classes
+        // does: the group then shares too little beyond that.
+        stamp(&mut stack, 2, 6..9, 6..10);
+        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
     }
 
     #[test]
