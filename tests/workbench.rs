@@ -126,6 +126,41 @@ fn keyboard_triage_with_undo_and_redo() {
     );
 }
 
+/// A digit relabels only on its own: with Shift (typing "!" or ")"), Ctrl or
+/// Alt it decides nothing, and typed into the Reason field it is text.
+#[test]
+fn digit_keys_relabel_only_without_modifiers_and_outside_text_fields() {
+    let mut h = harness();
+    let first = h.state().current().unwrap();
+    for m in [Modifiers::SHIFT, Modifiers::CTRL, Modifiers::ALT] {
+        for key in [Key::Num1, Key::Num0] {
+            h.key_press_modifiers(m, key);
+            h.step();
+        }
+    }
+    assert_eq!(decision(&mut h, first), None, "no modified digit decides");
+    assert_eq!(h.state().current(), Some(first));
+
+    h.get_by_label("Reason").click();
+    h.run_ok();
+    h.get_by_label("Reason").type_text("(backdoor) 1");
+    h.key_press(Key::Num1);
+    h.step();
+    assert_eq!(decision(&mut h, first), None, "typing is not a decision");
+    assert!(
+        h.state().reason.contains("(backdoor) 1"),
+        "{}",
+        h.state().reason
+    );
+
+    // Out of the field, the plain digit relabels.
+    h.key_press(Key::Escape);
+    h.step();
+    h.key_press(Key::Num1);
+    h.step();
+    assert_eq!(decision(&mut h, first), Some(Decision::Relabel(0)));
+}
+
 #[test]
 fn accept_suggestion_and_buttons() {
     let mut h = harness();
@@ -167,12 +202,15 @@ fn batch_exclude_is_one_undo_step() {
 
 #[test]
 fn help_lists_the_keys() {
-    let mut h = harness();
-    h.key_press(Key::Questionmark);
-    h.step();
-    h.step();
-    h.get_by_label("Accept the suggested label");
-    h.get_by_label("Exclude from the cleaned dataset");
+    // "?" with or without the Shift most layouts need to type it.
+    for m in [Modifiers::NONE, Modifiers::SHIFT] {
+        let mut h = harness();
+        h.key_press_modifiers(m, Key::Questionmark);
+        h.step();
+        h.step();
+        h.get_by_label("Accept the suggested label");
+        h.get_by_label("Exclude from the cleaned dataset");
+    }
 }
 
 #[test]

@@ -178,7 +178,12 @@ pub fn bindings() -> Vec<Binding> {
         },
         Binding {
             command: Command::Help,
-            keys: vec![plain(Key::Questionmark), plain(Key::F1)],
+            // "?" is Shift+/ on most layouts (a key of its own on some).
+            keys: vec![
+                plain(Key::Questionmark),
+                KeyboardShortcut::new(Modifiers::SHIFT, Key::Questionmark),
+                plain(Key::F1),
+            ],
             label: "Keys",
             menu: Some(Menu::Help),
             description: "Show or hide the keys",
@@ -197,7 +202,9 @@ pub fn bindings() -> Vec<Binding> {
 }
 
 /// Consumes this frame's key presses that match the table, in table order.
-/// Nothing fires while a text field has the keyboard.
+/// Nothing fires while a text field has the keyboard, and a key fires only
+/// with exactly its modifiers: Shift+1 (typing "!") or Ctrl+1 must never
+/// relabel a sample as 1 does.
 pub fn pressed(ctx: &egui::Context) -> Vec<Command> {
     if ctx.egui_wants_keyboard_input() {
         return Vec::new();
@@ -206,13 +213,26 @@ pub fn pressed(ctx: &egui::Context) -> Vec<Command> {
     ctx.input_mut(|i| {
         for b in bindings() {
             for k in &b.keys {
-                while i.consume_shortcut(k) {
-                    out.push(b.command);
-                }
+                out.extend(std::iter::repeat_n(b.command, consume_exact(i, k)));
             }
         }
     });
     out
+}
+
+/// Removes this frame's presses of `shortcut`'s key made with exactly its
+/// modifiers (egui's own `consume_shortcut` ignores extra Shift and Alt)
+/// and returns how many there were.
+fn consume_exact(input: &mut egui::InputState, shortcut: &KeyboardShortcut) -> usize {
+    let before = input.events.len();
+    input.events.retain(|event| {
+        !matches!(
+            event,
+            egui::Event::Key { key, modifiers, pressed: true, .. }
+                if *key == shortcut.logical_key && modifiers.matches_exact(shortcut.modifiers)
+        )
+    });
+    before - input.events.len()
 }
 
 /// The bindings in `menu`, in table order.
@@ -244,7 +264,9 @@ pub fn shortcut_text(ctx: &egui::Context, command: Command) -> String {
 
 /// How a shortcut is written for people ("?" rather than egui's "Questionmark").
 pub fn key_text(ctx: &egui::Context, k: &KeyboardShortcut) -> String {
-    if k.logical_key == Key::Questionmark && k.modifiers.is_none() {
+    if k.logical_key == Key::Questionmark
+        && (k.modifiers.is_none() || k.modifiers == Modifiers::SHIFT)
+    {
         "?".to_string()
     } else {
         ctx.format_shortcut(k)
