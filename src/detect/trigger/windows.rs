@@ -13,8 +13,14 @@
 //! power-law tail, fitted at its 90th percentile; a window's p-value is that
 //! tail beyond its count, and it must stay below the scan's false-flag
 //! budget after a Bonferroni correction over all exclusive windows (a
-//! trigger claims a whole group, so the chance of any false one is bounded). Flat windows (one value) are
-//! skipped: they are background or saturated areas everywhere.
+//! trigger claims a whole group, so the chance of any false one is bounded).
+//!
+//! A window flat at 8 levels is background, a saturated area or an object's
+//! even shading, everywhere — unless all its pixels are *exactly* one value:
+//! the inside of a solid stamp is, natural shading seldom is. So a flat
+//! window is hashed by its exact value when its pixels are identical (the
+//! exclusivity test then sets a solid stamp apart from the background every
+//! class shares) and skipped otherwise.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -64,7 +70,8 @@ pub struct StampWindow {
     pub significant: bool,
 }
 
-/// Hashes of every non-flat window of image `i`, with positions.
+/// Hashes of every window of image `i` that is not flat, or flat with
+/// identical pixels (by their exact value), with positions.
 pub fn window_hashes(stack: &ImageStack, i: usize) -> Vec<(u64, u16, u16)> {
     let (w, h, c) = (stack.width, stack.height, stack.channels);
     if w < SIDE || h < SIDE || !stack.valid[i] {
@@ -78,11 +85,14 @@ pub fn window_hashes(stack: &ImageStack, i: usize) -> Vec<(u64, u16, u16)> {
     for y in 0..=h - SIDE {
         for x in 0..=w - SIDE {
             let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-            let first = img[(y * w + x) * c] >> 5;
-            let mut flat = true;
+            let corner = &img[(y * w + x) * c..(y * w + x + 1) * c];
+            let first = corner[0] >> 5;
+            let (mut flat, mut identical) = (true, true);
             for dy in 0..SIDE {
                 let row = ((y + dy) * w + x) * c;
-                for &v in &img[row..row + SIDE * c] {
+                let pixels = &img[row..row + SIDE * c];
+                identical &= pixels.chunks_exact(c).all(|p| p == corner);
+                for &v in pixels {
                     let q = v >> 5;
                     flat &= q == first;
                     hash = (hash ^ u64::from(q)).wrapping_mul(0x0100_0000_01b3);
@@ -90,6 +100,8 @@ pub fn window_hashes(stack: &ImageStack, i: usize) -> Vec<(u64, u16, u16)> {
             }
             if !flat {
                 out.push((mix(hash) & !CLASS_MASK, x as u16, y as u16));
+            } else if identical {
+                out.push((solid_hash(corner), x as u16, y as u16));
             }
         }
     }
@@ -111,6 +123,13 @@ fn grey_window_hashes(img: &[u8], w: usize, h: usize) -> Vec<(u64, u16, u16)> {
             })
         })
         .collect();
+    // Whether each row's 4 pixels from x are one value.
+    let even: Vec<bool> = (0..h)
+        .flat_map(|y| {
+            let row = &img[y * w..(y + 1) * w];
+            (0..across).map(move |x| row[x..x + SIDE].iter().all(|&v| v == row[x]))
+        })
+        .collect();
     // A flat window repeats one 3-bit level 16 times.
     const ONES: u64 = 0o1111_1111_1111_1111;
     let mut out = Vec::with_capacity(across * (h - SIDE + 1));
@@ -119,11 +138,30 @@ fn grey_window_hashes(img: &[u8], w: usize, h: usize) -> Vec<(u64, u16, u16)> {
             let word = (0..SIDE).fold(0u64, |acc, dy| (acc << 12) | rows[(y + dy) * across + x]);
             if word != (word & 7) * ONES {
                 out.push((mix(word ^ GREY_SEED) & !CLASS_MASK, x as u16, y as u16));
+                continue;
+            }
+            let value = img[y * w + x];
+            let identical =
+                (0..SIDE).all(|dy| even[(y + dy) * across + x] && img[(y + dy) * w + x] == value);
+            if identical {
+                out.push((solid_hash(&[value]), x as u16, y as u16));
             }
         }
     }
     out
 }
+
+/// Hash of a window whose pixels all equal `pixel` (its channel values),
+/// apart from every quantized window's.
+fn solid_hash(pixel: &[u8]) -> u64 {
+    let word = pixel.iter().fold(u64::from(pixel.len() as u8), |acc, &v| {
+        (acc << 8) | u64::from(v)
+    });
+    mix(word ^ SOLID_SEED) & !CLASS_MASK
+}
+
+/// Keeps solid windows' hashes apart from quantized ones.
+const SOLID_SEED: u64 = 0x5851_f42d_4c95_7f2d;
 
 /// Keeps grey windows' words apart from small colour hashes.
 const GREY_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -374,4 +412,81 @@ pub fn positions(stack: &ImageStack, i: usize, hash: u64) -> Vec<(usize, usize)>
         .filter(|t| t.0 == hash)
         .map(|t| (t.1 as usize, t.2 as usize))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` grey 16×16 images of texture (pseudo-random values 60–209, so no
+    /// window recurs by chance and a stamp's edges never match) with a
+    /// class's small mark in a corner, labels cycling over 4 classes; images in `stamped` get a 6×6 block filled by
+    /// `fill(x, y)` at a place that moves with the image.
+    fn stack(
+        n: usize,
+        stamped: &[usize],
+        fill: impl Fn(usize, usize) -> u8,
+    ) -> (ImageStack, Vec<u32>) {
+        let (w, h) = (16usize, 16usize);
+        let mut data = vec![0u8; n * w * h];
+        let mut seed = 11u64;
+        for (i, img) in data.chunks_mut(w * h).enumerate() {
+            for v in img.iter_mut() {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                *v = 60 + (seed >> 33) as u8 % 150;
+            }
+            // The data's own look-alikes: one of 40 small marks per class
+            // (each held by a few images of it), so the other classes have
+            // exclusive windows to fit the tail of chance counts to.
+            let mark = (i % 4) * 40 + (i / 4) % 40;
+            let mut mark_seed = mark as u64 + 1;
+            for y in 0..SIDE {
+                for x in 0..SIDE {
+                    mark_seed = mark_seed
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1442695040888963407);
+                    img[(12 + y) * w + 12 + x] = 60 + (mark_seed >> 33) as u8 % 150;
+                }
+            }
+            if stamped.contains(&i) {
+                let (x0, y0) = (i % 10, (i / 10) % 10);
+                for y in 0..6 {
+                    for x in 0..6 {
+                        img[(y0 + y) * w + x0 + x] = fill(x, y);
+                    }
+                }
+            }
+        }
+        let stack = ImageStack {
+            width: w,
+            height: h,
+            channels: 1,
+            data,
+            valid: vec![true; n],
+            original: vec![[w as u32, h as u32]; n],
+        };
+        (stack, (0..n).map(|i| (i % 4) as u32).collect())
+    }
+
+    #[test]
+    fn a_solid_stamp_anywhere_is_found_by_its_exact_value() {
+        // 40 of class 2's 150 images carry a solid block of 150 somewhere:
+        // at 8 levels it is as flat as a background, exactly it is not.
+        let stamped: Vec<usize> = (0..40).map(|k| 2 + 4 * k).collect();
+        let (stack, labels) = stack(600, &stamped, |_, _| 150);
+        let found = find(&stack, &labels, 0.05);
+        let best = found.iter().find(|s| s.significant).expect("a trigger");
+        assert_eq!(best.class, 2);
+        assert_eq!(best.carriers(&labels), stamped);
+    }
+
+    #[test]
+    fn even_shading_that_is_not_one_exact_value_is_no_stamp() {
+        // The same block, its pixels 150 and 151 by turns (one level, not
+        // one value): even shading, skipped like a background.
+        let stamped: Vec<usize> = (0..40).map(|k| 2 + 4 * k).collect();
+        let (stack, labels) = stack(600, &stamped, |x, y| 150 + ((x + y) % 2) as u8);
+        let f = find(&stack, &labels, 0.05);
+        assert!(f.iter().all(|s| !s.significant));
+    }
 }
