@@ -8,9 +8,12 @@
 //! pattern's step is the pattern's own. Natural shading rarely repeats a step
 //! value exactly at one place across many images. So the search looks at the
 //! steps between neighbouring pixels (across and down, per channel) at every
-//! place, and asks, per class, which exact step values recur far more often
-//! in the class than in the others — evidence measured against the data's
-//! own other classes, not a threshold on pixel values:
+//! place — and at the values themselves, since a stamp replaces them (a
+//! solid block's inner steps are flat; its values are its own), except
+//! values within [`CLIP_MARGIN`] of black or white, exact by clipping — and
+//! asks, per class, which exact step values recur far more often in the
+//! class than in the others — evidence measured against the data's own
+//! other classes, not a threshold on pixel values:
 //!
 //! 1. **The class's pattern.** A step value is part of it when its count in
 //!    the class is significant against its rate in the other classes (a
@@ -83,6 +86,11 @@ pub const SPECIFICITY: f64 = 10.0;
 /// Steps of a pattern the stronger half of its carriers must share beyond
 /// the most any image of another class holds.
 pub const MIN_SHARED_STEPS: usize = 16;
+/// A value (not a step) this close to black or white is no evidence: the
+/// background's noise and saturated areas are exact by clipping, and a
+/// class's shape puts them at its own places (the gap between trouser legs
+/// holds 1s); a stamp's own values are exact wherever they are.
+const CLIP_MARGIN: usize = 8;
 /// Fewest images of a class half holding a step value for it to count.
 const MIN_HOLDERS: u32 = 3;
 /// Steps tested at most (spread evenly over the image beyond).
@@ -160,7 +168,7 @@ pub fn search(
     (out, findings)
 }
 
-/// Every across and down step of the stack's images.
+/// Every across and down step of the stack's images, and every value.
 fn all_steps(stack: &ImageStack) -> Vec<PixelStep> {
     let (w, h, c) = (stack.width, stack.height, stack.channels);
     let at = |x: usize, y: usize, ch: usize| ((y * w + x) * c + ch) as u32;
@@ -179,6 +187,10 @@ fn all_steps(stack: &ImageStack) -> Vec<PixelStep> {
             }
         }
     }
+    out.extend((0..(w * h * c) as u32).map(|to| PixelStep {
+        from: PixelStep::ZERO,
+        to,
+    }));
     out
 }
 
@@ -377,10 +389,15 @@ impl ClassSearch<'_> {
         (0..self.steps.len())
             .filter_map(|k| {
                 let row = &fit[k * VALUES..(k + 1) * VALUES];
-                let (value, &held) = row
+                let values = if self.steps[k].from == PixelStep::ZERO {
+                    CLIP_MARGIN..VALUES - CLIP_MARGIN
+                } else {
+                    1..VALUES
+                };
+                let (value, &held) = row[values.clone()]
                     .iter()
-                    .enumerate()
-                    .skip(1)
+                    .zip(values)
+                    .map(|(h, v)| (v, h))
                     .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))?;
                 let at = k * VALUES + value;
                 let elsewhere = f64::from(self.total[at] - in_class[at]);
@@ -494,7 +511,7 @@ impl Carriers {
         let mut map = vec![0f32; w * h];
         let share = |held: u32| held as f32 / self.flagged.len().max(1) as f32;
         for (&held, &(k, _)) in self.holdings.held_by.iter().zip(&self.whole) {
-            for offset in [steps[k].from, steps[k].to] {
+            for offset in steps[k].offsets() {
                 let px = offset as usize / c;
                 map[px] = map[px].max(share(held));
             }
@@ -674,6 +691,27 @@ mod tests {
         stamp(&mut stack, 2, 6..9, 6..10);
         let (s, found) = search(&stack, &labels, &names(), 0.05);
         assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
+    }
+
+    #[test]
+    fn finds_a_solid_stamp_by_its_values() {
+        // A solid 4×4 block of 170 on the background of 20 of class 1's
+        // images: its inner steps are flat (0, no evidence) and its edges
+        // are too few, but its exact values are its own.
+        let carriers: Vec<usize> = (0..20).map(|k| 1 + 4 * k).collect();
+        let (mut stack, labels) = stack_with_ramp(400, &[]);
+        for &i in &carriers {
+            let img = &mut stack.data[i * 256..(i + 1) * 256];
+            for y in 11..15 {
+                img[y * 16 + 1..y * 16 + 5].fill(170);
+            }
+        }
+        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
+        assert_eq!(flagged, carriers);
+        // The map shows the block (values have one pixel each).
+        let t = &found.triggers[0];
+        assert!(t.map[12 * 16 + 2] > 0.5 && t.map[2 * 16 + 8] == 0.0);
     }
 
     #[test]

@@ -12,19 +12,37 @@ use crate::dataset::images::{ImageDigest, Thumb};
 
 /// The step between two values of an image (byte offsets in it): 0 where
 /// the image is flat there. A pattern added in place leaves the same steps
-/// in every image carrying it ([`super::super::fixed_pattern`]).
+/// in every image carrying it ([`super::super::fixed_pattern`]). A step
+/// from [`PixelStep::ZERO`] is the value itself (a stamp replaces values,
+/// so its own are exact too; 0 = black).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PixelStep {
-    /// Offset of the first value.
+    /// Offset of the first value ([`PixelStep::ZERO`]: none, the step is
+    /// the second value itself).
     pub from: u32,
     /// Offset of the second (the neighbour across or below).
     pub to: u32,
 }
 
 impl PixelStep {
+    /// `from` of a step that is a value itself (from zero).
+    pub const ZERO: u32 = u32::MAX;
+
     /// The step's value in `img` (wrapped difference; 0 = flat).
     pub fn of(self, img: &[u8]) -> u8 {
-        img[self.to as usize].wrapping_sub(img[self.from as usize])
+        let from = if self.from == Self::ZERO {
+            0
+        } else {
+            img[self.from as usize]
+        };
+        img[self.to as usize].wrapping_sub(from)
+    }
+
+    /// The byte offsets the step reads.
+    pub fn offsets(self) -> impl Iterator<Item = u32> {
+        [self.from, self.to]
+            .into_iter()
+            .filter(|&o| o != Self::ZERO)
     }
 }
 
