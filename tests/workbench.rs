@@ -887,6 +887,46 @@ fn a_rasterized_view_keeps_its_extent_while_frames_are_drawn() {
     );
 }
 
+/// The wheel zooms the view around the pointer (it used to pan, while the
+/// hint said it zoomed); dragging still pans.
+#[test]
+fn the_wheel_zooms_the_scatter_view() {
+    use poisonlens::ui::scatter_view;
+    let points: Vec<[f32; 2]> = (0..200)
+        .map(|i| [(i % 20) as f32, (i / 20) as f32])
+        .collect();
+    let group: Vec<u16> = vec![0; 200];
+    let names = vec!["g".to_string()];
+    let colors = vec![egui::Color32::RED];
+    let view = std::cell::Cell::new([0.0f64; 4]);
+    let mut h = Harness::builder().with_size([600.0, 600.0]).build_ui(|ui| {
+        let input = plain_input(&points, &group, &names, &colors, 0);
+        view.set(scatter_view::show(ui, "wheel", &input, |_, _| {}).view);
+    });
+    h.run_ok();
+    let before = view.get();
+    h.event(egui::Event::PointerMoved(egui::pos2(300.0, 300.0)));
+    for _ in 0..3 {
+        h.event(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, 60.0),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Unknown,
+            modifiers: Modifiers::NONE,
+        });
+        h.step();
+    }
+    for _ in 0..30 {
+        h.step();
+    }
+    let after = view.get();
+    let width = |v: [f64; 4]| v[2] - v[0];
+    assert!(
+        width(after) < 0.8 * width(before),
+        "zoomed in: {before:?} -> {after:?}"
+    );
+}
+
 #[test]
 fn a_key_pressed_as_the_scan_changes_the_sample_decides_nothing() {
     let mut w = Workbench::new(sample(), vec![], settings());

@@ -55,6 +55,21 @@ struct RasterCache {
     texture: TextureHandle,
 }
 
+/// How much one point of wheel movement zooms (e-fold per 200 points:
+/// one notch of a mouse wheel, about 50 points, zooms by about a quarter).
+const WHEEL_ZOOM_PER_POINT: f32 = 1.0 / 200.0;
+
+/// The wheel zooms around the pointer, as in every map and scatter tool
+/// (egui_plot's own wheel pans; dragging pans here). Ctrl+wheel and pinch
+/// zoom through egui_plot as before.
+fn zoom_with_the_wheel(plot: &mut egui_plot::PlotUi<'_>) {
+    let wheel = plot.ctx().input(|i| i.smooth_scroll_delta.y);
+    if wheel != 0.0 && plot.response().contains_pointer() {
+        let factor = (wheel * WHEEL_ZOOM_PER_POINT).exp();
+        plot.zoom_bounds_around_hovered(egui::Vec2::splat(factor));
+    }
+}
+
 /// Draws the plot and reports clicks, hover and box selections.
 pub fn show(
     ui: &mut egui::Ui,
@@ -79,8 +94,10 @@ pub fn show(
         .data_aspect(1.0)
         .allow_drag(!shift && !lasso)
         .allow_boxed_zoom(false)
+        .allow_scroll(false)
         .show_axes(false)
         .show(ui, |plot| {
+            zoom_with_the_wheel(plot);
             let b = plot.plot_bounds();
             out.view = [b.min()[0], b.min()[1], b.max()[0], b.max()[1]];
             let rect = plot.response().rect;

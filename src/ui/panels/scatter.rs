@@ -94,7 +94,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         });
         return;
     }
-    ui.weak("Click a point to show it · Shift+drag: box select · Ctrl+drag: lasso · drag to pan · scroll to zoom · double-click to reset");
+    ui.weak("Click a point to show it · Shift+drag: box select · Ctrl+drag: lasso · drag to pan · wheel to zoom · double-click to reset");
     let input = ScatterInput {
         points: &l.projection.points,
         group,
