@@ -184,7 +184,12 @@ fn accept_suggestion_and_buttons() {
 #[test]
 fn batch_exclude_is_one_undo_step() {
     let mut h = harness();
-    let picked: Vec<usize> = (100..140).collect();
+    // A box of samples the queue does not hold (unflagged).
+    let flagged = h.state().loaded.as_ref().unwrap().report.flagged.clone();
+    let picked: Vec<usize> = (0..flagged.len())
+        .filter(|&i| !flagged[i])
+        .take(40)
+        .collect();
     h.state_mut().apply(Action::SelectMany(picked.clone()));
     h.step();
     h.get_by_label("Exclude selection").click();
@@ -195,9 +200,15 @@ fn batch_exclude_is_one_undo_step() {
             .iter()
             .all(|&i| decision(&mut h, i) == Some(Decision::Exclude))
     );
+    let queue = h.state().queue.clone();
     h.key_press_modifiers(Modifiers::COMMAND, Key::Z);
     h.step();
     assert!(picked.iter().all(|&i| decision(&mut h, i).is_none()));
+    assert_eq!(
+        h.state().queue,
+        queue,
+        "undoing a batch leaves the queue as it was"
+    );
 }
 
 #[test]

@@ -846,7 +846,8 @@ impl Workbench {
 
     /// Shows what the writer thread has committed: read back from the
     /// store, so what the window shows is what is on disk. Undo and redo
-    /// then jump to the sample they changed; a failed write says so.
+    /// then jump to the sample they changed when it is in the queue; a failed
+    /// write says so.
     fn take_saved(&mut self, saved: Vec<Saved>) {
         if saved.is_empty() {
             return;
@@ -854,7 +855,12 @@ impl Workbench {
         self.refresh_review();
         for s in saved {
             match (s.result, &s.write) {
-                (Ok(Some(i)), Write::Undo { .. } | Write::Redo { .. }) => {
+                // Jump to the sample only where the queue has it: a batch
+                // from a box selection is mostly outside the queue, and
+                // undoing it must not add one of its samples there.
+                (Ok(Some(i)), Write::Undo { .. } | Write::Redo { .. })
+                    if self.queue.contains(&i) =>
+                {
                     self.apply(Action::Select(i))
                 }
                 (Ok(_), _) => {}
