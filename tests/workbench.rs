@@ -161,6 +161,29 @@ fn digit_keys_relabel_only_without_modifiers_and_outside_text_fields() {
     assert_eq!(decision(&mut h, first), Some(Decision::Relabel(0)));
 }
 
+/// `a` on a sample with no suggestion says so in the status line — not as
+/// an error banner that outlives it — until the next key.
+#[test]
+fn a_key_that_cannot_act_says_so_until_the_next_key() {
+    let mut h = harness();
+    let r = &h.state().loaded.as_ref().unwrap().report;
+    let plain = (0..r.ids.len())
+        .find(|&i| r.suggested_label[i].is_none())
+        .unwrap();
+    h.state_mut().apply(Action::Select(plain));
+    h.step();
+    h.key_press(Key::A);
+    h.step();
+    let hint = h.state().key_hint.clone().unwrap_or_default();
+    assert!(hint.contains("no suggested label"), "{hint}");
+    assert!(h.state().error.is_none(), "{:?}", h.state().error);
+    assert_eq!(decision(&mut h, plain), None);
+    h.get_by_label_contains("no suggested label");
+    h.key_press(Key::J);
+    h.step();
+    assert!(h.state().key_hint.is_none(), "gone with the next key");
+}
+
 #[test]
 fn accept_suggestion_and_buttons() {
     let mut h = harness();
@@ -964,12 +987,12 @@ fn a_key_pressed_as_the_scan_changes_the_sample_decides_nothing() {
     );
     assert!(
         h.state()
-            .notice
+            .key_hint
             .as_deref()
             .unwrap_or("")
             .contains("decided nothing"),
         "{:?}",
-        h.state().notice
+        h.state().key_hint
     );
     h.state_mut().wait_for_job();
     h.step();

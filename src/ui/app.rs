@@ -229,6 +229,11 @@ pub struct Workbench {
     /// Something to know that is not a failure (where the review is kept,
     /// the dataset changed under the review, an export finished).
     pub notice: Option<String>,
+    /// What the last key did not do (no suggestion to accept; the sample
+    /// changed under the user): shown in the status line until the next
+    /// command, so it never outlives the key it is about nor moves the
+    /// layout.
+    pub key_hint: Option<String>,
     /// The Sign-off / export dialog, while open.
     pub signoff: Option<super::signoff::SignoffForm>,
     /// Command-line settings.
@@ -277,6 +282,7 @@ impl Workbench {
             show_trigger: true,
             error: None,
             notice: None,
+            key_hint: None,
             signoff: None,
             last_refresh: std::time::Instant::now(),
             queue: Vec::new(),
@@ -768,6 +774,7 @@ impl Workbench {
     }
 
     fn command(&mut self, c: Command) {
+        self.key_hint = None;
         if matches!(c, Command::Next | Command::Previous) || c.decides() {
             self.navigated = true;
         }
@@ -786,7 +793,12 @@ impl Workbench {
                 });
                 match sug {
                     Some(s) => self.decide_current(Decision::Relabel(s)),
-                    None => self.error = Some("This sample has no suggested label.".into()),
+                    None => {
+                        self.key_hint = Some(
+                            "This sample has no suggested label: relabel it with a digit or r."
+                                .into(),
+                        )
+                    }
                 }
             }
             Command::Relabel(n) => {
@@ -920,7 +932,7 @@ impl Workbench {
         panels::window(self, ui, &mut actions);
         for a in actions {
             if moved_under_user && matches!(a, Action::Command(c) if c.decides()) {
-                self.notice = Some(
+                self.key_hint = Some(
                     "The sample shown changed as new results came in, so that key decided nothing. Look again, then decide."
                         .into(),
                 );

@@ -70,6 +70,14 @@ fn zoom_with_the_wheel(plot: &mut egui_plot::PlotUi<'_>) {
     }
 }
 
+/// The box or lasso being dragged: a white outline over a light veil, seen
+/// on any colouring (the default outline was barely visible).
+fn selecting(name: &str, path: Vec<[f64; 2]>) -> Polygon<'static> {
+    Polygon::new(name, path)
+        .stroke(egui::Stroke::new(1.5, Color32::WHITE))
+        .fill_color(Color32::from_white_alpha(28))
+}
+
 /// Draws the plot and reports clicks, hover and box selections.
 pub fn show(
     ui: &mut egui::Ui,
@@ -87,7 +95,10 @@ pub fn show(
     let radius = if n > 5_000 { 1.5 } else { 2.5 };
     let resp = Plot::new(id)
         .legend(
+            // In the order the groups are given (classes, then suspicion
+            // bins low to high), not sorted as text ("< 0.25" last).
             Legend::default()
+                .follow_insertion_order(true)
                 .position(Corner::LeftTop)
                 .background_alpha(0.85),
         )
@@ -195,23 +206,28 @@ pub fn show(
                 );
             }
             if let Some(c) = input.highlight {
-                plot.points(
-                    Points::new("current sample", vec![xy(input.points[c])])
-                        .color(Color32::from_rgb(220, 0, 0))
-                        .shape(MarkerShape::Diamond)
-                        .radius(7.0),
-                );
+                // White in a black rim: unlike any class, bin or decision
+                // colour (a red marker read as "Dress", "flagged" and
+                // "excluded" at once).
+                for (color, r) in [(Color32::BLACK, 9.0), (Color32::WHITE, 6.0)] {
+                    plot.points(
+                        Points::new("current sample", vec![xy(input.points[c])])
+                            .color(color)
+                            .shape(MarkerShape::Diamond)
+                            .radius(r),
+                    );
+                }
             }
             let path: Vec<[f64; 2]> = plot
                 .ctx()
                 .data(|d| d.get_temp(lasso_id))
                 .unwrap_or_default();
             if path.len() >= 2 {
-                plot.add(Polygon::new("lasso", path));
+                plot.add(selecting("lasso", path));
             }
             let start: Option<PlotPoint> = plot.ctx().data(|d| d.get_temp(drag_id));
             if let (Some(a), Some(b)) = (start, plot.pointer_coordinate()) {
-                plot.add(Polygon::new(
+                plot.add(selecting(
                     "box",
                     vec![[a.x, a.y], [b.x, a.y], [b.x, b.y], [a.x, b.y]],
                 ));

@@ -10,6 +10,9 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui) {
             .tally_by_class(&l.dataset.labels, l.dataset.classes.len())
     });
     let (t, per_class) = &*counts;
+    if let Some(hint) = &w.key_hint {
+        ui.colored_label(ui.visuals().warn_fg_color, hint);
+    }
     ui.horizontal_wrapped(|ui| {
         ui.label(
             egui::RichText::new(format!(

@@ -37,7 +37,8 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     });
     if let Some(n) = &w.notice {
         ui.horizontal(|ui| {
-            ui.colored_label(ui.visuals().warn_fg_color, n);
+            // Not a warning: news (an export written, where the review is kept).
+            ui.strong(n);
             if ui.small_button("OK").clicked() {
                 actions.push(Action::DismissNotice);
             }
