@@ -71,9 +71,10 @@ fn zoom_with_the_wheel(plot: &mut egui_plot::PlotUi<'_>) {
 }
 
 /// The box or lasso being dragged: a white outline over a light veil, seen
-/// on any colouring (the default outline was barely visible).
-fn selecting(name: &str, path: Vec<[f64; 2]>) -> Polygon<'static> {
-    Polygon::new(name, path)
+/// on any colouring (the default outline was barely visible); unnamed, so
+/// it is not listed in the legend.
+fn selecting(path: Vec<[f64; 2]>) -> Polygon<'static> {
+    Polygon::new("", path)
         .stroke(egui::Stroke::new(1.5, Color32::WHITE))
         .fill_color(Color32::from_white_alpha(28))
 }
@@ -223,14 +224,16 @@ pub fn show(
                 .data(|d| d.get_temp(lasso_id))
                 .unwrap_or_default();
             if path.len() >= 2 {
-                plot.add(selecting("lasso", path));
+                plot.add(selecting(path));
             }
             let start: Option<PlotPoint> = plot.ctx().data(|d| d.get_temp(drag_id));
             if let (Some(a), Some(b)) = (start, plot.pointer_coordinate()) {
-                plot.add(selecting(
-                    "box",
-                    vec![[a.x, a.y], [b.x, a.y], [b.x, b.y], [a.x, b.y]],
-                ));
+                plot.add(selecting(vec![
+                    [a.x, a.y],
+                    [b.x, a.y],
+                    [b.x, b.y],
+                    [a.x, b.y],
+                ]));
             }
             plot.pointer_coordinate()
         });
