@@ -99,6 +99,11 @@ fn keyboard_triage_with_undo_and_redo() {
     h.key_press(Key::Num3);
     h.step();
     assert_eq!(decision(&mut h, second), Some(Decision::Relabel(2)));
+    // The queue row reads the new label.
+    h.step();
+    let class = h.state().loaded.as_ref().unwrap().dataset.classes[2].clone();
+    let id = h.state().loaded.as_ref().unwrap().report.ids[second].clone();
+    h.get_by_label_contains(&format!("R  {id:<10} →{class}"));
 
     // j/k move without deciding.
     let third = h.state().current().unwrap();

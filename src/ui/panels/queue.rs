@@ -83,17 +83,20 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             for pos in range {
                 let i = w.queue[pos];
                 let r = &l.report;
-                let mark = match l.review().decision(i).map(|e| e.decision) {
+                let decided = l.review().decision(i).map(|e| e.decision);
+                let mark = match decided {
                     _ if l.saver.pending_for(i).is_some() => "…  ",
                     None => "   ",
                     Some(Decision::Keep) => "K  ",
                     Some(Decision::Exclude) => "X  ",
                     Some(Decision::Relabel(_)) => "R  ",
                 };
-                let text = format!(
-                    "{mark}{:<10} {:<12} {:.2}",
-                    r.ids[i], l.dataset.classes[r.labels[i] as usize], r.score[i]
-                );
+                // A relabelled sample reads with the label it now has.
+                let label = match decided {
+                    Some(Decision::Relabel(c)) => format!("→{}", l.dataset.classes[c as usize]),
+                    _ => l.dataset.classes[r.labels[i] as usize].clone(),
+                };
+                let text = format!("{mark}{:<10} {label:<12} {:.2}", r.ids[i], r.score[i]);
                 let resp =
                     ui.selectable_label(pos == w.cursor, egui::RichText::new(text).monospace());
                 if pos == w.cursor

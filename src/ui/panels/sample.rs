@@ -53,10 +53,15 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         Some(d) => ui.label(format!("Decision: {} (saving…)", words(Some(d)))),
         None => ui.label(format!("Decision: {}", words(decision.map(|e| e.decision)))),
     };
+    // The decision in force (or on its way to disk) shows on its button.
+    let shown = l.saver.pending_for(i).or(decision.map(|e| e.decision));
     ui.horizontal_wrapped(|ui| {
-        for (label, c) in [("Keep", Command::Keep), ("Exclude", Command::Exclude)] {
+        for (label, c, d) in [
+            ("Keep", Command::Keep, Decision::Keep),
+            ("Exclude", Command::Exclude, Decision::Exclude),
+        ] {
             if ui
-                .button(label)
+                .add(egui::Button::new(label).selected(shown == Some(d)))
                 .on_hover_text(shortcut_text(&ctx, c))
                 .clicked()
             {
