@@ -239,6 +239,33 @@ fn batch_exclude_is_one_undo_step() {
     );
 }
 
+/// Every drop-down reads label first ("Projection [PCA ▾]"), and its label
+/// names it.
+#[test]
+fn drop_downs_have_their_labels_before_them() {
+    use egui::accesskit::Role;
+    use egui_kittest::kittest::By;
+    let h = harness();
+    for name in [
+        "Detector",
+        "Class",
+        "Decision",
+        "False-flag budget",
+        "Projection",
+        "Colour by",
+        "Relabel to",
+    ] {
+        let combo = h.get_by_label(name).rect();
+        let label = h
+            .get(By::new().label(name).role(Role::Label).include_labels())
+            .rect();
+        assert!(
+            label.max.x <= combo.min.x && (label.center().y - combo.center().y).abs() < 8.0,
+            "{name}: label {label:?}, drop-down {combo:?}"
+        );
+    }
+}
+
 #[test]
 fn help_lists_the_keys() {
     // "?" with or without the Shift most layouts need to type it.

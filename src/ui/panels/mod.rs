@@ -71,6 +71,28 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     super::signoff::show(w, ui, actions);
 }
 
+/// A drop-down with its label *before* it, on one line: egui's
+/// `ComboBox::from_label` puts the label after, so "[PCA ▾] Projection
+/// [given label ▾] Colour by" read backwards. The label also names the
+/// drop-down for screen readers (and tests). Returns the drop-down's
+/// response.
+pub fn combo<R>(
+    ui: &mut egui::Ui,
+    label: &str,
+    selected: impl Into<egui::WidgetText>,
+    add: impl FnOnce(&mut egui::Ui) -> R,
+) -> egui::Response {
+    ui.horizontal(|ui| {
+        let name = ui.label(label);
+        egui::ComboBox::from_id_salt(label)
+            .selected_text(selected)
+            .show_ui(ui, add)
+            .response
+            .labelled_by(name.id)
+    })
+    .inner
+}
+
 /// Distinct, readable colours for up to 20 classes (Tableau 20 order).
 pub fn class_color(c: usize) -> egui::Color32 {
     const P: [(u8, u8, u8); 20] = [

@@ -14,59 +14,53 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         .detector
         .and_then(|d| detector_info(d).map(|x| x.title))
         .unwrap_or("any (combined)");
-    egui::ComboBox::from_label("Detector")
-        .selected_text(current)
-        .show_ui(ui, |ui| {
+    super::combo(ui, "Detector", current, |ui| {
+        if ui
+            .selectable_label(w.filter.detector.is_none(), "any (combined)")
+            .clicked()
+        {
+            actions.push(Action::FilterDetector(None));
+        }
+        for d in detector_infos() {
             if ui
-                .selectable_label(w.filter.detector.is_none(), "any (combined)")
+                .selectable_label(w.filter.detector == Some(d.name), d.title)
+                .on_hover_text(d.finds)
                 .clicked()
             {
-                actions.push(Action::FilterDetector(None));
+                actions.push(Action::FilterDetector(Some(d.name)));
             }
-            for d in detector_infos() {
-                if ui
-                    .selectable_label(w.filter.detector == Some(d.name), d.title)
-                    .on_hover_text(d.finds)
-                    .clicked()
-                {
-                    actions.push(Action::FilterDetector(Some(d.name)));
-                }
-            }
-        });
+        }
+    });
     let current = w
         .filter
         .class
         .map_or("all", |c| l.dataset.classes[c as usize].as_str());
-    egui::ComboBox::from_label("Class")
-        .selected_text(current)
-        .show_ui(ui, |ui| {
+    super::combo(ui, "Class", current, |ui| {
+        if ui
+            .selectable_label(w.filter.class.is_none(), "all")
+            .clicked()
+        {
+            actions.push(Action::FilterClass(None));
+        }
+        for (c, name) in l.dataset.classes.iter().enumerate() {
             if ui
-                .selectable_label(w.filter.class.is_none(), "all")
+                .selectable_label(w.filter.class == Some(c as u32), name)
                 .clicked()
             {
-                actions.push(Action::FilterClass(None));
+                actions.push(Action::FilterClass(Some(c as u32)));
             }
-            for (c, name) in l.dataset.classes.iter().enumerate() {
-                if ui
-                    .selectable_label(w.filter.class == Some(c as u32), name)
-                    .clicked()
-                {
-                    actions.push(Action::FilterClass(Some(c as u32)));
-                }
+        }
+    });
+    super::combo(ui, "Decision", w.filter.decision.name(), |ui| {
+        for d in DecisionFilter::ALL {
+            if ui
+                .selectable_label(w.filter.decision == d, d.name())
+                .clicked()
+            {
+                actions.push(Action::FilterDecision(d));
             }
-        });
-    egui::ComboBox::from_label("Decision")
-        .selected_text(w.filter.decision.name())
-        .show_ui(ui, |ui| {
-            for d in DecisionFilter::ALL {
-                if ui
-                    .selectable_label(w.filter.decision == d, d.name())
-                    .clicked()
-                {
-                    actions.push(Action::FilterDecision(d));
-                }
-            }
-        });
+        }
+    });
     budget(w, &l.budget_note, ui, actions);
     scan_line(w, ui, actions);
     ui.label(format!(
@@ -121,9 +115,7 @@ const BUDGETS: [f64; 5] = [0.01, 0.02, 0.05, 0.10, 0.20];
 /// The false-flag budget selector and what it promises about this queue.
 fn budget(w: &Workbench, note: &str, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let pct = |q: f64| format!("{:.0}%", q * 100.0);
-    egui::ComboBox::from_label("False-flag budget")
-        .selected_text(pct(w.settings.fdr))
-        .show_ui(ui, |ui| {
+    super::combo(ui, "False-flag budget", pct(w.settings.fdr), |ui| {
             for q in BUDGETS {
                 if ui
                     .selectable_label(w.settings.fdr == q, pct(q))
@@ -133,7 +125,6 @@ fn budget(w: &Workbench, note: &str, ui: &mut egui::Ui, actions: &mut Vec<Action
                 }
             }
         })
-        .response
         .on_hover_text("How much evidence the calibrated tests (near-copies, triggers) need before they flag; changing it scans the dataset again (decisions are kept)");
     ui.label(egui::RichText::new(note).small());
 }

@@ -84,20 +84,18 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         }
     });
     ui.horizontal(|ui| {
-        egui::ComboBox::from_label("Relabel to")
-            .selected_text("class…")
-            .show_ui(ui, |ui| {
-                for (c, name) in classes.iter().enumerate() {
-                    let key = if c < 10 {
-                        format!("{}  ", (c + 1) % 10)
-                    } else {
-                        String::new()
-                    };
-                    if ui.selectable_label(false, format!("{key}{name}")).clicked() {
-                        actions.push(Action::Command(Command::Relabel(c as u32)));
-                    }
+        super::combo(ui, "Relabel to", "class…", |ui| {
+            for (c, name) in classes.iter().enumerate() {
+                let key = if c < 10 {
+                    format!("{}  ", (c + 1) % 10)
+                } else {
+                    String::new()
+                };
+                if ui.selectable_label(false, format!("{key}{name}")).clicked() {
+                    actions.push(Action::Command(Command::Relabel(c as u32)));
                 }
-            });
+            }
+        });
     });
     ui.horizontal(|ui| {
         let label = ui.label("Reason");
@@ -199,18 +197,16 @@ fn selection_box(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         if ui.button("Keep selection").clicked() {
             actions.push(Action::Batch(w.selection.clone(), Decision::Keep));
         }
-        egui::ComboBox::from_label("Relabel selection")
-            .selected_text("class…")
-            .show_ui(ui, |ui| {
-                for (c, name) in l.dataset.classes.iter().enumerate() {
-                    if ui.selectable_label(false, name).clicked() {
-                        actions.push(Action::Batch(
-                            w.selection.clone(),
-                            Decision::Relabel(c as u32),
-                        ));
-                    }
+        super::combo(ui, "Relabel selection", "class…", |ui| {
+            for (c, name) in l.dataset.classes.iter().enumerate() {
+                if ui.selectable_label(false, name).clicked() {
+                    actions.push(Action::Batch(
+                        w.selection.clone(),
+                        Decision::Relabel(c as u32),
+                    ));
                 }
-            });
+            }
+        });
         if ui.button("Clear").clicked() {
             actions.push(Action::SelectMany(Vec::new()));
         }

@@ -53,40 +53,38 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         ui.heading("Embedding");
         ui.separator();
         let busy = w.tasks.projection.is_some();
-        egui::ComboBox::from_label("Projection")
-            .selected_text(if busy {
-                "t-SNE (computing…)"
+        let method = if busy {
+            "t-SNE (computing…)"
+        } else {
+            l.projection.method
+        };
+        super::combo(ui, "Projection", method, |ui| {
+            if ui
+                .selectable_label(l.projection.method == "PCA", "PCA")
+                .clicked()
+            {
+                actions.push(Action::UsePca);
+            }
+            let label = if l.tsne.is_some() {
+                "t-SNE"
             } else {
-                l.projection.method
-            })
-            .show_ui(ui, |ui| {
-                if ui
-                    .selectable_label(l.projection.method == "PCA", "PCA")
-                    .clicked()
-                {
-                    actions.push(Action::UsePca);
+                "t-SNE (compute in background)"
+            };
+            if ui
+                .selectable_label(l.projection.method == "t-SNE", label)
+                .clicked()
+            {
+                actions.push(Action::UseTsne);
+            }
+        });
+        ui.add_space(12.0);
+        super::combo(ui, "Colour by", w.color_by.name(), |ui| {
+            for c in ColorBy::ALL {
+                if ui.selectable_label(w.color_by == c, c.name()).clicked() {
+                    actions.push(Action::ColorBy(c));
                 }
-                let label = if l.tsne.is_some() {
-                    "t-SNE"
-                } else {
-                    "t-SNE (compute in background)"
-                };
-                if ui
-                    .selectable_label(l.projection.method == "t-SNE", label)
-                    .clicked()
-                {
-                    actions.push(Action::UseTsne);
-                }
-            });
-        egui::ComboBox::from_label("Colour by")
-            .selected_text(w.color_by.name())
-            .show_ui(ui, |ui| {
-                for c in ColorBy::ALL {
-                    if ui.selectable_label(w.color_by == c, c.name()).clicked() {
-                        actions.push(Action::ColorBy(c));
-                    }
-                }
-            });
+            }
+        });
     });
     if !l.has_view() {
         ui.centered_and_justified(|ui| {
