@@ -1088,6 +1088,18 @@ fn every_command_is_reachable_from_a_menu() {
     h.get_by_label_contains("Trigger box over images").click();
     h.step();
     assert_ne!(h.state().show_trigger, before);
+    // Quit, last in the File menu, asks the window to close.
+    h.get_by_label("File").click();
+    h.step();
+    h.step();
+    h.get_by_label_contains("Quit").click();
+    h.step();
+    let closing = h.output().viewport_output.values().any(|v| {
+        v.commands
+            .iter()
+            .any(|c| matches!(c, egui::ViewportCommand::Close))
+    });
+    assert!(closing && h.state().quit);
 }
 
 #[test]

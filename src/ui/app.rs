@@ -234,6 +234,8 @@ pub struct Workbench {
     /// command, so it never outlives the key it is about nor moves the
     /// layout.
     pub key_hint: Option<String>,
+    /// Quit was asked for: the window closes at the end of the frame.
+    pub quit: bool,
     /// The Sign-off / export dialog, while open.
     pub signoff: Option<super::signoff::SignoffForm>,
     /// Command-line settings.
@@ -283,6 +285,7 @@ impl Workbench {
             error: None,
             notice: None,
             key_hint: None,
+            quit: false,
             signoff: None,
             last_refresh: std::time::Instant::now(),
             queue: Vec::new(),
@@ -832,6 +835,7 @@ impl Workbench {
                 }
             }
             Command::Open => self.apply(Action::ShowOpenDialog),
+            Command::Quit => self.quit = true,
         }
     }
 
@@ -939,6 +943,9 @@ impl Workbench {
                 continue;
             }
             self.apply(a);
+        }
+        if self.quit {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
         }
         let saving = self.loaded.as_ref().is_some_and(|l| l.saver.is_saving());
         if self.is_busy() || saving || self.thumbs.as_ref().is_some_and(Thumbs::busy) {

@@ -33,6 +33,9 @@ pub enum Command {
     SignOff,
     /// Show or hide the suspected trigger box over the image.
     ToggleTrigger,
+    /// Close the window (decisions on their way to disk are finished
+    /// first: the writer thread is joined).
+    Quit,
 }
 
 impl Command {
@@ -175,6 +178,13 @@ pub fn bindings() -> Vec<Binding> {
             label: "Sign off…",
             menu: Some(Menu::File),
             description: "Sign off: export the cleaned manifest, signed",
+        },
+        Binding {
+            command: Command::Quit,
+            keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::Q)],
+            label: "Quit",
+            menu: Some(Menu::File),
+            description: "Close the window (every decision is already saved)",
         },
         Binding {
             command: Command::Help,

@@ -56,16 +56,24 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 
 /// Every command of `menu` in the table, as buttons.
 fn commands_of(menu: Menu, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-    for b in commands::in_menu(menu) {
-        if commands::menu_button(ui, &b) {
+    let all: Vec<_> = commands::in_menu(menu).collect();
+    buttons(&all, ui, actions);
+}
+
+/// A menu button per binding.
+fn buttons(bindings: &[commands::Binding], ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    for b in bindings {
+        if commands::menu_button(ui, b) {
             actions.push(Action::Command(b.command));
         }
     }
 }
 
-/// Opening, the recent list, export and sign-off.
+/// Opening, the recent list, export and sign-off; Quit last.
 fn file_menu(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-    commands_of(Menu::File, ui, actions);
+    let (quit, rest): (Vec<_>, Vec<_>) =
+        commands::in_menu(Menu::File).partition(|b| b.command == Command::Quit);
+    buttons(&rest, ui, actions);
     if ui
         .add_enabled(w.loaded.is_some(), egui::Button::new("Export…"))
         .on_hover_text("Write the cleaned manifest without signing it")
@@ -83,6 +91,8 @@ fn file_menu(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             }
         }
     });
+    ui.separator();
+    buttons(&quit, ui, actions);
 }
 
 /// "Relabel to" with each class and the digit that picks it (the digit
