@@ -276,6 +276,9 @@ fn help_lists_the_keys() {
         h.step();
         h.get_by_label("Accept the suggested label");
         h.get_by_label("Exclude from the cleaned dataset");
+        // Which digit is which class: the 10th (Trouser in the sample) is 0.
+        h.get_by_label("Relabel keys for this dataset:");
+        h.get_by_label("0  Trouser");
     }
 }
 

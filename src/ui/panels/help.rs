@@ -18,7 +18,10 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     if matches!(b.command, Command::Relabel(n) if n > 0) {
                         continue;
                     }
-                    let keys: Vec<String> = b.keys.iter().map(|k| key_text(ui.ctx(), k)).collect();
+                    let mut keys: Vec<String> =
+                        b.keys.iter().map(|k| key_text(ui.ctx(), k)).collect();
+                    // "?" and Shift+"?" read the same.
+                    keys.dedup();
                     let keys = if matches!(b.command, Command::Relabel(_)) {
                         "1 … 9, 0".to_string()
                     } else {
@@ -29,8 +32,31 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     ui.end_row();
                 }
             });
+            digits(w, ui);
         });
     if !open {
         actions.push(Action::Command(Command::Help));
+    }
+}
+
+/// Which digit picks which class of the open dataset (the first ten; the
+/// others through `r`, the picker).
+fn digits(w: &Workbench, ui: &mut egui::Ui) {
+    let Some(l) = &w.loaded else { return };
+    ui.separator();
+    ui.label("Relabel keys for this dataset:");
+    egui::Grid::new("digits").show(ui, |ui| {
+        for (c, name) in l.dataset.classes.iter().take(10).enumerate() {
+            ui.monospace(format!("{}  {name}", (c + 1) % 10));
+            if c % 2 == 1 {
+                ui.end_row();
+            }
+        }
+    });
+    if l.dataset.classes.len() > 10 {
+        ui.label(format!(
+            "The other {} classes: press r and type part of the name.",
+            l.dataset.classes.len() - 10
+        ));
     }
 }
