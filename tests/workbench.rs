@@ -623,9 +623,19 @@ fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
     let out = dir.join("export");
     let mut h = harness_with(s);
     let first = h.state().current().unwrap();
+    // Hold the store so the decision stays on its way to disk: signing
+    // waits for it rather than signing a record without it.
+    let lock = hold_write_lock(&h);
     h.key_press(Key::X);
     h.step();
     h.key_press_modifiers(Modifiers::COMMAND, Key::E);
+    h.step();
+    h.step();
+    h.get_by_label("Waiting for the last decisions to be saved…");
+    h.state_mut().apply(Action::StartExport);
+    assert!(h.state().tasks.export.is_none(), "no export while saving");
+    drop(lock);
+    h.state_mut().wait_for_saves();
     h.step();
     h.step();
     // The summary of changes is on screen before anything is written.

@@ -763,7 +763,9 @@ impl Workbench {
         let (Some(l), Some(form)) = (&self.loaded, &mut self.signoff) else {
             return;
         };
-        if self.tasks.export.is_some() {
+        // Never sign while a decision is still being written: it would be
+        // missing from the signed record though the window showed it.
+        if self.tasks.export.is_some() || l.saver.is_saving() {
             return;
         }
         match form.request(l) {

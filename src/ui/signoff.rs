@@ -164,7 +164,10 @@ impl ExportRequest {
 /// signs — shown before anything is written, so the reviewer signs what
 /// they have seen.
 pub(super) fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-    let busy = w.tasks.export.is_some();
+    // A decision still on its way to disk would be missing from what is
+    // signed: wait for it (it takes a moment) before signing.
+    let saving = w.loaded.as_ref().is_some_and(|l| l.saver.is_saving());
+    let busy = w.tasks.export.is_some() || saving;
     let progress = w.tasks.export.as_ref().map(|j| j.progress());
     let (Some(form), Some(l)) = (w.signoff.as_mut(), w.loaded.as_ref()) else {
         return;
@@ -267,6 +270,8 @@ pub(super) fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Actio
             }
             if let Some((stage, f)) = &progress {
                 ui.add(egui::ProgressBar::new(*f).text(stage.as_str()));
+            } else if saving {
+                ui.label("Waiting for the last decisions to be saved…");
             }
             ui.horizontal(|ui| {
                 let label = if form.sign {

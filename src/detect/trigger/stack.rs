@@ -64,6 +64,22 @@ pub struct ImageStack {
     pub original: Vec<[u32; 2]>,
 }
 
+#[cfg(test)]
+impl ImageStack {
+    /// `data` as readable grey `w`×`h` images (tests' synthetic stacks).
+    pub(crate) fn grey(w: usize, h: usize, data: Vec<u8>) -> ImageStack {
+        let n = data.len() / (w * h);
+        ImageStack {
+            width: w,
+            height: h,
+            channels: 1,
+            data,
+            valid: vec![true; n],
+            original: vec![[w as u32, h as u32]; n],
+        }
+    }
+}
+
 impl ImageStack {
     /// Builds the stack from the scan's image digests, taking their
     /// thumbnails (each is freed as soon as it is copied, so the images are

@@ -457,14 +457,7 @@ mod tests {
                 }
             }
         }
-        let stack = ImageStack {
-            width: w,
-            height: h,
-            channels: 1,
-            data,
-            valid: vec![true; n],
-            original: vec![[w as u32, h as u32]; n],
-        };
+        let stack = ImageStack::grey(w, h, data);
         (stack, (0..n).map(|i| (i % 4) as u32).collect())
     }
 
