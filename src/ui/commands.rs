@@ -184,7 +184,7 @@ pub fn bindings() -> Vec<Binding> {
             keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::Q)],
             label: "Quit",
             menu: Some(Menu::File),
-            description: "Close the window (every decision is already saved)",
+            description: "Close the window (a decision still being written is finished first)",
         },
         Binding {
             command: Command::Help,
