@@ -164,6 +164,18 @@ fn digit_keys_relabel_only_without_modifiers_and_outside_text_fields() {
     h.key_press(Key::Num1);
     h.step();
     assert_eq!(decision(&mut h, first), Some(Decision::Relabel(0)));
+    // The reason sticks to the next decisions, and the panel says so until
+    // it is cleared.
+    h.step();
+    h.get_by_label("This reason is recorded with every decision until cleared.");
+    h.get_by_label("Clear reason").click();
+    h.step();
+    h.step();
+    assert!(h.state().reason.is_empty());
+    assert!(
+        h.query_by_label("Clear reason").is_none(),
+        "gone with the reason"
+    );
 }
 
 /// `a` on a sample with no suggestion says so in the status line — not as

@@ -106,6 +106,16 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         )
         .labelled_by(label.id);
     });
+    // Once typed, the hint is gone: say the reason goes with every decision
+    // from now on, and offer to clear it.
+    if !w.reason.trim().is_empty() {
+        ui.horizontal(|ui| {
+            ui.small("This reason is recorded with every decision until cleared.");
+            if ui.small_button("Clear reason").clicked() {
+                w.reason.clear();
+            }
+        });
+    }
     let l = w.loaded.as_ref().expect("checked above");
     let r = &l.report;
     ui.separator();
