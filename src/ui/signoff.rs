@@ -217,36 +217,16 @@ pub(super) fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Actio
                 egui::Grid::new("signoff_form")
                     .num_columns(2)
                     .show(ui, |ui| {
-                        let l = ui.label("Export folder");
-                        ui.horizontal(|ui| {
-                            ui.add(
-                                egui::TextEdit::singleline(&mut form.out_dir).desired_width(300.0),
-                            )
-                            .labelled_by(l.id);
-                            if ui.button("Browse…").clicked()
-                                && let Some(p) = rfd::FileDialog::new().pick_folder()
-                            {
-                                form.out_dir = p.display().to_string();
-                            }
+                        path_row(ui, "Export folder", &mut form.out_dir, "Browse…", || {
+                            rfd::FileDialog::new().pick_folder()
                         });
-                        ui.end_row();
                         ui.label("");
                         ui.checkbox(&mut form.sign, "Sign with my SSH key");
                         ui.end_row();
                         if form.sign {
-                            let l = ui.label("Private key");
-                            ui.horizontal(|ui| {
-                                ui.add(
-                                    egui::TextEdit::singleline(&mut form.key).desired_width(300.0),
-                                )
-                                .labelled_by(l.id);
-                                if ui.button("Choose…").clicked()
-                                    && let Some(p) = rfd::FileDialog::new().pick_file()
-                                {
-                                    form.key = p.display().to_string();
-                                }
+                            path_row(ui, "Private key", &mut form.key, "Choose…", || {
+                                rfd::FileDialog::new().pick_file()
                             });
-                            ui.end_row();
                             let l = ui.label("Signer identity");
                             ui.add(
                                 egui::TextEdit::singleline(&mut form.identity).desired_width(300.0),
@@ -290,4 +270,26 @@ pub(super) fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Actio
     if !open {
         actions.push(Action::CloseSignoff);
     }
+}
+
+/// One row of the form: a labelled path field and a button that fills it
+/// from a file dialog (`pick`; None when cancelled).
+fn path_row(
+    ui: &mut egui::Ui,
+    label: &str,
+    value: &mut String,
+    button: &str,
+    pick: impl FnOnce() -> Option<std::path::PathBuf>,
+) {
+    let l = ui.label(label);
+    ui.horizontal(|ui| {
+        ui.add(egui::TextEdit::singleline(value).desired_width(300.0))
+            .labelled_by(l.id);
+        if ui.button(button).clicked()
+            && let Some(p) = pick()
+        {
+            *value = p.display().to_string();
+        }
+    });
+    ui.end_row();
 }
