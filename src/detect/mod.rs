@@ -163,6 +163,19 @@ pub struct ClassClusters {
     pub conductance: f64,
     /// Whether the split was judged real (its minority is flagged).
     pub flagged: bool,
+    /// Share of the suspect group's input-view (pixel) neighbours that are
+    /// other members of its class, outside the group; NaN without images.
+    #[serde(default = "nan")]
+    pub lookalikes: f64,
+    /// That share for a random group of the class as large: what a natural
+    /// sub-style, which still resembles the rest of its class, comes near.
+    #[serde(default = "nan")]
+    pub lookalikes_expected: f64,
+}
+
+/// Serde default for statistics a stored result may lack.
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// The full result of a scan (stored whole by [`cache`], so reopening
