@@ -286,6 +286,7 @@ fn run_workbench(
             state_dir,
             reviewer,
             fdr: detect::DEFAULT_FDR,
+            signing_key: None,
         },
     )
     .map_err(poisonlens::Error::Other)

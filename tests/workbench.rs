@@ -25,6 +25,7 @@ fn settings() -> Settings {
         ),
         reviewer: "tester".into(),
         fdr: poisonlens::detect::DEFAULT_FDR,
+        signing_key: None,
     }
 }
 
@@ -650,14 +651,20 @@ fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
     h.state_mut().wait_for_saves();
     h.step();
     h.step();
-    // The summary of changes is on screen before anything is written.
+    // The summary of changes is on screen before anything is written,
+    // with the flagged samples nobody decided (they are signed as kept).
     h.get_by_label_contains("1 excluded of 3000 samples");
+    let undecided = h.state().signoff.as_ref().unwrap().flagged_undecided;
+    let l = h.state().loaded.as_ref().unwrap();
+    let flagged = l.report.flagged.iter().filter(|&&f| f).count();
+    assert_eq!(undecided, flagged - usize::from(l.report.flagged[first]));
+    h.get_by_label_contains(&format!("{undecided} flagged samples have no decision"));
     h.get_by_label("Sign and export");
     {
+        // The identity is left empty: the key's comment signs.
         let f = h.state_mut().signoff.as_mut().unwrap();
         f.out_dir = out.display().to_string();
         f.key = key.private.display().to_string();
-        f.identity = "tester@example.org".into();
         f.passphrase = "not it".into();
     }
     h.get_by_label("Sign and export").click();
@@ -693,6 +700,50 @@ fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
     assert_eq!(record.excluded.len(), 1);
     assert_eq!(record.excluded[0].id, l.dataset.ids[first]);
     assert_eq!(record.excluded[0].reviewer, "tester");
+    assert_eq!(record.signer.as_deref(), Some("tester@example.org"));
+    exporting_again_asks_before_replacing(&mut h, &out, &key.private);
+}
+
+/// The second sign-off offers the key the first used, and will not replace
+/// the export already in the folder until the user ticks that it may.
+fn exporting_again_asks_before_replacing(
+    h: &mut Harness<'static, Workbench>,
+    out: &std::path::Path,
+    key: &std::path::Path,
+) {
+    let before = std::fs::read(out.join("record.json")).unwrap();
+    h.state_mut()
+        .apply(Action::Batch(vec![5], Decision::Exclude));
+    h.state_mut().wait_for_saves();
+    h.state_mut().apply(Action::OpenSignoff { sign: true });
+    h.step();
+    {
+        let f = h.state_mut().signoff.as_mut().unwrap();
+        assert_eq!(f.key, key.display().to_string(), "the last key is offered");
+        f.out_dir = out.display().to_string();
+        f.passphrase = "pw".into();
+    }
+    h.get_by_label("Sign and export").click();
+    h.step();
+    h.state_mut().wait_for_job();
+    h.step();
+    let status = h.state().signoff.as_ref().unwrap().status.clone().unwrap();
+    assert!(status.contains("already holds an export"), "{status}");
+    assert_eq!(std::fs::read(out.join("record.json")).unwrap(), before);
+    h.get_by_label("Replace the export already in this folder")
+        .click();
+    h.state_mut().signoff.as_mut().unwrap().passphrase = "pw".into();
+    h.step();
+    h.get_by_label("Sign and export").click();
+    h.step();
+    h.state_mut().wait_for_job();
+    h.step();
+    assert!(
+        h.state().signoff.is_none(),
+        "{:?}",
+        h.state().signoff.as_ref().map(|f| &f.status)
+    );
+    assert_ne!(std::fs::read(out.join("record.json")).unwrap(), before);
 }
 
 #[test]

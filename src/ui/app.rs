@@ -13,6 +13,8 @@ use crate::review::Decision;
 
 /// Storage key of the recent-datasets list.
 pub const RECENT_KEY: &str = "poisonlens.recent";
+/// Where the window keeps the key the last signed export used.
+pub const SIGNING_KEY: &str = "poisonlens.signing_key";
 const MAX_RECENT: usize = 8;
 /// How often the window looks for decisions written by other processes.
 const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -128,6 +130,9 @@ pub struct Settings {
     pub reviewer: String,
     /// The scan's false-flag budget ([`crate::detect::ScanOptions::fdr`]).
     pub fdr: f64,
+    /// The key the last signed export used (offered at the next sign-off;
+    /// kept between sessions).
+    pub signing_key: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -136,6 +141,7 @@ impl Default for Settings {
             state_dir: None,
             reviewer: String::new(),
             fdr: crate::detect::DEFAULT_FDR,
+            signing_key: None,
         }
     }
 }
@@ -523,11 +529,14 @@ impl Workbench {
         }
     }
 
-    fn finish_export(&mut self, r: Result<Result<String, String>, String>) {
+    fn finish_export(&mut self, r: Result<Result<super::signoff::ExportDone, String>, String>) {
         match r.and_then(|x| x) {
-            Ok(msg) => {
+            Ok(done) => {
                 self.signoff = None;
-                self.notice = Some(msg);
+                self.notice = Some(done.message);
+                if done.key.is_some() {
+                    self.settings.signing_key = done.key;
+                }
             }
             Err(e) => match &mut self.signoff {
                 Some(f) => f.status = Some(e),
@@ -710,7 +719,13 @@ impl Workbench {
             Action::ShowView(v) => self.view = v,
             Action::OpenSignoff { sign } => {
                 if let Some(l) = &self.loaded {
-                    self.signoff = Some(super::signoff::SignoffForm::new(l, &self.reviewer, sign));
+                    let key = self.settings.signing_key.as_deref();
+                    self.signoff = Some(super::signoff::SignoffForm::new(
+                        l,
+                        &self.reviewer,
+                        sign,
+                        key,
+                    ));
                 }
             }
             Action::CloseSignoff => {
@@ -977,5 +992,6 @@ impl eframe::App for Workbench {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, RECENT_KEY, &self.recent);
+        eframe::set_value(storage, SIGNING_KEY, &self.settings.signing_key);
     }
 }

@@ -42,6 +42,11 @@ pub fn run(dataset: PathBuf, settings: Settings) -> Result<(), String> {
                 .storage
                 .and_then(|s| eframe::get_value::<Vec<PathBuf>>(s, app::RECENT_KEY))
                 .unwrap_or_default();
+            let mut settings = settings;
+            settings.signing_key = cc
+                .storage
+                .and_then(|s| eframe::get_value::<Option<PathBuf>>(s, app::SIGNING_KEY))
+                .flatten();
             Ok(Box::new(Workbench::new(dataset, recent, settings)))
         }),
     )

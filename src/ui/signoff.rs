@@ -23,8 +23,16 @@ pub struct SignoffForm {
     pub sign: bool,
     /// Private key file.
     pub key: String,
-    /// Signer identity (allowed-signers principal).
+    /// Signer identity (allowed-signers principal); empty means the key's
+    /// comment, else the reviewer (as `poisonlens export --sign` does).
     pub identity: String,
+    /// Who is reviewing: the identity when the key has no usable comment.
+    pub reviewer: String,
+    /// Whether an export already in the folder may be replaced (asked for
+    /// once the export job has found one there).
+    pub replace: bool,
+    /// Flagged samples without a decision: they are signed as kept.
+    pub flagged_undecided: usize,
     /// The key's passphrase (cleared once the export starts).
     pub passphrase: String,
     /// The outcome of the last attempt, when it failed.
@@ -37,32 +45,31 @@ pub struct SignoffForm {
 
 impl SignoffForm {
     /// A form with sensible defaults: `cleaned/` beside the dataset, the
+    /// key used for the last signed export (`remembered`), else the
     /// reviewer's poisonlens or OpenSSH Ed25519 key if there is one.
-    pub fn new(l: &Loaded, reviewer: &str, sign: bool) -> Self {
+    pub fn new(l: &Loaded, reviewer: &str, sign: bool, remembered: Option<&Path>) -> Self {
         let ds = &l.dataset;
         let dir = ds
             .manifest
             .as_deref()
             .and_then(Path::parent)
             .map_or_else(|| ds.root.clone(), Path::to_path_buf);
-        let key = std::env::var_os("HOME")
-            .map(|h| PathBuf::from(h).join(".ssh"))
-            .and_then(|ssh| {
-                ["poisonlens_ed25519", "id_ed25519"]
-                    .iter()
-                    .map(|n| ssh.join(n))
-                    .find(|p| p.is_file())
-            })
+        let key = remembered
+            .map(Path::to_path_buf)
+            .or_else(default_key)
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         SignoffForm {
             out_dir: dir.join("cleaned").display().to_string(),
             sign,
             key,
-            identity: reviewer.to_string(),
+            identity: String::new(),
+            reviewer: reviewer.to_string(),
+            replace: false,
             passphrase: String::new(),
             status: None,
             summary: record::summarize(ds, l.review()),
+            flagged_undecided: flagged_undecided(l),
             version: l.review().version(),
         }
     }
@@ -71,6 +78,7 @@ impl SignoffForm {
     pub fn refresh(&mut self, l: &Loaded) {
         if self.version != l.review().version() {
             self.summary = record::summarize(&l.dataset, l.review());
+            self.flagged_undecided = flagged_undecided(l);
             self.version = l.review().version();
         }
     }
@@ -86,9 +94,6 @@ impl SignoffForm {
                 "Choose your private key (or untick Sign). No key? Run `poisonlens keygen`.".into(),
             );
         }
-        if self.sign && self.identity.trim().is_empty() {
-            return Err("Give the signer identity (as in allowed_signers).".into());
-        }
         Ok(ExportRequest {
             dataset: Arc::clone(&l.dataset),
             review: l.review().clone(),
@@ -97,8 +102,37 @@ impl SignoffForm {
             key: self.sign.then(|| PathBuf::from(self.key.trim())),
             passphrase: Some(self.passphrase.clone()).filter(|p| !p.is_empty()),
             identity: self.identity.trim().to_string(),
+            reviewer: self.reviewer.clone(),
+            replace: self.replace,
         })
     }
+}
+
+/// The reviewer's poisonlens or OpenSSH Ed25519 key, if there is one.
+fn default_key() -> Option<PathBuf> {
+    let ssh = PathBuf::from(std::env::var_os("HOME")?).join(".ssh");
+    ["poisonlens_ed25519", "id_ed25519"]
+        .iter()
+        .map(|n| ssh.join(n))
+        .find(|p| p.is_file())
+}
+
+/// Flagged samples that have no decision (the export keeps them).
+fn flagged_undecided(l: &Loaded) -> usize {
+    let review = l.review();
+    (0..l.report.flagged.len())
+        .filter(|&i| l.report.flagged[i] && review.decision(i).is_none())
+        .count()
+}
+
+/// A finished export: the window's one-line message, and the key it was
+/// signed with (remembered for the next sign-off).
+#[derive(Debug)]
+pub struct ExportDone {
+    /// What to tell the user.
+    pub message: String,
+    /// The key file used, when signed.
+    pub key: Option<PathBuf>,
 }
 
 /// Everything the export job needs, owned, to run off the UI thread.
@@ -110,12 +144,23 @@ pub struct ExportRequest {
     key: Option<PathBuf>,
     passphrase: Option<String>,
     identity: String,
+    reviewer: String,
+    replace: bool,
 }
 
 impl ExportRequest {
     /// Loads the key (first, so a wrong passphrase writes nothing), exports,
-    /// and returns a one-line message for the window.
-    pub fn run(self, job: &JobState) -> Result<String, String> {
+    /// and returns a one-line message for the window. An export already in
+    /// the folder is only replaced when the user said so.
+    pub fn run(self, job: &JobState) -> Result<ExportDone, String> {
+        let existing = self.out.join(record::RECORD_FILE);
+        if !self.replace && std::fs::symlink_metadata(&existing).is_ok() {
+            return Err(format!(
+                "{} already holds an export ({}). Tick \"{REPLACE_LABEL}\" to overwrite it, or choose another folder.",
+                self.out.display(),
+                record::RECORD_FILE
+            ));
+        }
         job.report("reading the key", 0.0);
         let key = match &self.key {
             Some(p) => {
@@ -127,9 +172,13 @@ impl ExportRequest {
             }
             None => None,
         };
-        let signer = key.as_ref().map(|k| Signer {
+        let identity = key.as_ref().map(|k| {
+            let asked = Some(self.identity.as_str());
+            sign::signer_identity(asked, k, &self.reviewer)
+        });
+        let signer = key.as_ref().zip(identity.as_deref()).map(|(k, id)| Signer {
             key: k,
-            identity: &self.identity,
+            identity: id,
         });
         let done = export::export(
             &self.dataset,
@@ -141,24 +190,31 @@ impl ExportRequest {
         )
         .map_err(|e| e.to_string())?;
         let c = &done.record.counts;
-        Ok(match &key {
-            Some(k) => format!(
+        let message = match (&key, &identity) {
+            (Some(k), Some(id)) => format!(
                 "Exported {} kept and {} excluded samples to {}, signed by {} ({}).",
                 c.kept,
                 c.excluded,
                 self.out.display(),
-                self.identity,
+                id,
                 sign::fingerprint(k.public_key())
             ),
-            None => format!(
+            _ => format!(
                 "Exported {} kept and {} excluded samples to {} (not signed).",
                 c.kept,
                 c.excluded,
                 self.out.display()
             ),
+        };
+        Ok(ExportDone {
+            message,
+            key: self.key,
         })
     }
 }
+
+/// The checkbox that allows replacing an export already in the folder.
+pub const REPLACE_LABEL: &str = "Replace the export already in this folder";
 
 /// Draws the dialog while it is open: what changed, where it goes, who
 /// signs — shown before anything is written, so the reviewer signs what
@@ -212,6 +268,15 @@ pub(super) fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Actio
             if !form.summary.reviewers.is_empty() {
                 ui.label(format!("Reviewers: {}", form.summary.reviewers.join(", ")));
             }
+            if form.flagged_undecided > 0 {
+                ui.colored_label(
+                    ui.visuals().warn_fg_color,
+                    format!(
+                        "{} flagged samples have no decision: they will be exported (and signed) as kept. Decide them in the queue first, or export to keep them.",
+                        form.flagged_undecided
+                    ),
+                );
+            }
             ui.separator();
             ui.add_enabled_ui(!busy, |ui| {
                 egui::Grid::new("signoff_form")
@@ -228,8 +293,11 @@ pub(super) fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Actio
                                 rfd::FileDialog::new().pick_file()
                             });
                             let l = ui.label("Signer identity");
+                            let hint = format!("the key's comment, else {}", form.reviewer);
                             ui.add(
-                                egui::TextEdit::singleline(&mut form.identity).desired_width(300.0),
+                                egui::TextEdit::singleline(&mut form.identity)
+                                    .hint_text(hint)
+                                    .desired_width(300.0),
                             )
                             .labelled_by(l.id);
                             ui.end_row();
@@ -244,6 +312,7 @@ pub(super) fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Actio
                             ui.end_row();
                         }
                     });
+                ui.checkbox(&mut form.replace, REPLACE_LABEL);
             });
             if let Some(s) = &form.status {
                 ui.colored_label(ui.visuals().error_fg_color, s);

@@ -23,7 +23,7 @@ pub struct BackgroundTasks {
     /// t-SNE of the open dataset.
     pub projection: Option<Job<Projection>>,
     /// Exporting and signing the cleaned manifest.
-    pub export: Option<Job<Result<String, String>>>,
+    pub export: Option<Job<Result<super::signoff::ExportDone, String>>>,
     /// Looking for a trigger in the selection.
     pub trigger: Option<Job<Result<Found, String>>>,
 }
