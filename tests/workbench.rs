@@ -1361,3 +1361,25 @@ fn a_fifo_where_the_review_store_goes_is_an_error_in_the_window_not_a_hang() {
     let e = w.error.clone().unwrap_or_default();
     assert!(e.contains("manifest.review.sqlite"), "{e}");
 }
+
+#[test]
+fn the_status_line_says_what_its_class_numbers_are_and_stays_one_line() {
+    let mut h = harness_sized(settings(), [1280.0, 800.0]);
+    h.step();
+    let explained = h
+        .get_by_label("per class, reviewed/excluded/relabelled:")
+        .rect();
+    let total = h.get_by_label_contains("Reviewed 0 · kept 0").rect();
+    let first_class = h.state().loaded.as_ref().unwrap().dataset.classes[0].clone();
+    let class = h.get_by_label(&format!("{first_class} 0/0/0")).rect();
+    // On one line: the class numbers beside the totals, not wrapped below.
+    assert!(
+        (class.center().y - total.center().y).abs() < 4.0,
+        "{class:?} vs {total:?}"
+    );
+    assert!((explained.center().y - total.center().y).abs() < 4.0);
+    assert!(
+        explained.left() < class.left(),
+        "the explanation comes first"
+    );
+}

@@ -2,6 +2,8 @@
 
 use super::super::app::Workbench;
 
+/// Draws the status line: the key hint, the overall tally, then each
+/// class's (its numbers explained before them).
 pub fn show(w: &Workbench, ui: &mut egui::Ui) {
     let Some(l) = &w.loaded else { return };
     let key = (l.path.clone(), l.review().version());
@@ -13,7 +15,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui) {
     if let Some(hint) = &w.key_hint {
         ui.colored_label(ui.visuals().warn_fg_color, hint);
     }
-    ui.horizontal_wrapped(|ui| {
+    ui.horizontal(|ui| {
         ui.label(
             egui::RichText::new(format!(
                 "Reviewed {} · kept {} · excluded {} · relabelled {}",
@@ -22,15 +24,28 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui) {
             .strong(),
         );
         ui.separator();
-        for (c, name) in l.dataset.classes.iter().enumerate() {
-            let ct = &per_class[c];
-            let (rect, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
-            ui.painter().rect_filled(rect, 2.0, super::class_color(c));
-            ui.label(format!(
-                "{name} {}/{}/{}",
-                ct.reviewed, ct.excluded, ct.relabelled
-            ))
-            .on_hover_text("reviewed / excluded / relabelled");
-        }
+        ui.weak(PER_CLASS);
+        // One line at any width: the classes scroll sideways rather than
+        // wrap and push the window's panels up.
+        egui::ScrollArea::horizontal()
+            .id_salt("tally_classes")
+            .show(ui, |ui| {
+                ui.horizontal(|ui| {
+                    for (c, name) in l.dataset.classes.iter().enumerate() {
+                        let ct = &per_class[c];
+                        let size = egui::vec2(10.0, 10.0);
+                        let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+                        ui.painter().rect_filled(rect, 2.0, super::class_color(c));
+                        ui.label(format!(
+                            "{name} {}/{}/{}",
+                            ct.reviewed, ct.excluded, ct.relabelled
+                        ))
+                        .on_hover_text(PER_CLASS);
+                    }
+                });
+            });
     });
 }
+
+/// What the per-class numbers are, said before them.
+pub const PER_CLASS: &str = "per class, reviewed/excluded/relabelled:";
