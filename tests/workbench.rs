@@ -1383,3 +1383,61 @@ fn the_status_line_says_what_its_class_numbers_are_and_stays_one_line() {
         "the explanation comes first"
     );
 }
+
+/// A double-click resets the view; it must not also pick the point under
+/// it (which would show that sample and add it to the queue). A single
+/// click picks it once the double-click time has passed.
+#[test]
+fn a_double_click_picks_no_point_and_a_single_click_does() {
+    use egui::{Event, PointerButton};
+    use poisonlens::ui::scatter_view;
+    let points: Vec<[f32; 2]> = vec![[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.5, 0.5]];
+    let group = vec![0u16; points.len()];
+    let names = vec!["all".to_string()];
+    let colors = vec![egui::Color32::WHITE];
+    let picked = std::cell::RefCell::new(Vec::new());
+    let mut h = Harness::builder()
+        .with_size([400.0, 400.0])
+        .with_step_dt(1.0 / 30.0)
+        .build_ui(|ui| {
+            let input = plain_input(&points, &group, &names, &colors, 0);
+            if let Some(i) = scatter_view::show(ui, "clicks", &input, |_, _| {}).clicked {
+                picked.borrow_mut().push(i);
+            }
+        });
+    h.step();
+    h.step();
+    let centre = h.ctx.content_rect().center();
+    let click = |h: &mut Harness<'_>| {
+        for pressed in [true, false] {
+            h.event(Event::PointerButton {
+                pos: centre,
+                button: PointerButton::Primary,
+                pressed,
+                modifiers: Modifiers::NONE,
+            });
+        }
+        h.step();
+    };
+    h.event(Event::PointerMoved(centre));
+    h.step();
+    click(&mut h);
+    click(&mut h);
+    for _ in 0..60 {
+        h.step();
+    }
+    assert!(
+        picked.borrow().is_empty(),
+        "a double-click picked {:?}",
+        picked.borrow()
+    );
+    click(&mut h);
+    for _ in 0..60 {
+        h.step();
+    }
+    assert_eq!(
+        *picked.borrow(),
+        vec![4],
+        "a single click picks the point under it"
+    );
+}

@@ -39,7 +39,9 @@ pub struct ScatterInput<'a> {
 /// What the user did this frame.
 #[derive(Debug, Default)]
 pub struct ScatterOutput {
-    /// A point was clicked.
+    /// A point was clicked (reported once the double-click time has passed
+    /// without a second click: a double-click resets the view and selects
+    /// nothing).
     pub clicked: Option<usize>,
     /// A Shift+drag box or Ctrl+drag lasso selected these points.
     pub box_selected: Option<Vec<usize>>,
@@ -92,6 +94,7 @@ pub fn show(
     let lasso_id = ui.scope_id().with((id, "lasso_path"));
     let drag_id = ui.scope_id().with((id, "box_select_start"));
     let cache_id = ui.scope_id().with((id, "raster"));
+    let pending_id = ui.scope_id().with((id, "pending_click"));
     let n = input.points.len();
     let radius = if n > 5_000 { 1.5 } else { 2.5 };
     let resp = Plot::new(id)
@@ -308,11 +311,36 @@ pub fn show(
                 .clone()
                 .on_hover_ui_at_pointer(|ui| hover_ui(ui, best.1));
             if response.clicked() {
-                out.clicked = Some(best.1);
+                let now = ui.input(|i| i.time);
+                ui.ctx()
+                    .data_mut(|d| d.insert_temp(pending_id, (best.1, now)));
             }
         }
     }
+    out.clicked = settle_click(ui, pending_id, response.double_clicked());
     out
+}
+
+/// The point a single click chose, once egui's double-click time has
+/// passed with no second click; None while waiting, and never for the two
+/// clicks of a double-click (which resets the view: it must not also show
+/// a sample and add it to the queue).
+fn settle_click(ui: &egui::Ui, pending_id: egui::Id, double: bool) -> Option<usize> {
+    let pending: Option<(usize, f64)> = ui.ctx().data(|d| d.get_temp(pending_id));
+    let (point, at) = pending?;
+    let wait = f64::from(ui.ctx().options(|o| o.input_options.max_double_click_delay));
+    let now = ui.input(|i| i.time);
+    if double {
+        ui.ctx().data_mut(|d| d.remove::<(usize, f64)>(pending_id));
+        return None;
+    }
+    if now - at <= wait {
+        let left = std::time::Duration::from_secs_f64(wait - (now - at) + 0.01);
+        ui.ctx().request_repaint_after(left);
+        return None;
+    }
+    ui.ctx().data_mut(|d| d.remove::<(usize, f64)>(pending_id));
+    Some(point)
 }
 
 /// Even-odd rule: whether `p` lies inside the closed polygon `path`.
