@@ -233,7 +233,12 @@ fn batch_exclude_is_one_undo_step() {
         .collect();
     h.state_mut().apply(Action::SelectMany(picked.clone()));
     h.step();
+    h.step(); // the selection box settles its layout
     h.get_by_label("Exclude selection").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().batch, Some(Decision::Exclude));
+    h.get_by_label("Apply to 40 samples").click();
     h.step();
     h.step();
     assert!(
@@ -378,7 +383,12 @@ fn cluster_row_selects_the_group_for_a_batch_decision() {
     click_split_cluster_row(&mut h);
     let sel = h.state().selection.clone();
     assert!(!sel.is_empty());
+    h.step(); // the selection box settles its layout
     h.get_by_label("Exclude selection").click();
+    h.step();
+    h.step();
+    h.get_by_label(&format!("Apply to {} samples", sel.len()))
+        .click();
     h.step();
     h.step();
     assert!(
@@ -712,8 +722,12 @@ fn exporting_again_asks_before_replacing(
     key: &std::path::Path,
 ) {
     let before = std::fs::read(out.join("record.json")).unwrap();
+    let l = h.state().loaded.as_ref().unwrap();
+    let next = (0..3000)
+        .find(|&i| l.review().decision(i).is_none())
+        .unwrap();
     h.state_mut()
-        .apply(Action::Batch(vec![5], Decision::Exclude));
+        .apply(Action::Batch(vec![next], Decision::Exclude));
     h.state_mut().wait_for_saves();
     h.state_mut().apply(Action::OpenSignoff { sign: true });
     h.step();
@@ -729,7 +743,8 @@ fn exporting_again_asks_before_replacing(
     h.step();
     let status = h.state().signoff.as_ref().unwrap().status.clone().unwrap();
     assert!(status.contains("already holds an export"), "{status}");
-    assert_eq!(std::fs::read(out.join("record.json")).unwrap(), before);
+    let now = std::fs::read(out.join("record.json")).unwrap();
+    assert!(now == before, "the export in the folder is left as it was");
     h.get_by_label("Replace the export already in this folder")
         .click();
     h.state_mut().signoff.as_mut().unwrap().passphrase = "pw".into();
@@ -743,7 +758,13 @@ fn exporting_again_asks_before_replacing(
         "{:?}",
         h.state().signoff.as_ref().map(|f| &f.status)
     );
-    assert_ne!(std::fs::read(out.join("record.json")).unwrap(), before);
+    let record: poisonlens::manifest::record::Record =
+        serde_json::from_slice(&std::fs::read(out.join("record.json")).unwrap()).unwrap();
+    assert_eq!(
+        record.excluded.len(),
+        2,
+        "the new decision is in the new export"
+    );
 }
 
 #[test]
@@ -807,7 +828,12 @@ fn the_trigger_is_shown_toggled_with_t_and_its_carriers_selected() {
     h.step();
     assert_eq!(h.state().selection, carriers);
     // The whole trigger group goes in one undoable step.
+    h.step(); // the selection box settles its layout
     h.get_by_label("Exclude selection").click();
+    h.step();
+    h.step();
+    h.get_by_label(&format!("Apply to {} samples", carriers.len()))
+        .click();
     h.step();
     assert!(
         carriers
@@ -1440,4 +1466,60 @@ fn a_double_click_picks_no_point_and_a_single_click_does() {
         vec![4],
         "a single click picks the point under it"
     );
+}
+
+/// A batch is seen before it applies: the selection's images, then what the
+/// decision would replace; Cancel applies nothing, Apply applies it all.
+#[test]
+fn a_batch_shows_what_it_would_overwrite_before_it_applies() {
+    let mut h = harness();
+    let picked: Vec<usize> = (100..112).collect();
+    // Earlier decisions inside the box: a keep, two relabels, an exclude.
+    h.state_mut()
+        .apply(Action::Batch(vec![100], Decision::Keep));
+    h.state_mut()
+        .apply(Action::Batch(vec![101, 102], Decision::Relabel(3)));
+    h.state_mut()
+        .apply(Action::Batch(vec![103], Decision::Exclude));
+    h.state_mut().wait_for_saves();
+    h.state_mut().apply(Action::SelectMany(picked.clone()));
+    h.step();
+    h.get_by_label("Selection: 12 samples");
+    h.get_by_label_contains("by label:");
+    h.step(); // the selection box settles its layout
+    h.get_by_label("Exclude selection").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().batch, Some(Decision::Exclude));
+    h.get_by_label("Exclude 12 samples?");
+    h.get_by_label("8 without a decision · 1 already so");
+    h.get_by_label("Replaces 3 earlier decisions: 1 keep, 2 relabels");
+    assert_eq!(
+        decision(&mut h, 100),
+        Some(Decision::Keep),
+        "nothing applied yet"
+    );
+    h.get_by_label("Cancel").click();
+    h.step();
+    assert!(h.state().batch.is_none());
+    assert_eq!(decision(&mut h, 100), Some(Decision::Keep));
+    assert_eq!(decision(&mut h, 104), None);
+    h.step(); // the selection box settles its layout
+    h.get_by_label("Exclude selection").click();
+    h.step();
+    h.step();
+    h.get_by_label("Apply to 12 samples").click();
+    h.step();
+    h.state_mut().wait_for_saves();
+    assert!(
+        picked
+            .iter()
+            .all(|&i| decision(&mut h, i) == Some(Decision::Exclude))
+    );
+    // A new selection drops a proposal made for the old one.
+    h.step();
+    h.get_by_label("Keep selection").click();
+    h.step();
+    h.state_mut().apply(Action::SelectMany(vec![5]));
+    assert!(h.state().batch.is_none());
 }

@@ -96,6 +96,28 @@ pub struct Tally {
     pub relabelled: usize,
 }
 
+/// What a batch decision would do ([`Review::batch_effect`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchEffect {
+    /// Samples without a decision yet.
+    pub undecided: usize,
+    /// Samples that already have this very decision.
+    pub unchanged: usize,
+    /// Earlier keeps the batch would replace.
+    pub keeps_changed: usize,
+    /// Earlier excludes the batch would replace.
+    pub excludes_changed: usize,
+    /// Earlier relabels (to any class but this one) the batch would replace.
+    pub relabels_changed: usize,
+}
+
+impl BatchEffect {
+    /// Earlier decisions the batch would replace.
+    pub fn changed(&self) -> usize {
+        self.keeps_changed + self.excludes_changed + self.relabels_changed
+    }
+}
+
 impl Review {
     /// An empty review of `n` samples in `n_classes` classes.
     pub fn new(n: usize, n_classes: usize) -> Self {
@@ -121,6 +143,24 @@ impl Review {
     /// The current decision for sample `i`.
     pub fn decision(&self, i: usize) -> Option<&Entry> {
         self.decisions.get(i).and_then(Option::as_ref)
+    }
+
+    /// What giving every one of `samples` decision `d` would do to the
+    /// decisions already made: shown before a batch applies, so a box of
+    /// samples cannot silently overwrite earlier keeps and relabels.
+    pub fn batch_effect(&self, samples: &[usize], d: Decision) -> BatchEffect {
+        let mut effect = BatchEffect::default();
+        let mut seen = std::collections::HashSet::new();
+        for &i in samples.iter().filter(|&&i| seen.insert(i)) {
+            match self.decision(i).map(|e| e.decision) {
+                None => effect.undecided += 1,
+                Some(before) if before == d => effect.unchanged += 1,
+                Some(Decision::Keep) => effect.keeps_changed += 1,
+                Some(Decision::Exclude) => effect.excludes_changed += 1,
+                Some(Decision::Relabel(_)) => effect.relabels_changed += 1,
+            }
+        }
+        effect
     }
 
     /// Works out the action that would give each sample its decision (with
@@ -292,6 +332,31 @@ pub fn describe(d: Option<Decision>, classes: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_batch_says_which_earlier_decisions_it_would_replace() {
+        let mut r = Review::new(6, 3);
+        let earlier = [
+            (0, Decision::Keep),
+            (1, Decision::Relabel(2)),
+            (2, Decision::Exclude),
+            (3, Decision::Relabel(1)),
+        ];
+        let a = r.plan(&earlier, "", "ana").unwrap();
+        r.push(a);
+        let e = r.batch_effect(&[0, 1, 2, 3, 4, 5, 5], Decision::Relabel(1));
+        assert_eq!(
+            e,
+            BatchEffect {
+                undecided: 2,
+                unchanged: 1,
+                keeps_changed: 1,
+                excludes_changed: 1,
+                relabels_changed: 1,
+            }
+        );
+        assert_eq!(e.changed(), 3);
+    }
 
     impl Review {
         /// One decision for several samples as one step (what a session

@@ -78,6 +78,13 @@ pub enum Action {
     ColorBy(ColorBy),
     /// Apply a decision to many samples at once (one undo step).
     Batch(Vec<usize>, Decision),
+    /// Propose a decision for the whole selection: shown with what it would
+    /// change, applied only by [`Action::ConfirmBatch`].
+    ProposeBatch(Decision),
+    /// Apply the proposed batch to the selection.
+    ConfirmBatch,
+    /// Drop the proposed batch.
+    CancelBatch,
     /// Remember a set of samples selected in the scatter plot.
     SelectMany(Vec<usize>),
     /// Dismiss the error banner.
@@ -267,6 +274,9 @@ pub struct Workbench {
     pub reviewer: String,
     /// Samples selected in the scatter plot (for batch actions).
     pub selection: Vec<usize>,
+    /// A decision proposed for the whole selection, shown with what it
+    /// would change until the user applies or cancels it.
+    pub batch: Option<Decision>,
     /// Recently opened datasets, newest first.
     pub recent: Vec<PathBuf>,
     /// Whether the user has moved through the queue or decided since the
@@ -309,6 +319,7 @@ impl Workbench {
             },
             settings,
             selection: Vec::new(),
+            batch: None,
             recent,
             navigated: false,
             closing: Vec::new(),
@@ -578,6 +589,7 @@ impl Workbench {
                 }
                 self.filter = QueueFilter::default();
                 self.selection.clear();
+                self.batch = None;
                 self.error = None;
                 self.rebuild_queue();
                 self.cursor = 0;
@@ -710,7 +722,18 @@ impl Workbench {
             }
             Action::ColorBy(c) => self.color_by = c,
             Action::Batch(samples, d) => self.decide(&samples, d, false),
-            Action::SelectMany(s) => self.selection = s,
+            Action::ProposeBatch(d) => self.batch = Some(d),
+            Action::ConfirmBatch => {
+                if let Some(d) = self.batch.take() {
+                    let samples = self.selection.clone();
+                    self.decide(&samples, d, false);
+                }
+            }
+            Action::CancelBatch => self.batch = None,
+            Action::SelectMany(s) => {
+                self.selection = s;
+                self.batch = None;
+            }
             Action::DismissError => self.error = None,
             Action::FilterCluster(c) => {
                 self.filter.cluster = c;
@@ -748,6 +771,7 @@ impl Workbench {
                         .map(|f| f.carriers.clone())
                         .unwrap_or_default(),
                 };
+                self.batch = None;
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use super::super::app::{Action, Workbench};
 use super::super::commands::{Command, shortcut_text};
-use crate::review::Decision;
+use crate::review::{Decision, describe};
 
 pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     if !w.selection.is_empty() {
@@ -197,23 +197,94 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     });
 }
 
-fn selection_box(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-    let Some(l) = &w.loaded else { return };
+/// Thumbnails the selection preview draws at most (the rest are counted).
+const PREVIEW_THUMBS: usize = 60;
+/// Side of a preview thumbnail, in points.
+const PREVIEW_SIDE: f32 = 40.0;
+
+/// The selection: what it holds (thumbnails, classes), the batch actions,
+/// and — once one is chosen — what it would change, before it applies.
+fn selection_box(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    if w.loaded.is_none() {
+        return;
+    }
     ui.strong(format!("Selection: {} samples", w.selection.len()));
+    class_counts(w, ui);
+    // The buttons come before the images, whose loading must not move them.
+    match w.batch {
+        None => batch_buttons(w, ui, actions),
+        Some(d) => batch_confirmation(w, ui, actions, d),
+    }
+    selection_images(w, ui);
+    super::trigger::selection_search(w, ui, actions);
+}
+
+/// How many of the selection carry each label.
+fn class_counts(w: &Workbench, ui: &mut egui::Ui) {
+    let Some(l) = &w.loaded else { return };
+    let (r, classes) = (&l.report, &l.dataset.classes);
+    let mut per_class = vec![0usize; classes.len()];
+    for &i in &w.selection {
+        per_class[r.labels[i] as usize] += 1;
+    }
+    let by_class: Vec<String> = per_class
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(c, n)| format!("{} {n}", classes[c]))
+        .collect();
+    ui.add(egui::Label::new(format!("by label: {}", by_class.join(" · "))).wrap());
+}
+
+/// A grid of the selection's images (hover: id, label, decision): the
+/// batch is seen before it applies.
+fn selection_images(w: &mut Workbench, ui: &mut egui::Ui) {
+    let Some(l) = &w.loaded else { return };
+    let (r, classes) = (&l.report, &l.dataset.classes);
+    let (Some(t), true) = (w.thumbs.as_mut(), l.dataset.paths.is_some()) else {
+        return;
+    };
+    let ctx = ui.ctx().clone();
+    let rows = w.selection.len().min(PREVIEW_THUMBS).div_ceil(6).min(3) as f32;
+    egui::ScrollArea::vertical()
+        .id_salt("selection_preview")
+        .max_height(rows * (PREVIEW_SIDE + 6.0))
+        .show(ui, |ui| {
+            ui.horizontal_wrapped(|ui| {
+                for &i in w.selection.iter().take(PREVIEW_THUMBS) {
+                    let decided = describe(l.review().decision(i).map(|e| e.decision), classes);
+                    let hover = format!(
+                        "{} · {} · {decided}",
+                        r.ids[i], classes[r.labels[i] as usize]
+                    );
+                    // The square is allocated here, so the row wraps.
+                    let square = egui::Vec2::splat(PREVIEW_SIDE);
+                    let (rect, response) = ui.allocate_exact_size(square, egui::Sense::hover());
+                    let mut cell = ui.new_child(egui::UiBuilder::new().max_rect(rect));
+                    super::image(&mut cell, t.get(&ctx, i), PREVIEW_SIDE);
+                    response.on_hover_text(hover);
+                }
+            });
+        });
+    if w.selection.len() > PREVIEW_THUMBS {
+        ui.weak(format!("… and {} more", w.selection.len() - PREVIEW_THUMBS));
+    }
+}
+
+/// The batch actions; each only proposes (see [`batch_confirmation`]).
+fn batch_buttons(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    let Some(l) = &w.loaded else { return };
     ui.horizontal_wrapped(|ui| {
         if ui.button("Exclude selection").clicked() {
-            actions.push(Action::Batch(w.selection.clone(), Decision::Exclude));
+            actions.push(Action::ProposeBatch(Decision::Exclude));
         }
         if ui.button("Keep selection").clicked() {
-            actions.push(Action::Batch(w.selection.clone(), Decision::Keep));
+            actions.push(Action::ProposeBatch(Decision::Keep));
         }
         super::combo(ui, "Relabel selection", "class…", |ui| {
             for (c, name) in l.dataset.classes.iter().enumerate() {
                 if ui.selectable_label(false, name).clicked() {
-                    actions.push(Action::Batch(
-                        w.selection.clone(),
-                        Decision::Relabel(c as u32),
-                    ));
+                    actions.push(Action::ProposeBatch(Decision::Relabel(c as u32)));
                 }
             }
         });
@@ -221,5 +292,53 @@ fn selection_box(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             actions.push(Action::SelectMany(Vec::new()));
         }
     });
-    super::trigger::selection_search(w, ui, actions);
+}
+
+/// What the proposed batch would do — how many samples get it, how many
+/// earlier decisions it replaces — with Apply and Cancel.
+fn batch_confirmation(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>, d: Decision) {
+    let Some(l) = &w.loaded else { return };
+    let e = l.review().batch_effect(&w.selection, d);
+    let n = e.undecided + e.unchanged + e.changed();
+    let classes = &l.dataset.classes;
+    ui.group(|ui| {
+        ui.strong(match d {
+            Decision::Keep => format!("Keep {n} samples?"),
+            Decision::Exclude => format!("Exclude {n} samples?"),
+            Decision::Relabel(c) => format!("Relabel {n} samples to {}?", classes[c as usize]),
+        });
+        let mut parts = vec![format!("{} without a decision", e.undecided)];
+        if e.unchanged > 0 {
+            parts.push(format!("{} already so", e.unchanged));
+        }
+        ui.label(parts.join(" · "));
+        if e.changed() > 0 {
+            let mut replaced = Vec::new();
+            for (k, name) in [
+                (e.keeps_changed, "keep"),
+                (e.excludes_changed, "exclude"),
+                (e.relabels_changed, "relabel"),
+            ] {
+                if k > 0 {
+                    replaced.push(format!("{k} {name}{}", if k == 1 { "" } else { "s" }));
+                }
+            }
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                format!(
+                    "Replaces {} earlier decisions: {}",
+                    e.changed(),
+                    replaced.join(", ")
+                ),
+            );
+        }
+        ui.horizontal(|ui| {
+            if ui.button(format!("Apply to {n} samples")).clicked() {
+                actions.push(Action::ConfirmBatch);
+            }
+            if ui.button("Cancel").clicked() {
+                actions.push(Action::CancelBatch);
+            }
+        });
+    });
 }
