@@ -298,7 +298,17 @@ fn batch_buttons(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 /// earlier decisions it replaces — with Apply and Cancel.
 fn batch_confirmation(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>, d: Decision) {
     let Some(l) = &w.loaded else { return };
-    let e = l.review().batch_effect(&w.selection, d);
+    // Worked out again only when the decisions or the selection change
+    // (a selection may hold a million samples).
+    let sel = &w.selection;
+    let key = (
+        l.review().version(),
+        sel.len(),
+        sel.first().copied(),
+        sel.last().copied(),
+        d,
+    );
+    let e = *super::cached(ui, "batch_effect", key, || l.review().batch_effect(sel, d));
     let n = e.undecided + e.unchanged + e.changed();
     let classes = &l.dataset.classes;
     ui.group(|ui| {
