@@ -1523,3 +1523,35 @@ fn a_batch_shows_what_it_would_overwrite_before_it_applies() {
     h.state_mut().apply(Action::SelectMany(vec![5]));
     assert!(h.state().batch.is_none());
 }
+
+/// Where no file dialog can be shown (no desktop portal, as on a CI
+/// machine), Browse… says so and points to the path field. Skipped where a
+/// session bus could show a real dialog, which would wait for a person.
+#[test]
+fn a_file_dialog_that_cannot_open_says_so() {
+    if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() {
+        return;
+    }
+    let mut h = harness_with(settings());
+    h.state_mut().apply(Action::OpenSignoff { sign: true });
+    for _ in 0..3 {
+        h.step();
+    }
+    let started = std::time::Instant::now();
+    h.get_by_label("Browse…").click();
+    h.step();
+    h.step();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let status = h.state().signoff.as_ref().unwrap().status.clone();
+    assert_eq!(
+        status.as_deref(),
+        Some(poisonlens::ui::dialogs::TYPE_THE_PATH)
+    );
+    h.get_by_label(poisonlens::ui::dialogs::TYPE_THE_PATH);
+    h.state_mut().apply(Action::CloseSignoff);
+    h.state_mut().apply(Action::ShowOpenDialog);
+    assert_eq!(
+        h.state().error.as_deref(),
+        Some(poisonlens::ui::dialogs::OPEN_ANOTHER_WAY)
+    );
+}

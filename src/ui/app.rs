@@ -674,12 +674,17 @@ impl Workbench {
             Action::SetFdr(q) => self.set_fdr(q),
             Action::Rescan => self.start_scan(),
             Action::ShowOpenDialog => {
-                if let Some(p) = rfd::FileDialog::new()
-                    .set_title("Open a manifest (CSV/Parquet)")
-                    .add_filter("manifest", &["csv", "parquet"])
-                    .pick_file()
-                {
-                    self.open(p);
+                use super::dialogs::{self, Picked};
+                let dialog = || {
+                    rfd::FileDialog::new()
+                        .set_title("Open a manifest (CSV/Parquet)")
+                        .add_filter("manifest", &["csv", "parquet"])
+                        .pick_file()
+                };
+                match dialogs::pick(dialog) {
+                    Picked::Path(p) => self.open(p),
+                    Picked::Cancelled => {}
+                    Picked::Unavailable => self.error = Some(dialogs::OPEN_ANOTHER_WAY.into()),
                 }
             }
             Action::Cancel => {

@@ -5,6 +5,7 @@
 
 mod app;
 pub mod commands;
+pub mod dialogs;
 mod loaded;
 mod panels;
 pub mod saver;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::app::{Action, Workbench};
+use super::dialogs::{self, Picked};
 use super::loaded::Loaded;
 use crate::dataset::Dataset;
 use crate::jobs::JobState;
@@ -282,16 +283,18 @@ pub(super) fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Actio
                 egui::Grid::new("signoff_form")
                     .num_columns(2)
                     .show(ui, |ui| {
-                        path_row(ui, "Export folder", &mut form.out_dir, "Browse…", || {
-                            rfd::FileDialog::new().pick_folder()
-                        });
+                        let folder = || rfd::FileDialog::new().pick_folder();
+                        if !path_row(ui, "Export folder", &mut form.out_dir, "Browse…", folder) {
+                            form.status = Some(dialogs::TYPE_THE_PATH.into());
+                        }
                         ui.label("");
                         ui.checkbox(&mut form.sign, "Sign with my SSH key");
                         ui.end_row();
                         if form.sign {
-                            path_row(ui, "Private key", &mut form.key, "Choose…", || {
-                                rfd::FileDialog::new().pick_file()
-                            });
+                            let file = || rfd::FileDialog::new().pick_file();
+                            if !path_row(ui, "Private key", &mut form.key, "Choose…", file) {
+                                form.status = Some(dialogs::TYPE_THE_PATH.into());
+                            }
                             let l = ui.label("Signer identity");
                             let hint = format!("the key's comment, else {}", form.reviewer);
                             ui.add(
@@ -342,23 +345,28 @@ pub(super) fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Actio
 }
 
 /// One row of the form: a labelled path field and a button that fills it
-/// from a file dialog (`pick`; None when cancelled).
+/// from a file dialog (`pick`; None when cancelled). False when the dialog
+/// could not be shown at all ([`dialogs::pick`]).
 fn path_row(
     ui: &mut egui::Ui,
     label: &str,
     value: &mut String,
     button: &str,
     pick: impl FnOnce() -> Option<std::path::PathBuf>,
-) {
+) -> bool {
     let l = ui.label(label);
+    let mut shown = true;
     ui.horizontal(|ui| {
         ui.add(egui::TextEdit::singleline(value).desired_width(300.0))
             .labelled_by(l.id);
-        if ui.button(button).clicked()
-            && let Some(p) = pick()
-        {
-            *value = p.display().to_string();
+        if ui.button(button).clicked() {
+            match dialogs::pick(pick) {
+                Picked::Path(p) => *value = p.display().to_string(),
+                Picked::Cancelled => {}
+                Picked::Unavailable => shown = false,
+            }
         }
     });
     ui.end_row();
+    shown
 }
