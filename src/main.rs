@@ -287,6 +287,7 @@ fn run_workbench(
             reviewer,
             fdr: detect::DEFAULT_FDR,
             signing_key: None,
+            views: Default::default(),
         },
     )
     .map_err(poisonlens::Error::Other)

@@ -8,7 +8,7 @@ use egui::{Key, Modifiers};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use poisonlens::review::Decision;
-use poisonlens::ui::{Action, ScanState, Settings, Workbench};
+use poisonlens::ui::{Action, ColorBy, ScanState, Settings, Workbench};
 
 fn sample() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sample_data")
@@ -26,6 +26,7 @@ fn settings() -> Settings {
         reviewer: "tester".into(),
         fdr: poisonlens::detect::DEFAULT_FDR,
         signing_key: None,
+        views: Default::default(),
     }
 }
 
@@ -1553,5 +1554,31 @@ fn a_file_dialog_that_cannot_open_says_so() {
     assert_eq!(
         h.state().error.as_deref(),
         Some(poisonlens::ui::dialogs::OPEN_ANOTHER_WAY)
+    );
+}
+
+/// What the window showed of a dataset (colouring, the sample on screen)
+/// comes back when the dataset is opened again, in a later session.
+#[test]
+fn the_view_of_a_dataset_is_restored_when_it_is_opened_again() {
+    let s = settings();
+    let mut h = harness_with(s.clone());
+    let unflagged = {
+        let r = &h.state().loaded.as_ref().unwrap().report;
+        (0..r.flagged.len()).find(|&i| !r.flagged[i]).unwrap()
+    };
+    h.state_mut().apply(Action::ColorBy(ColorBy::Score));
+    h.state_mut().apply(Action::Select(unflagged));
+    h.step();
+    poisonlens::ui::views::remember(h.state_mut());
+    let views = h.state().settings.views.clone();
+    drop(h);
+    let mut w = Workbench::new(sample(), vec![], Settings { views, ..s });
+    w.wait_for_job();
+    assert_eq!(w.color_by, ColorBy::Score);
+    assert_eq!(
+        w.current(),
+        Some(unflagged),
+        "the sample on screen comes back"
     );
 }

@@ -140,6 +140,9 @@ pub struct Settings {
     /// The key the last signed export used (offered at the next sign-off;
     /// kept between sessions).
     pub signing_key: Option<PathBuf>,
+    /// What the window showed of each dataset last time (kept between
+    /// sessions; [`super::views`]).
+    pub views: super::views::SavedViews,
 }
 
 impl Default for Settings {
@@ -149,6 +152,7 @@ impl Default for Settings {
             reviewer: String::new(),
             fdr: crate::detect::DEFAULT_FDR,
             signing_key: None,
+            views: Default::default(),
         }
     }
 }
@@ -277,6 +281,8 @@ pub struct Workbench {
     /// A decision proposed for the whole selection, shown with what it
     /// would change until the user applies or cancels it.
     pub batch: Option<Decision>,
+    /// Whether the user chose the t-SNE view (kept with the dataset's view).
+    pub tsne_wanted: bool,
     /// Recently opened datasets, newest first.
     pub recent: Vec<PathBuf>,
     /// Whether the user has moved through the queue or decided since the
@@ -320,6 +326,7 @@ impl Workbench {
             settings,
             selection: Vec::new(),
             batch: None,
+            tsne_wanted: false,
             recent,
             navigated: false,
             closing: Vec::new(),
@@ -581,6 +588,7 @@ impl Workbench {
                     .is_some()
                     .then(|| Thumbs::new(Arc::clone(&l.dataset)));
                 self.tasks.projection = None;
+                super::views::remember(self);
                 // The dataset being closed may still have decisions on their
                 // way to disk: it is kept until they are written, so neither
                 // they are lost nor the window waits for them.
@@ -594,7 +602,10 @@ impl Workbench {
                 self.rebuild_queue();
                 self.cursor = 0;
                 self.navigated = false;
+                self.tsne_wanted = false;
+                self.color_by = ColorBy::Label;
                 self.start_scan();
+                super::views::restore(self);
             }
             Err(e) if e == "cancelled" => {}
             Err(e) => {
@@ -614,9 +625,17 @@ impl Workbench {
     /// pressed in the frame the shown sample changed decides nothing (see
     /// [`Workbench::show`]).
     fn rebuild_queue_as_it_grows(&mut self) {
+        let shown = self.current();
         self.rebuild_queue();
         if !self.navigated {
             self.cursor = 0;
+        } else if let Some(i) = shown
+            && self.current() != Some(i)
+        {
+            // A sample the user went to (a click in the view, the restored
+            // view) stays on screen while the scan's flags arrive.
+            self.cursor = self.cursor.min(self.queue.len());
+            self.queue.insert(self.cursor, i);
         }
     }
 
@@ -695,11 +714,13 @@ impl Workbench {
                 self.tasks.trigger = None;
             }
             Action::UsePca => {
+                self.tsne_wanted = false;
                 if let Some(l) = &mut self.loaded {
                     l.projection = l.pca.clone();
                 }
             }
             Action::UseTsne => {
+                self.tsne_wanted = true;
                 let Some(l) = &mut self.loaded else { return };
                 if let Some(t) = &l.tsne {
                     l.projection = t.clone();
@@ -1022,5 +1043,7 @@ impl eframe::App for Workbench {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, RECENT_KEY, &self.recent);
         eframe::set_value(storage, SIGNING_KEY, &self.settings.signing_key);
+        super::views::remember(self);
+        eframe::set_value(storage, super::views::VIEWS_KEY, &self.settings.views);
     }
 }

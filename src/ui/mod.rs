@@ -13,6 +13,7 @@ pub mod scatter_view;
 mod signoff;
 mod tasks;
 mod thumbs;
+pub mod views;
 
 pub use app::{Action, CentralView, ColorBy, DecisionFilter, Settings, TriggerRef, Workbench};
 pub use loaded::{Loaded, ScanState, Scanned, Stage};
@@ -44,6 +45,10 @@ pub fn run(dataset: PathBuf, settings: Settings) -> Result<(), String> {
                 .and_then(|s| eframe::get_value::<Vec<PathBuf>>(s, app::RECENT_KEY))
                 .unwrap_or_default();
             let mut settings = settings;
+            settings.views = cc
+                .storage
+                .and_then(|s| eframe::get_value::<views::SavedViews>(s, views::VIEWS_KEY))
+                .unwrap_or_default();
             settings.signing_key = cc
                 .storage
                 .and_then(|s| eframe::get_value::<Option<PathBuf>>(s, app::SIGNING_KEY))
