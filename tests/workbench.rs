@@ -283,6 +283,15 @@ fn drop_downs_have_their_labels_before_them() {
             "{name}: label {label:?}, drop-down {combo:?}"
         );
     }
+    // The queue's filters line up in one column.
+    let lefts: Vec<f32> = ["Detector", "Class", "Decision", "False-flag budget"]
+        .iter()
+        .map(|name| h.get_by_label(name).rect().min.x)
+        .collect();
+    assert!(
+        lefts.iter().all(|x| (x - lefts[0]).abs() < 1.0),
+        "the queue's drop-downs start at {lefts:?}"
+    );
 }
 
 #[test]

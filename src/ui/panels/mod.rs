@@ -93,6 +93,25 @@ pub fn combo<R>(
     .inner
 }
 
+/// [`combo`] as one row of a two-column [`egui::Grid`]: the label in the
+/// first column, the drop-down in the second, so a panel's drop-downs line
+/// up however long their labels are.
+pub fn combo_row<R>(
+    ui: &mut egui::Ui,
+    label: &str,
+    selected: impl Into<egui::WidgetText>,
+    add: impl FnOnce(&mut egui::Ui) -> R,
+) -> egui::Response {
+    let name = ui.label(label);
+    let r = egui::ComboBox::from_id_salt(label)
+        .selected_text(selected)
+        .show_ui(ui, add)
+        .response
+        .labelled_by(name.id);
+    ui.end_row();
+    r
+}
+
 /// Distinct, readable colours for up to 20 classes (Tableau 20 order).
 pub fn class_color(c: usize) -> egui::Color32 {
     const P: [(u8, u8, u8); 20] = [

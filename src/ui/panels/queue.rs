@@ -9,59 +9,65 @@ use crate::detect::{detector_info, detector_infos};
 pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
     ui.heading("Triage queue");
-    let current = w
-        .filter
-        .detector
-        .and_then(|d| detector_info(d).map(|x| x.title))
-        .unwrap_or("any (combined)");
-    super::combo(ui, "Detector", current, |ui| {
-        if ui
-            .selectable_label(w.filter.detector.is_none(), "any (combined)")
-            .clicked()
-        {
-            actions.push(Action::FilterDetector(None));
-        }
-        for d in detector_infos() {
-            if ui
-                .selectable_label(w.filter.detector == Some(d.name), d.title)
-                .on_hover_text(d.finds)
-                .clicked()
-            {
-                actions.push(Action::FilterDetector(Some(d.name)));
-            }
-        }
-    });
-    let current = w
-        .filter
-        .class
-        .map_or("all", |c| l.dataset.classes[c as usize].as_str());
-    super::combo(ui, "Class", current, |ui| {
-        if ui
-            .selectable_label(w.filter.class.is_none(), "all")
-            .clicked()
-        {
-            actions.push(Action::FilterClass(None));
-        }
-        for (c, name) in l.dataset.classes.iter().enumerate() {
-            if ui
-                .selectable_label(w.filter.class == Some(c as u32), name)
-                .clicked()
-            {
-                actions.push(Action::FilterClass(Some(c as u32)));
-            }
-        }
-    });
-    super::combo(ui, "Decision", w.filter.decision.name(), |ui| {
-        for d in DecisionFilter::ALL {
-            if ui
-                .selectable_label(w.filter.decision == d, d.name())
-                .clicked()
-            {
-                actions.push(Action::FilterDecision(d));
-            }
-        }
-    });
-    budget(w, &l.budget_note, ui, actions);
+    // The filters' drop-downs line up in one column.
+    egui::Grid::new("queue_filters")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let current = w
+                .filter
+                .detector
+                .and_then(|d| detector_info(d).map(|x| x.title))
+                .unwrap_or("any (combined)");
+            super::combo_row(ui, "Detector", current, |ui| {
+                if ui
+                    .selectable_label(w.filter.detector.is_none(), "any (combined)")
+                    .clicked()
+                {
+                    actions.push(Action::FilterDetector(None));
+                }
+                for d in detector_infos() {
+                    if ui
+                        .selectable_label(w.filter.detector == Some(d.name), d.title)
+                        .on_hover_text(d.finds)
+                        .clicked()
+                    {
+                        actions.push(Action::FilterDetector(Some(d.name)));
+                    }
+                }
+            });
+            let current = w
+                .filter
+                .class
+                .map_or("all", |c| l.dataset.classes[c as usize].as_str());
+            super::combo_row(ui, "Class", current, |ui| {
+                if ui
+                    .selectable_label(w.filter.class.is_none(), "all")
+                    .clicked()
+                {
+                    actions.push(Action::FilterClass(None));
+                }
+                for (c, name) in l.dataset.classes.iter().enumerate() {
+                    if ui
+                        .selectable_label(w.filter.class == Some(c as u32), name)
+                        .clicked()
+                    {
+                        actions.push(Action::FilterClass(Some(c as u32)));
+                    }
+                }
+            });
+            super::combo_row(ui, "Decision", w.filter.decision.name(), |ui| {
+                for d in DecisionFilter::ALL {
+                    if ui
+                        .selectable_label(w.filter.decision == d, d.name())
+                        .clicked()
+                    {
+                        actions.push(Action::FilterDecision(d));
+                    }
+                }
+            });
+            budget(w, ui, actions);
+        });
+    ui.label(egui::RichText::new(&l.budget_note).small());
     scan_line(w, ui, actions);
     ui.label(format!(
         "{} in queue · {} of {}",
@@ -112,10 +118,11 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 /// Budgets offered for the calibrated tests.
 const BUDGETS: [f64; 5] = [0.01, 0.02, 0.05, 0.10, 0.20];
 
-/// The false-flag budget selector and what it promises about this queue.
-fn budget(w: &Workbench, note: &str, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+/// The false-flag budget selector (a row of the filters' grid; what it
+/// promises about this queue is said under the grid).
+fn budget(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let pct = |q: f64| format!("{:.0}%", q * 100.0);
-    super::combo(ui, "False-flag budget", pct(w.settings.fdr), |ui| {
+    super::combo_row(ui, "False-flag budget", pct(w.settings.fdr), |ui| {
             for q in BUDGETS {
                 if ui
                     .selectable_label(w.settings.fdr == q, pct(q))
@@ -126,7 +133,6 @@ fn budget(w: &Workbench, note: &str, ui: &mut egui::Ui, actions: &mut Vec<Action
             }
         })
         .on_hover_text("How much evidence the calibrated tests (near-copies, triggers) need before they flag; changing it scans the dataset again (decisions are kept)");
-    ui.label(egui::RichText::new(note).small());
 }
 
 /// Where the scan stands: which detectors are still running, or how the
