@@ -1591,3 +1591,19 @@ fn the_view_of_a_dataset_is_restored_when_it_is_opened_again() {
         "the sample on screen comes back"
     );
 }
+
+/// At 1280 px the embedding header's drop-downs stay inside the centre
+/// panel (Colour by was cut off at its right edge).
+#[test]
+fn the_embedding_header_fits_at_1280() {
+    let mut h = harness_sized(settings(), [1280.0, 800.0]);
+    h.step();
+    h.step();
+    let colour = h.get_by_label("Colour by").rect();
+    let sample_panel = h.get_by_label_contains("Sample ").rect().left();
+    assert!(
+        colour.right() <= sample_panel,
+        "Colour by ends at {} past the panel at {sample_panel}",
+        colour.right()
+    );
+}

@@ -7,6 +7,9 @@ use super::super::scatter_view::{self, ScatterInput};
 use super::class_color;
 use crate::review::Decision;
 
+/// Width "Colour by" and its drop-down take in the header, in points.
+const COLOUR_BY_WIDTH: f32 = 230.0;
+
 pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let generation = {
         use std::hash::{Hash, Hasher};
@@ -49,7 +52,8 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let r = &l.report;
     let classes = &l.dataset.classes;
     let has_images = l.dataset.paths.is_some();
-    ui.horizontal(|ui| {
+    // Wraps rather than clips "Colour by" on a narrow centre (1280 px).
+    ui.horizontal_wrapped(|ui| {
         ui.heading("Embedding");
         ui.separator();
         let busy = w.tasks.projection.is_some();
@@ -77,7 +81,15 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 actions.push(Action::UseTsne);
             }
         });
-        ui.add_space(12.0);
+        // A drop-down group does not wrap by itself: start a new row when
+        // "Colour by" and its drop-down would not fit.
+        // (In a wrapping row the available width is the whole row's.)
+        let left_in_row = ui.max_rect().right() - ui.cursor().left();
+        if left_in_row < COLOUR_BY_WIDTH {
+            ui.end_row();
+        } else {
+            ui.add_space(12.0);
+        }
         super::combo(ui, "Colour by", w.color_by.name(), |ui| {
             for c in ColorBy::ALL {
                 if ui.selectable_label(w.color_by == c, c.name()).clicked() {
