@@ -82,15 +82,23 @@ pub fn combo<R>(
     selected: impl Into<egui::WidgetText>,
     add: impl FnOnce(&mut egui::Ui) -> R,
 ) -> egui::Response {
-    ui.horizontal(|ui| {
-        let name = ui.label(label);
-        egui::ComboBox::from_id_salt(label)
-            .selected_text(selected)
-            .show_ui(ui, add)
-            .response
-            .labelled_by(name.id)
-    })
-    .inner
+    ui.horizontal(|ui| labelled_combo(ui, label, selected, add))
+        .inner
+}
+
+/// A label and the drop-down it names, laid out by the caller.
+fn labelled_combo<R>(
+    ui: &mut egui::Ui,
+    label: &str,
+    selected: impl Into<egui::WidgetText>,
+    add: impl FnOnce(&mut egui::Ui) -> R,
+) -> egui::Response {
+    let name = ui.label(label);
+    egui::ComboBox::from_id_salt(label)
+        .selected_text(selected)
+        .show_ui(ui, add)
+        .response
+        .labelled_by(name.id)
 }
 
 /// [`combo`] as one row of a two-column [`egui::Grid`]: the label in the
@@ -102,12 +110,7 @@ pub fn combo_row<R>(
     selected: impl Into<egui::WidgetText>,
     add: impl FnOnce(&mut egui::Ui) -> R,
 ) -> egui::Response {
-    let name = ui.label(label);
-    let r = egui::ComboBox::from_id_salt(label)
-        .selected_text(selected)
-        .show_ui(ui, add)
-        .response
-        .labelled_by(name.id);
+    let r = labelled_combo(ui, label, selected, add);
     ui.end_row();
     r
 }
