@@ -1580,8 +1580,10 @@ fn the_view_of_a_dataset_is_restored_when_it_is_opened_again() {
     h.state_mut().apply(Action::Select(unflagged));
     h.step();
     poisonlens::ui::views::remember(h.state_mut());
-    let views = h.state().settings.views.clone();
+    let mut views = h.state().settings.views.clone();
     drop(h);
+    // As if t-SNE had been shown too: it is computed again on reopening.
+    views.values_mut().for_each(|v| v.tsne = true);
     let mut w = Workbench::new(sample(), vec![], Settings { views, ..s });
     w.wait_for_job();
     assert_eq!(w.color_by, ColorBy::Score);
@@ -1589,6 +1591,11 @@ fn the_view_of_a_dataset_is_restored_when_it_is_opened_again() {
         w.current(),
         Some(unflagged),
         "the sample on screen comes back"
+    );
+    assert!(w.tsne_wanted);
+    assert!(
+        w.tasks.projection.is_some(),
+        "t-SNE is being computed for the view"
     );
 }
 
