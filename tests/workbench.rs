@@ -1592,7 +1592,7 @@ fn the_view_of_a_dataset_is_restored_when_it_is_opened_again() {
         Some(unflagged),
         "the sample on screen comes back"
     );
-    assert!(w.tsne_wanted);
+    assert!(w.tsne_wanted());
     assert!(
         w.tasks.projection.is_some(),
         "t-SNE is being computed for the view"

@@ -116,26 +116,15 @@ impl<'a> InputLook<'a> {
     /// Share of the group's valid neighbours that are in `others` (members
     /// of the class outside the group), averaged over the group's members.
     fn share_in(&self, group: &[usize], others: &[bool]) -> f64 {
-        let (mut sum, mut counted) = (0.0, 0usize);
-        for &i in group.iter().filter(|&&i| self.valid[i]) {
-            let voters: Vec<usize> = self
-                .nb
-                .of(i)
-                .iter()
-                .map(|&j| j as usize)
-                .filter(|&j| self.valid[j])
-                .collect();
-            if voters.is_empty() {
-                continue;
-            }
-            let hits = voters.iter().filter(|&&j| others[j]).count();
-            sum += hits as f64 / voters.len() as f64;
-            counted += 1;
-        }
-        if counted == 0 {
+        let shares: Vec<f64> = group
+            .iter()
+            .filter(|&&i| self.valid[i])
+            .filter_map(|&i| neighbour_share(self.nb, self.valid, i, |j| others[j]))
+            .collect();
+        if shares.is_empty() {
             f64::NAN
         } else {
-            sum / counted as f64
+            shares.iter().sum::<f64>() / shares.len() as f64
         }
     }
 }
@@ -207,19 +196,25 @@ pub fn own_label_share(labels: &[u32], nb: &crate::knn::Neighbors, valid: &[bool
             if !valid[i] || nb.k == 0 {
                 return f64::NAN;
             }
-            let voters: Vec<u32> = nb
-                .of(i)
-                .iter()
-                .copied()
-                .filter(|&j| valid[j as usize])
-                .collect();
-            let same = voters
-                .iter()
-                .filter(|&&j| labels[j as usize] == labels[i])
-                .count();
-            same as f64 / voters.len().max(1) as f64
+            neighbour_share(nb, valid, i, |j| labels[j] == labels[i]).unwrap_or(0.0)
         })
         .collect()
+}
+
+/// Share of sample `i`'s valid neighbours in `nb` for which `hit` holds;
+/// None when it has no valid neighbour.
+fn neighbour_share(
+    nb: &crate::knn::Neighbors,
+    valid: &[bool],
+    i: usize,
+    hit: impl Fn(usize) -> bool,
+) -> Option<f64> {
+    let (mut voters, mut hits) = (0usize, 0usize);
+    for j in nb.of(i).iter().map(|&j| j as usize).filter(|&j| valid[j]) {
+        voters += 1;
+        hits += usize::from(hit(j));
+    }
+    (voters > 0).then(|| hits as f64 / voters as f64)
 }
 
 /// Mean of `own` over the members, weighted by `w` (NaN members skipped).

@@ -281,8 +281,9 @@ pub struct Workbench {
     /// A decision proposed for the whole selection, shown with what it
     /// would change until the user applies or cancels it.
     pub batch: Option<Decision>,
-    /// Whether the user chose the t-SNE view (kept with the dataset's view).
-    pub tsne_wanted: bool,
+    /// Counts changes of the selection ([`Workbench::select`]), so what is
+    /// worked out from it is redone only when it changes.
+    pub selection_generation: u64,
     /// Recently opened datasets, newest first.
     pub recent: Vec<PathBuf>,
     /// Whether the user has moved through the queue or decided since the
@@ -326,7 +327,7 @@ impl Workbench {
             settings,
             selection: Vec::new(),
             batch: None,
-            tsne_wanted: false,
+            selection_generation: 0,
             recent,
             navigated: false,
             closing: Vec::new(),
@@ -596,13 +597,11 @@ impl Workbench {
                     self.closing.push(old);
                 }
                 self.filter = QueueFilter::default();
-                self.selection.clear();
-                self.batch = None;
+                self.select(Vec::new());
                 self.error = None;
                 self.rebuild_queue();
                 self.cursor = 0;
                 self.navigated = false;
-                self.tsne_wanted = false;
                 self.color_by = ColorBy::Label;
                 self.start_scan();
                 super::views::restore(self);
@@ -714,13 +713,11 @@ impl Workbench {
                 self.tasks.trigger = None;
             }
             Action::UsePca => {
-                self.tsne_wanted = false;
                 if let Some(l) = &mut self.loaded {
                     l.projection = l.pca.clone();
                 }
             }
             Action::UseTsne => {
-                self.tsne_wanted = true;
                 let Some(l) = &mut self.loaded else { return };
                 if let Some(t) = &l.tsne {
                     l.projection = t.clone();
@@ -756,10 +753,7 @@ impl Workbench {
                 }
             }
             Action::CancelBatch => self.batch = None,
-            Action::SelectMany(s) => {
-                self.selection = s;
-                self.batch = None;
-            }
+            Action::SelectMany(s) => self.select(s),
             Action::DismissError => self.error = None,
             Action::FilterCluster(c) => {
                 self.filter.cluster = c;
@@ -787,7 +781,7 @@ impl Workbench {
             Action::FindTrigger => self.find_trigger(),
             Action::SelectTriggerCarriers(t) => {
                 let Some(l) = &self.loaded else { return };
-                self.selection = match t {
+                let carriers = match t {
                     TriggerRef::Scan(k) => (0..l.report.ids.len())
                         .filter(|&i| l.report.trigger_of[i] == Some(k))
                         .collect(),
@@ -797,9 +791,27 @@ impl Workbench {
                         .map(|f| f.carriers.clone())
                         .unwrap_or_default(),
                 };
-                self.batch = None;
+                self.select(carriers);
             }
         }
+    }
+
+    /// Makes `samples` the selection; a batch proposed for the old one is
+    /// dropped. The one place the selection changes.
+    fn select(&mut self, samples: Vec<usize>) {
+        self.selection = samples;
+        self.batch = None;
+        self.selection_generation += 1;
+    }
+
+    /// Whether the t-SNE view is shown or being computed (it is shown when
+    /// it is ready): what the dataset's saved view keeps.
+    pub fn tsne_wanted(&self) -> bool {
+        self.tasks.projection.is_some()
+            || self
+                .loaded
+                .as_ref()
+                .is_some_and(|l| l.projection.method == "t-SNE")
     }
 
     /// Searches the selection for a shared trigger, off the UI thread.

@@ -32,7 +32,7 @@ pub fn remember(w: &mut Workbench) {
     let Some(l) = &w.loaded else { return };
     let view = SavedView {
         color_by: w.color_by.name().to_string(),
-        tsne: w.tsne_wanted,
+        tsne: w.tsne_wanted(),
         sample: w.current().map(|i| l.dataset.ids[i].clone()),
         at: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

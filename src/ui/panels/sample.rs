@@ -223,17 +223,20 @@ fn selection_box(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>
 fn class_counts(w: &Workbench, ui: &mut egui::Ui) {
     let Some(l) = &w.loaded else { return };
     let (r, classes) = (&l.report, &l.dataset.classes);
-    let mut per_class = vec![0usize; classes.len()];
-    for &i in &w.selection {
-        per_class[r.labels[i] as usize] += 1;
-    }
-    let by_class: Vec<String> = per_class
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| **n > 0)
-        .map(|(c, n)| format!("{} {n}", classes[c]))
-        .collect();
-    ui.add(egui::Label::new(format!("by label: {}", by_class.join(" · "))).wrap());
+    let text = super::cached(ui, "selection_classes", w.selection_generation, || {
+        let mut per_class = vec![0usize; classes.len()];
+        for &i in &w.selection {
+            per_class[r.labels[i] as usize] += 1;
+        }
+        let by_class: Vec<String> = per_class
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(c, n)| format!("{} {n}", classes[c]))
+            .collect();
+        format!("by label: {}", by_class.join(" · "))
+    });
+    ui.add(egui::Label::new(text.as_str()).wrap());
 }
 
 /// A grid of the selection's images (hover: id, label, decision): the
@@ -300,15 +303,10 @@ fn batch_confirmation(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action
     let Some(l) = &w.loaded else { return };
     // Worked out again only when the decisions or the selection change
     // (a selection may hold a million samples).
-    let sel = &w.selection;
-    let key = (
-        l.review().version(),
-        sel.len(),
-        sel.first().copied(),
-        sel.last().copied(),
-        d,
-    );
-    let e = *super::cached(ui, "batch_effect", key, || l.review().batch_effect(sel, d));
+    let key = (l.review().version(), w.selection_generation, d);
+    let e = *super::cached(ui, "batch_effect", key, || {
+        l.review().batch_effect(&w.selection, d)
+    });
     let n = e.undecided + e.unchanged + e.changed();
     let classes = &l.dataset.classes;
     ui.group(|ui| {
