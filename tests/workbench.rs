@@ -1614,3 +1614,75 @@ fn the_embedding_header_fits_at_1280() {
         colour.right()
     );
 }
+
+/// The window's new reads fail closed: a FIFO where an export's record is
+/// makes the export refuse at once (nothing opened); a remembered key that
+/// is a FIFO is refused at once, naming it; a saved view that names a
+/// sample and a colouring that do not exist opens the dataset as usual.
+#[test]
+fn hostile_export_folders_keys_and_saved_views_fail_closed() {
+    let s = settings();
+    let dir = s.state_dir.clone().unwrap();
+    let mkfifo = |p: &std::path::Path| {
+        let ok = std::process::Command::new("mkfifo")
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    let out = dir.join("fifo_export");
+    std::fs::create_dir_all(&out).unwrap();
+    mkfifo(&out.join("record.json"));
+    let key = dir.join("fifo_key");
+    mkfifo(&key);
+    let mut h = harness_with(Settings {
+        signing_key: Some(key.clone()),
+        ..s.clone()
+    });
+    h.state_mut().apply(Action::OpenSignoff { sign: true });
+    h.step();
+    assert_eq!(
+        h.state().signoff.as_ref().unwrap().key,
+        key.display().to_string()
+    );
+    let started = std::time::Instant::now();
+    h.state_mut().signoff.as_mut().unwrap().out_dir = out.display().to_string();
+    h.state_mut().apply(Action::StartExport);
+    h.state_mut().wait_for_job();
+    h.step();
+    let status = h.state().signoff.as_ref().unwrap().status.clone().unwrap();
+    assert!(status.contains("already holds an export"), "{status}");
+    // Allowed to replace it: the key is read next, and it is a FIFO.
+    h.state_mut().signoff.as_mut().unwrap().replace = true;
+    h.state_mut().apply(Action::StartExport);
+    h.state_mut().wait_for_job();
+    h.step();
+    let status = h.state().signoff.as_ref().unwrap().status.clone().unwrap();
+    assert!(
+        status.contains("fifo_key") && status.contains("FIFO"),
+        "{status}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "no hang"
+    );
+    drop(h);
+
+    let lying = poisonlens::ui::views::SavedView {
+        color_by: "no such colouring".into(),
+        tsne: false,
+        sample: Some("no such sample".into()),
+        at: 0,
+    };
+    let views = [(sample().display().to_string(), lying)].into();
+    let mut w = Workbench::new(sample(), vec![], Settings { views, ..s });
+    w.wait_for_job();
+    assert!(w.loaded.is_some() && w.error.is_none(), "{:?}", w.error);
+    let opened = w.loaded.as_ref().unwrap().path.display().to_string();
+    assert_eq!(
+        opened,
+        sample().display().to_string(),
+        "the lying view was the one looked up"
+    );
+    assert_eq!(w.color_by, ColorBy::Label);
+}
