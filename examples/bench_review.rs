@@ -79,6 +79,7 @@ fn main() {
             key: &pk,
             identity: "bench",
         }),
+        None,
         &|_| {},
     )
     .expect("export");

@@ -34,6 +34,9 @@ struct Cli {
     /// Who is reviewing (default: $POISONLENS_REVIEWER, else your login name).
     #[arg(long, global = true, value_name = "NAME")]
     reviewer: Option<String>,
+    /// The workbench scans with this model's activations.
+    #[command(flatten)]
+    model: cli::model::ModelArgs,
 }
 
 #[derive(Subcommand)]
@@ -43,7 +46,7 @@ enum Command {
         /// A manifest (.csv/.parquet), a folder holding one, or an ImageFolder root.
         dataset: PathBuf,
         /// Embeddings (.npy, N×D float32/float64) overriding any in the dataset.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "model")]
         embeddings: Option<PathBuf>,
         /// Report file: .csv, .parquet or .json.
         #[arg(long)]
@@ -66,6 +69,22 @@ enum Command {
         /// exists beside the review state, and store nothing.
         #[arg(long)]
         no_cache: bool,
+        #[command(flatten)]
+        model: cli::model::ModelArgs,
+    },
+    /// Compute embeddings with the dataset's own model (ONNX) and write them
+    /// as .npy (N × D float32) for scan --embeddings, NumPy or anything else.
+    Embed {
+        /// The dataset (as for scan).
+        dataset: PathBuf,
+        #[command(flatten)]
+        model: cli::model::ModelArgs,
+        /// The .npy file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// No progress on stderr.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Record decisions from a script, or list decisions and history.
     ///
@@ -119,6 +138,9 @@ enum Command {
         /// (else $POISONLENS_PASSPHRASE, else asked on the terminal).
         #[arg(long, value_name = "FILE")]
         passphrase_file: Option<PathBuf>,
+        /// The model the scan used (named with its SHA-256 in the record).
+        #[command(flatten)]
+        model: cli::model::ModelArgs,
     },
     /// Check a signed export: signature, signer, tables and every kept file.
     Verify {
@@ -174,6 +196,7 @@ fn main() -> ExitCode {
             fdr,
             quiet,
             no_cache,
+            model,
         }) => run_scan(ScanArgs {
             dataset,
             embeddings,
@@ -182,10 +205,18 @@ fn main() -> ExitCode {
                 seed,
                 use_images: !no_images,
                 fdr,
+                model: None,
             },
+            model,
             quiet,
             cache: (!no_cache).then_some(state_dir),
         }),
+        Some(Command::Embed {
+            dataset,
+            model,
+            out,
+            quiet,
+        }) => cli::model::embed(&dataset, &model, &out, quiet),
         Some(Command::Review {
             dataset,
             exclude,
@@ -215,6 +246,7 @@ fn main() -> ExitCode {
             sign,
             identity,
             passphrase_file,
+            model,
         }) => cli::export::run(cli::export::ExportArgs {
             dataset,
             out,
@@ -223,6 +255,7 @@ fn main() -> ExitCode {
             reviewer,
             passphrase_file,
             state_dir,
+            model,
         }),
         Some(Command::Verify {
             dir,
@@ -252,7 +285,7 @@ fn main() -> ExitCode {
             passphrase_file,
             no_passphrase,
         ),
-        None => run_workbench(cli.dataset, state_dir, reviewer),
+        None => run_workbench(cli.dataset, state_dir, reviewer, cli.model.options()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -279,6 +312,7 @@ fn run_workbench(
     dataset: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     reviewer: String,
+    model: Option<poisonlens::dataset::model::ModelOptions>,
 ) -> Result<(), poisonlens::Error> {
     poisonlens::ui::run(
         dataset.unwrap_or_else(default_dataset),
@@ -288,6 +322,7 @@ fn run_workbench(
             fdr: detect::DEFAULT_FDR,
             signing_key: None,
             views: Default::default(),
+            model,
         },
     )
     .map_err(poisonlens::Error::Other)
@@ -298,8 +333,9 @@ fn run_workbench(
     dataset: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     reviewer: String,
+    model: Option<poisonlens::dataset::model::ModelOptions>,
 ) -> Result<(), poisonlens::Error> {
-    let _ = (dataset, default_dataset(), state_dir, reviewer);
+    let _ = (dataset, default_dataset(), state_dir, reviewer, model);
     Err(poisonlens::Error::Other(
         "this build has no workbench (built with --no-default-features); use a subcommand, e.g. `poisonlens scan`".into(),
     ))
@@ -311,6 +347,8 @@ struct ScanArgs {
     embeddings: Option<PathBuf>,
     out: PathBuf,
     opts: ScanOptions,
+    /// `--model` and its preparation, loaded once the dataset is open.
+    model: cli::model::ModelArgs,
     quiet: bool,
     /// Use the stored result beside the review state (in `--state-dir` if
     /// given); None with `--no-cache`.
@@ -322,13 +360,15 @@ fn run_scan(a: ScanArgs) -> Result<(), poisonlens::Error> {
         dataset,
         embeddings,
         out,
-        opts,
+        mut opts,
+        model,
         quiet,
         cache,
     } = a;
     let t0 = Instant::now();
     let ds = Dataset::open(&dataset, &OpenOptions { embeddings })?;
     ds.refuse_as_output(&out)?;
+    opts.model = model.load(&ds)?.map(std::sync::Arc::new);
     let last = std::sync::Mutex::new(String::new());
     let tty = std::io::stderr().is_terminal();
     let progress = |stage: &str, frac: f32| {

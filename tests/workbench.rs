@@ -27,6 +27,7 @@ fn settings() -> Settings {
         fdr: poisonlens::detect::DEFAULT_FDR,
         signing_key: None,
         views: Default::default(),
+        model: None,
     }
 }
 
@@ -1685,4 +1686,51 @@ fn hostile_export_folders_keys_and_saved_views_fail_closed() {
         "the lying view was the one looked up"
     );
     assert_eq!(w.color_by, ColorBy::Label);
+}
+
+/// With a model (`--model`, File ▸ Open model…) the window scans on its
+/// activations and says so; "Stop using model" goes back to the dataset's
+/// embeddings; a model that cannot be used is a problem shown in words,
+/// and the dataset stays open.
+#[test]
+fn the_workbench_scans_with_the_users_model_and_can_stop() {
+    let model = sample().join("model.onnx");
+    let mut h = harness_with(Settings {
+        model: Some(poisonlens::dataset::model::ModelOptions::new(&model)),
+        ..settings()
+    });
+    let source = |h: &Harness<'_, Workbench>| {
+        h.state()
+            .loaded
+            .as_ref()
+            .unwrap()
+            .report
+            .feature_source
+            .clone()
+    };
+    assert!(source(&h).contains("layer 'penultimate'"), "{}", source(&h));
+    assert!(h.state().loaded.as_ref().unwrap().report.flagged_count() > 0);
+    h.get_by_label("File").click();
+    h.run_ok();
+    h.get_by_label("Open model…");
+    h.get_by_label("Stop using model model.onnx").click();
+    h.run_ok();
+    h.state_mut().wait_for_job();
+    h.run_ok();
+    assert!(source(&h).contains("embeddings.npy"), "{}", source(&h));
+    assert!(h.state().settings.model.is_none());
+
+    // A file that is no model: the problem is shown, the data stays open.
+    h.state_mut()
+        .apply(Action::UseModel(Some(sample().join("manifest.csv"))));
+    h.state_mut().wait_for_job();
+    h.run_ok();
+    let w = h.state();
+    assert!(w.loaded.is_some());
+    let e = w.error.clone().unwrap_or_default();
+    assert!(
+        e.contains("manifest.csv") && e.contains("not an ONNX model"),
+        "{e}"
+    );
+    h.get_by_label_contains("not an ONNX model");
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use poisonlens::Error;
 use poisonlens::manifest::export::{self, Signer};
-use poisonlens::manifest::record::{self, SIGNATURE_FILE};
+use poisonlens::manifest::record::{self, ModelRef, SIGNATURE_FILE};
 use poisonlens::manifest::sign::{self, NAMESPACE};
 use poisonlens::manifest::verify::{self, VerifyOptions};
 
@@ -22,6 +22,8 @@ pub struct ExportArgs {
     pub reviewer: String,
     pub passphrase_file: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
+    /// The model the review's scan used, named (with its hash) in the record.
+    pub model: super::model::ModelArgs,
 }
 
 /// Writes the export (key first, so a wrong passphrase writes nothing).
@@ -36,6 +38,7 @@ pub fn run(a: ExportArgs) -> Result<(), Error> {
         None => None,
     };
     let (ds, session) = open_session(&a.dataset, a.state_dir.as_deref())?;
+    let model = a.model.load(&ds)?;
     let identity = key
         .as_ref()
         .map(|k| sign::signer_identity(a.identity.as_deref(), k, &a.reviewer))
@@ -50,6 +53,7 @@ pub fn run(a: ExportArgs) -> Result<(), Error> {
         session.fingerprint(),
         &a.out,
         signer,
+        model.as_ref().map(ModelRef::of),
         &|_| {},
     )?;
     print!(

@@ -2,5 +2,6 @@
 
 pub mod export;
 pub mod keys;
+pub mod model;
 pub mod review;
 pub mod secret;

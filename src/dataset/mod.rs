@@ -7,6 +7,7 @@ mod imagefolder;
 pub mod images;
 mod inputs;
 pub(crate) mod manifest;
+pub mod model;
 pub mod npy;
 mod parquet_footer;
 pub mod paths;

@@ -156,7 +156,9 @@ fn size_mismatch(path: &Path, have: u64, rows: usize, cols: usize, need: usize) 
     )
 }
 
-/// Writes an N×D float32 `.npy` file (used by tests and the sample-data tools).
+/// Writes an N×D float32 `.npy` file (`poisonlens embed`, tests). Written
+/// beside it first and renamed into place, so an earlier file is never half
+/// overwritten and a FIFO at `path` is replaced, never written into.
 pub fn write_npy(path: &Path, m: &Matrix) -> Result<()> {
     let mut header = format!(
         "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
@@ -173,7 +175,14 @@ pub fn write_npy(path: &Path, m: &Matrix) -> Result<()> {
     for v in &m.data {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    std::fs::write(path, out).map_err(|e| Error::io(path, e))
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    std::fs::write(&tmp, out).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
 }
 
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {

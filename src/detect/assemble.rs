@@ -36,7 +36,7 @@ impl Report {
             reasons: vec![String::new(); n],
             suggested_label: vec![None; n],
             suggested_confidence: vec![0.0; n],
-            // Detectors join as they finish (placeholders for all seven
+            // Detectors join as they finish (placeholders for all of them
             // would be 260 MB of zeros at a million samples).
             detectors: Vec::new(),
             clusters: Vec::new(),

@@ -271,8 +271,12 @@ pub fn key(ds: &Dataset, opts: &ScanOptions) -> Result<[u8; 32], String> {
         h.update((c.len() as u64).to_le_bytes());
         h.update(c.as_bytes());
     }
-    match &ds.embeddings {
-        Some(m) => {
+    match (&opts.model, &ds.embeddings) {
+        (Some(model), _) => {
+            h.update(b"model");
+            h.update(model.identity().as_bytes());
+        }
+        (None, Some(m)) => {
             h.update(b"embeddings");
             h.update((m.rows as u64).to_le_bytes());
             h.update((m.cols as u64).to_le_bytes());
@@ -281,9 +285,9 @@ pub fn key(ds: &Dataset, opts: &ScanOptions) -> Result<[u8; 32], String> {
                 h.update(&bytes);
             }
         }
-        None => h.update(b"no embeddings"),
+        (None, None) => h.update(b"no embeddings"),
     }
-    if let (true, Some(paths)) = (opts.use_images, &ds.paths) {
+    if let (true, Some(paths)) = (opts.use_images || opts.model.is_some(), &ds.paths) {
         let digests: Vec<String> = (0..paths.len())
             .into_par_iter()
             .map(|i| {

@@ -24,6 +24,7 @@ pub mod gmm;
 pub mod graph;
 pub mod input_view;
 pub mod label_flip;
+pub mod model_prediction;
 pub mod outlier;
 pub mod registry;
 pub mod spectral;
@@ -36,6 +37,7 @@ pub use registry::{
     detector_info, detector_infos, fdr_is_valid,
 };
 
+use crate::dataset::model::{self, Model};
 use crate::dataset::{Dataset, EmbeddingSource, images};
 use crate::error::{Error, Result};
 use crate::knn::{Watch, knn_watched};
@@ -58,6 +60,9 @@ pub struct ScanOptions {
     /// and the chance of any false trigger (Bonferroni over the recurring
     /// windows).
     pub fdr: f64,
+    /// The user's model: when given, its activations are the features
+    /// (computed in the same pass that reads the images).
+    pub model: Option<Arc<Model>>,
 }
 
 /// Default false-flag budget ([`ScanOptions::fdr`]).
@@ -69,6 +74,7 @@ impl Default for ScanOptions {
             seed: 0,
             use_images: true,
             fdr: DEFAULT_FDR,
+            model: None,
         }
     }
 }
@@ -351,35 +357,29 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
         return Err(Error::file(&ds.source, "a scan needs at least 2 samples"));
     }
     let mut warnings = ds.warnings.clone();
-    let mut digests = if opts.use_images && ds.paths.is_some() {
-        progress("reading images", 0.0);
-        let d = images::digest_all(ds, &|k| progress("reading images", k as f32 / n as f32));
-        let bad: Vec<String> = d
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| {
-                r.as_ref()
-                    .err()
-                    .map(|e| format!("sample '{}' (row {}): {e}", ds.ids[i], i + 1))
-            })
-            .collect();
-        if !bad.is_empty() {
-            warnings.push(format!(
-                "{} image(s) could not be read; they are scanned by embedding only",
-                bad.len()
-            ));
-            warnings.extend(bad.into_iter().take(20));
+    let mut predictions = None;
+    let (model_features, mut digests) = match &opts.model {
+        Some(m) => {
+            let (features, digests, logits) =
+                embed_with_model(ds, m, opts, &progress, cancelled, &mut warnings)?;
+            predictions = logits;
+            (Some(features), digests)
         }
-        d
-    } else {
-        Vec::new()
+        None if opts.use_images && ds.paths.is_some() => {
+            progress("reading images", 0.0);
+            let d = images::digest_all(ds, &|k| progress("reading images", k as f32 / n as f32));
+            note_unreadable(ds, &d, &mut warnings);
+            (None, d)
+        }
+        None => (None, Vec::new()),
     };
     let reduce = |m: &Matrix| {
         progress("reducing dimensions", 0.0);
         Pca::fit(m, MAX_SCAN_DIMS).transform_matrix(m)
     };
-    let (matrix, feature_source) = match (&ds.embeddings, &ds.embedding_source) {
-        (Some(m), src) => (
+    let (matrix, feature_source) = match (model_features, &ds.embeddings, &ds.embedding_source) {
+        (Some((m, source)), _, _) => (Arc::new(m), source),
+        (None, Some(m), src) => (
             // Wide embeddings are reduced straight from the dataset's copy
             // (a second full copy of 1M × 512 would be 2 GB).
             if m.cols > MAX_SCAN_DIMS {
@@ -400,7 +400,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
                 EmbeddingSource::None => format!("{}-d embeddings", m.cols),
             },
         ),
-        (None, _) => match images::pixel_features(&digests) {
+        (None, None, _) => match images::pixel_features(&digests) {
             Some(m) => {
                 warnings.push(
                     "no embeddings given: using 16×16 grayscale pixel features, which are far weaker than a model's embeddings"
@@ -459,6 +459,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
             view: view.as_ref(),
             digests: &digests,
             images: images.as_deref(),
+            predictions: predictions.as_ref(),
             options: opts,
             earlier: &evidence,
         };
@@ -481,6 +482,86 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
     report.neighbours = shown;
     progress("done", 1.0);
     Ok(report)
+}
+
+/// The model's activations with their description, the image digests
+/// (empty unless images are used) and the model's class scores.
+type ModelFeatures = (
+    (Matrix, String),
+    Vec<Result<images::ImageDigest, String>>,
+    Option<Matrix>,
+);
+
+/// The model's activations as the scan's features (with its description),
+/// the scan's image digests from the same decode when images are used, and
+/// the model's class scores when it classifies the dataset's classes.
+fn embed_with_model(
+    ds: &Dataset,
+    model: &Model,
+    opts: &ScanOptions,
+    progress: &(dyn Fn(&str, f32) + Sync),
+    cancelled: &(dyn Fn() -> bool + Sync),
+    warnings: &mut Vec<String>,
+) -> Result<ModelFeatures> {
+    let n = ds.len();
+    progress("embedding with the model", 0.0);
+    let side = (opts.use_images).then(|| images::trigger_side(n));
+    let e = model::embed_all(
+        ds,
+        model,
+        side,
+        &|k| progress("embedding with the model", k as f32 / n as f32),
+        cancelled,
+    )?;
+    if cancelled() {
+        return Err(Error::Cancelled);
+    }
+    if let Some(l) = &e.logits
+        && model_prediction::class_order(l, &ds.labels, ds.classes.len()).is_none()
+    {
+        warnings.push(format!(
+            "the model's class predictions are not used: mapping its outputs to the classes they most often predict does not give one class per output agreeing with at least {:.0}% of the labels",
+            100.0 * model_prediction::MIN_AGREEMENT
+        ));
+    }
+    if !e.unreadable.is_empty() {
+        warnings.push(format!(
+            "{} image(s) could not be read, so the model could not embed them; they sit at the mean embedding and are best reviewed by hand",
+            e.unreadable.len()
+        ));
+        warnings.extend(
+            e.unreadable
+                .iter()
+                .take(20)
+                .map(|(i, why)| format!("sample '{}' (row {}): {why}", ds.ids[*i], i + 1)),
+        );
+    }
+    Ok(((e.embeddings, model.describe()), e.digests, e.logits))
+}
+
+/// Warns of images that could not be read (they are scanned by their
+/// embedding only), naming the first twenty.
+fn note_unreadable(
+    ds: &Dataset,
+    digests: &[Result<images::ImageDigest, String>],
+    warnings: &mut Vec<String>,
+) {
+    let bad: Vec<String> = digests
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("sample '{}' (row {}): {e}", ds.ids[i], i + 1))
+        })
+        .collect();
+    if !bad.is_empty() {
+        warnings.push(format!(
+            "{} image(s) could not be read; they are scanned by embedding only",
+            bad.len()
+        ));
+        warnings.extend(bad.into_iter().take(20));
+    }
 }
 
 /// Neighbours for the label check: 40, fewer for tiny datasets.

@@ -136,7 +136,7 @@ pub struct ClassSplit {
 }
 
 /// Every detector the scan runs, in report order: the one list.
-pub static REGISTRY: [&dyn Detector; 7] = [
+pub static REGISTRY: [&dyn Detector; 8] = [
     &super::label_flip::LabelFlip,
     &super::activation_clustering::ActivationCluster,
     &super::spectral::Spectral,
@@ -144,6 +144,7 @@ pub static REGISTRY: [&dyn Detector; 7] = [
     &super::duplicates::Duplicates,
     &super::trigger::TriggerSearch,
     &super::fixed_pattern::FixedPattern,
+    &super::model_prediction::ModelPrediction,
 ];
 
 /// Every detector's registry entry, in report order.

@@ -148,6 +148,7 @@ pub fn build_record(
         files: BTreeMap::new(),
         kept,
         excluded,
+        model: None,
     };
     Ok(record)
 }
@@ -198,6 +199,7 @@ pub fn export(
     fingerprint: &str,
     out: &Path,
     signer: Option<Signer<'_>>,
+    model: Option<record::ModelRef>,
     progress: &(dyn Fn(f32) + Sync),
 ) -> Result<Exported> {
     for name in [CSV_FILE, PARQUET_FILE, RECORD_FILE, SIGNATURE_FILE] {
@@ -210,6 +212,7 @@ pub fn export(
         signer.as_ref().map(|s| s.identity),
         progress,
     )?;
+    record.model = model;
     let mut df = kept_frame(ds, &record.kept)?;
     let mut csv = Vec::new();
     CsvWriter::new(&mut csv)

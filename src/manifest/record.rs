@@ -45,6 +45,36 @@ pub struct Record {
     pub kept: Vec<KeptSample>,
     /// Samples left out.
     pub excluded: Vec<ExcludedSample>,
+    /// The model whose activations the scan used, when one was (absent in
+    /// records of scans on given embeddings, and in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelRef>,
+}
+
+/// The model the review's scan embedded with: which file (by hash), which
+/// layer, and how images were prepared, so the evidence can be recomputed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ModelRef {
+    /// The `.onnx` file as given.
+    pub file: String,
+    /// SHA-256 of the file.
+    pub sha256: String,
+    /// The tensor whose values were the embeddings.
+    pub layer: String,
+    /// Input layout and size, pixel scale, mean and std, in words.
+    pub preparation: String,
+}
+
+impl ModelRef {
+    /// What a record says of `m`.
+    pub fn of(m: &crate::dataset::model::Model) -> Self {
+        ModelRef {
+            file: m.path.to_string_lossy().into(),
+            sha256: m.sha256.clone(),
+            layer: m.layer.clone(),
+            preparation: m.preparation(),
+        }
+    }
 }
 
 /// Which dataset, and where its files are.

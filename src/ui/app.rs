@@ -66,6 +66,10 @@ pub enum Action {
     Open(PathBuf),
     /// Show the file dialog.
     ShowOpenDialog,
+    /// Ask for a model file (File ▸ Open model…).
+    ShowOpenModelDialog,
+    /// Use this model for the open and later datasets (`None`: stop using one).
+    UseModel(Option<PathBuf>),
     /// Stop the running job.
     Cancel,
     /// Only show samples flagged by this detector (None = all).
@@ -143,6 +147,9 @@ pub struct Settings {
     /// What the window showed of each dataset last time (kept between
     /// sessions; [`super::views`]).
     pub views: super::views::SavedViews,
+    /// The user's model (`--model`, File ▸ Open model…): its activations
+    /// are the scan's features for every dataset opened.
+    pub model: Option<crate::dataset::model::ModelOptions>,
 }
 
 impl Default for Settings {
@@ -153,6 +160,7 @@ impl Default for Settings {
             fdr: crate::detect::DEFAULT_FDR,
             signing_key: None,
             views: Default::default(),
+            model: None,
         }
     }
 }
@@ -394,10 +402,22 @@ impl Workbench {
         let p = path.clone();
         let state_dir = self.settings.state_dir.clone();
         let fdr = self.settings.fdr;
+        let model = self.settings.model.clone();
         self.tasks.open = Some(Job::spawn(
             format!("Opening {}", path.display()),
-            move |s| loaded::open(p, state_dir, fdr, s),
+            move |s| loaded::open(p, state_dir, fdr, model, s),
         ));
+    }
+
+    /// Uses the model at `path` (or, with `None`, the dataset's own
+    /// embeddings again): the open dataset is opened again with it, and
+    /// scanned on the model's activations. Its review is untouched.
+    pub fn use_model(&mut self, path: Option<PathBuf>) {
+        self.settings.model = path.map(crate::dataset::model::ModelOptions::new);
+        if let Some(l) = &self.loaded {
+            let p = l.path.clone();
+            self.open(p);
+        }
     }
 
     /// Starts scanning the open dataset in the background (a running scan
@@ -425,6 +445,7 @@ impl Workbench {
         let store = l.session.location.path.clone();
         let options = crate::detect::ScanOptions {
             fdr: self.settings.fdr,
+            model: l.model.clone(),
             ..Default::default()
         };
         let (send, stages) = std::sync::mpsc::channel();
@@ -608,6 +629,13 @@ impl Workbench {
             }
             Err(e) if e == "cancelled" => {}
             Err(e) => {
+                // The model asked for is not in use: the one the open
+                // dataset was scanned with (if any) stays the one used.
+                self.settings.model = self
+                    .loaded
+                    .as_ref()
+                    .and_then(|l| l.model.as_ref())
+                    .map(|m| m.options.clone());
                 self.error = Some(if self.loaded.is_some() {
                     format!("{e}\nThe dataset that was open stays open.")
                 } else {
@@ -705,6 +733,21 @@ impl Workbench {
                     Picked::Unavailable => self.error = Some(dialogs::OPEN_ANOTHER_WAY.into()),
                 }
             }
+            Action::ShowOpenModelDialog => {
+                use super::dialogs::{self, Picked};
+                let dialog = || {
+                    rfd::FileDialog::new()
+                        .set_title("Open the model trained on this dataset (ONNX)")
+                        .add_filter("ONNX model", &["onnx"])
+                        .pick_file()
+                };
+                match dialogs::pick(dialog) {
+                    Picked::Path(p) => self.use_model(Some(p)),
+                    Picked::Cancelled => {}
+                    Picked::Unavailable => self.error = Some(dialogs::OPEN_ANOTHER_WAY.into()),
+                }
+            }
+            Action::UseModel(p) => self.use_model(p),
             Action::Cancel => {
                 self.tasks.cancel_all();
                 // t-SNE and the trigger search cannot stop mid-way; they

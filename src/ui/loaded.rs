@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::Sender;
 
+use crate::dataset::model::{Model, ModelOptions};
 use crate::dataset::{Dataset, OpenOptions};
 use crate::detect::cache::{self, Origin, ScanCache};
 use crate::detect::cluster_map::{self, ClusterInput, ClusterRow};
@@ -46,6 +47,8 @@ pub struct Loaded {
     pub cluster_rows: Vec<ClusterRow>,
     /// What the scan's false-flag budget promises (made once, shown every frame).
     pub budget_note: String,
+    /// The user's model, loaded and checked at open; the scan embeds with it.
+    pub model: Option<Arc<Model>>,
 }
 
 /// Where the scan of the open dataset stands.
@@ -177,10 +180,16 @@ pub fn open(
     path: PathBuf,
     state_dir: Option<PathBuf>,
     fdr: f64,
+    model: Option<ModelOptions>,
     job: &JobState,
 ) -> Result<Loaded, String> {
     job.report("opening", 0.0);
     let ds = Dataset::open(&path, &OpenOptions::default()).map_err(|e| e.to_string())?;
+    job.report("loading the model", 0.4);
+    let model = model
+        .map(|m| Model::load(&m, ds.classes.len()).map(Arc::new))
+        .transpose()
+        .map_err(|e| e.to_string())?;
     job.report("opening the review", 0.6);
     let writer = ReviewSession::open(&ds, state_dir.as_deref()).map_err(|e| e.to_string())?;
     let session = writer.reader().map_err(|e| e.to_string())?;
@@ -188,7 +197,7 @@ pub fn open(
         return Err("cancelled".into());
     }
     job.report("projecting", 0.8);
-    let (features, source) = given_features(&ds);
+    let (features, source) = given_features(&ds, model.as_deref());
     let projection = if features.rows == ds.len() {
         project2d::pca(&features)
     } else {
@@ -211,13 +220,20 @@ pub fn open(
         session,
         saver: super::saver::Saver::start(writer),
         cluster_rows: Vec::new(),
+        model,
     })
 }
 
 /// The features the window can show before the scan: the embeddings as
 /// given (wide ones too; the scan's reduction keeps their top components),
-/// or none.
-fn given_features(ds: &Dataset) -> (Arc<Matrix>, String) {
+/// or none (none either when a model's will replace them).
+fn given_features(ds: &Dataset, model: Option<&Model>) -> (Arc<Matrix>, String) {
+    if let Some(m) = model {
+        return (
+            Arc::new(Matrix::new(0, 0, Vec::new())),
+            format!("the scan embeds with {}", m.describe()),
+        );
+    }
     match &ds.embeddings {
         Some(m) if m.cols <= MAX_SCAN_DIMS => (Arc::clone(m), format!("{}-d embeddings", m.cols)),
         Some(m) => (
@@ -269,7 +285,7 @@ pub fn scan(
     job: &JobState,
 ) -> Result<Scanned, String> {
     let progress = |stage: &str, f: f32| job.report(&format!("scanning: {stage}"), f * 0.95);
-    let (features, _) = given_features(&ds);
+    let (features, _) = given_features(&ds, options.model.as_deref());
     // Built from the scan's own evidence, so nothing but the newest
     // detector's scores is copied on the way to the window.
     let finished = |all: &[Evidence]| {
@@ -312,10 +328,11 @@ pub fn scan(
         cache::scan_cached(&ds, &options, store.as_ref().map_err(Clone::clone), &watch)
             .map_err(|e| e.to_string())?;
     job.report("projecting", 0.96);
-    let made_features = !ds
-        .embeddings
-        .as_ref()
-        .is_some_and(|e| e.rows == report.features.rows);
+    let made_features = options.model.is_some()
+        || ds
+            .embeddings
+            .as_ref()
+            .is_none_or(|e| e.rows != report.features.rows);
     let projection = made_features.then(|| project2d::pca(&report.features));
     let cluster_rows = cluster_map::build(&report);
     let budget_note = report.budget_note();

@@ -105,6 +105,10 @@ impl SignoffForm {
             identity: self.identity.trim().to_string(),
             reviewer: self.reviewer.clone(),
             replace: self.replace,
+            model: l
+                .model
+                .as_deref()
+                .map(crate::manifest::record::ModelRef::of),
         })
     }
 }
@@ -147,6 +151,7 @@ pub struct ExportRequest {
     identity: String,
     reviewer: String,
     replace: bool,
+    model: Option<crate::manifest::record::ModelRef>,
 }
 
 impl ExportRequest {
@@ -187,6 +192,7 @@ impl ExportRequest {
             &self.fingerprint,
             &self.out,
             signer,
+            self.model.clone(),
             &|f| job.report("hashing kept files", f),
         )
         .map_err(|e| e.to_string())?;

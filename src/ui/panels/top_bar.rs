@@ -81,6 +81,7 @@ fn file_menu(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     {
         actions.push(Action::OpenSignoff { sign: false });
     }
+    model_items(w, ui, actions);
     ui.menu_button("Open recent", |ui| {
         if w.recent.is_empty() {
             ui.label("Nothing yet");
@@ -93,6 +94,30 @@ fn file_menu(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     });
     ui.separator();
     buttons(&quit, ui, actions);
+}
+
+/// Choosing the model whose activations the scan uses, and going back to
+/// the dataset's own embeddings.
+fn model_items(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    if ui
+        .button("Open model…")
+        .on_hover_text(
+            "Scan with the activations of the model trained on this dataset (ONNX), computed here",
+        )
+        .clicked()
+    {
+        actions.push(Action::ShowOpenModelDialog);
+    }
+    if let Some(m) = &w.settings.model {
+        let name = m.path.file_name().unwrap_or_default().to_string_lossy();
+        if ui
+            .button(format!("Stop using model {name}"))
+            .on_hover_text("Scan with the dataset's own embeddings again")
+            .clicked()
+        {
+            actions.push(Action::UseModel(None));
+        }
+    }
 }
 
 /// "Relabel to" with each class and the digit that picks it (the digit
