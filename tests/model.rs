@@ -451,7 +451,28 @@ fn the_models_own_verdict_flags_labels_changed_since_training() {
         if d.flagged[i] {
             assert_eq!(d.suggested[i], Some(trouser));
             assert!(d.reasons[i].as_deref().unwrap().contains("'Trouser'"));
-            assert!(r.flagged[i], "the combined verdict takes the model's flag");
         }
     }
+    // It corroborates: its reason joins the other detectors' flags, and it
+    // flags nothing they did not.
+    for &i in &changed {
+        if r.flagged[i] && d.flagged[i] {
+            assert!(
+                r.reasons[i].contains("the model itself puts"),
+                "{}",
+                r.reasons[i]
+            );
+        }
+    }
+    let alone: Vec<usize> = (0..ds.len())
+        .filter(|&i| {
+            d.flagged[i]
+                && !r
+                    .detectors
+                    .iter()
+                    .any(|s| s.name != "model_prediction" && s.flagged[i])
+        })
+        .collect();
+    assert!(!alone.is_empty(), "some of its marks are its own");
+    assert!(alone.iter().all(|&i| !r.flagged[i]), "it flagged alone");
 }

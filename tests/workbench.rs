@@ -1710,6 +1710,7 @@ fn the_workbench_scans_with_the_users_model_and_can_stop() {
     };
     assert!(source(&h).contains("layer 'penultimate'"), "{}", source(&h));
     assert!(h.state().loaded.as_ref().unwrap().report.flagged_count() > 0);
+    h.get_by_label("· model model.onnx, layer 'penultimate'");
     h.get_by_label("File").click();
     h.run_ok();
     h.get_by_label("Open model…");
@@ -1719,6 +1720,16 @@ fn the_workbench_scans_with_the_users_model_and_can_stop() {
     h.run_ok();
     assert!(source(&h).contains("embeddings.npy"), "{}", source(&h));
     assert!(h.state().settings.model.is_none());
+
+    // Dropping an .onnx on the window scans with it (a dataset reopens).
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(model.clone())));
+    h.step();
+    h.state_mut().wait_for_job();
+    h.run_ok();
+    assert!(source(&h).contains("layer 'penultimate'"), "{}", source(&h));
+    assert_eq!(h.state().loaded.as_ref().unwrap().path, sample());
 
     // A file that is no model: the problem is shown, the data stays open.
     h.state_mut()

@@ -198,6 +198,10 @@ pub(super) fn combine(
     if supporting.len() < names.len() {
         supporting.clear();
     }
+    let corroborating: Vec<&DetectorScores> = registry::names_with(Role::Corroborating)
+        .into_iter()
+        .filter_map(|p| detectors.iter().copied().find(|d| d.name == p))
+        .collect();
     let mut score = vec![0f32; n];
     let mut flagged = vec![false; n];
     let mut reasons = vec![String::new(); n];
@@ -218,6 +222,9 @@ pub(super) fn combine(
             why.extend(supporting.iter().filter_map(|d| d.reasons[i].as_deref()));
         }
         flagged[i] = !why.is_empty();
+        if flagged[i] {
+            why.extend(corroborating.iter().filter_map(|d| d.reasons[i].as_deref()));
+        }
         score[i] = if flagged[i] { s.max(0.5) } else { s.min(0.499) };
         reasons[i] = why.join("; ");
     }

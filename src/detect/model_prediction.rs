@@ -1,10 +1,14 @@
 //! The model's own verdict: when the scan embeds with the user's model and
 //! the model ends in a classifier of the dataset's classes, a sample it
-//! confidently assigns to another class than its label is flagged, with
-//! that class suggested. A model trained on the data has fitted almost
-//! every label it was given, so one it still contradicts with confidence
-//! is worth a look; a model trained elsewhere (a trusted reference) finds
-//! flipped labels directly. Without a model this detector flags nothing.
+//! confidently assigns to another class than its label is marked, with
+//! that class suggested. It corroborates, never flags alone: measured on
+//! the four devsets with models trained on them, the samples such a model
+//! still contradicts after fitting them are mostly hard clean ones (its
+//! flags no other detector shared were false 32 times in 35), while on
+//! flipped labels it agrees with the label check (64 of its 69 flags were
+//! flips, all but 6 already found). So it adds its reason and suggested
+//! label to samples the others flag, and the workbench's detector filter
+//! lists its own marks. Without a model it marks nothing.
 //!
 //! Which of the model's outputs is which class is not written in an ONNX
 //! file, and the dataset's classes are sorted by name, not in the order the
@@ -26,7 +30,7 @@ static INFO: DetectorInfo = DetectorInfo {
     title: "model disagrees",
     finds: "the user's model confidently predicts another class",
     doing: "reading the model's predictions",
-    role: Role::Primary,
+    role: Role::Corroborating,
     calibration: Calibration::Threshold,
 };
 

@@ -18,6 +18,10 @@ pub enum Role {
     /// Fires on odd-but-clean samples too: flags only when every
     /// supporting detector agrees.
     Supporting,
+    /// Never flags a sample by itself: adds its reason (and suggested
+    /// label) to samples the others flag, and its own flags can be listed
+    /// (the workbench's detector filter).
+    Corroborating,
 }
 
 /// What a detector is, for everything that lists detectors (the combined

@@ -165,6 +165,19 @@ impl Default for Settings {
     }
 }
 
+/// What a file dropped on the window asks for: an `.onnx` is the model to
+/// scan with, anything else a dataset to open.
+fn dropped_action(p: PathBuf) -> Action {
+    let onnx = p
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+    if onnx {
+        Action::UseModel(Some(p))
+    } else {
+        Action::Open(p)
+    }
+}
+
 /// What the central area shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CentralView {
@@ -744,7 +757,7 @@ impl Workbench {
                 match dialogs::pick(dialog) {
                     Picked::Path(p) => self.use_model(Some(p)),
                     Picked::Cancelled => {}
-                    Picked::Unavailable => self.error = Some(dialogs::OPEN_ANOTHER_WAY.into()),
+                    Picked::Unavailable => self.error = Some(dialogs::MODEL_ANOTHER_WAY.into()),
                 }
             }
             Action::UseModel(p) => self.use_model(p),
@@ -1054,7 +1067,7 @@ impl Workbench {
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect()
         });
-        actions.extend(dropped.into_iter().take(1).map(Action::Open));
+        actions.extend(dropped.into_iter().take(1).map(dropped_action));
         panels::window(self, ui, &mut actions);
         for a in actions {
             if moved_under_user && matches!(a, Action::Command(c) if c.decides()) {

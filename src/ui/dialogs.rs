@@ -37,8 +37,11 @@ pub fn pick(dialog: impl FnOnce() -> Option<PathBuf>) -> Picked {
 pub const TYPE_THE_PATH: &str =
     "No file dialog could be opened here (no desktop portal?): type the path into the field.";
 
-/// Said when no dialog could be shown for File ▸ Open.
-pub const OPEN_ANOTHER_WAY: &str = "No file dialog could be opened here (no desktop portal?). Drop a manifest or image folder on the window, use File ▸ Open recent, or start the workbench as `poisonlens PATH`.";
+/// Said when no dialog could be shown for File > Open.
+pub const OPEN_ANOTHER_WAY: &str = "No file dialog could be opened here (no desktop portal?). Drop a manifest or image folder on the window, use File > Open recent, or start the workbench as `poisonlens PATH`.";
+
+/// Said when no dialog could be shown for File > Open model.
+pub const MODEL_ANOTHER_WAY: &str = "No file dialog could be opened here (no desktop portal?). Drop the .onnx file on the window, or start the workbench as `poisonlens DATASET --model MODEL.onnx`.";
 
 #[cfg(test)]
 mod tests {

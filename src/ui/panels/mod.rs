@@ -61,7 +61,7 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 ui.label(if w.is_busy() {
                     "Opening the dataset…"
                 } else {
-                    "Open a dataset: File ▸ Open, or drop a manifest onto this window."
+                    "Open a dataset: File > Open, or drop a manifest onto this window."
                 });
             });
         });

@@ -20,7 +20,13 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 l.dataset.len(),
                 l.dataset.classes.len(),
                 l.report.flagged_count()
-            ));
+            ))
+            .on_hover_text(format!("Features: {}", l.report.feature_source));
+            if let Some(m) = &l.model {
+                let name = m.path.file_name().unwrap_or_default().to_string_lossy();
+                ui.label(format!("· model {name}, layer '{}'", m.layer))
+                    .on_hover_text(m.describe());
+            }
         }
         let running = w.tasks.progress();
         for (stage, f) in &running {
