@@ -476,3 +476,50 @@ fn the_models_own_verdict_flags_labels_changed_since_training() {
     assert!(!alone.is_empty(), "some of its marks are its own");
     assert!(alone.iter().all(|&i| !r.flagged[i]), "it flagged alone");
 }
+
+/// The signed record names the model (file, SHA-256, layer, preparation);
+/// `verify` says so, and notices when the file now holds another model.
+#[test]
+fn the_signed_record_names_the_model_and_verify_reports_it() {
+    let t = common::signed::signed();
+    let model = t.dir.join("model.onnx");
+    std::fs::copy(sample_model(), &model).unwrap();
+    let out = t.dir.join("export_with_model");
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    ok(&[
+        "export",
+        &s(&t.data),
+        "--out",
+        &s(&out),
+        "--sign",
+        &s(&t.key),
+        "--identity",
+        "ana@example.org",
+        "--model",
+        &s(&model),
+    ]);
+    let record: poisonlens::manifest::record::Record =
+        serde_json::from_slice(&std::fs::read(out.join("record.json")).unwrap()).unwrap();
+    let m = record.model.expect("the record names the model");
+    let bytes = std::fs::read(&model).unwrap();
+    use sha2::Digest;
+    assert_eq!(m.sha256, format!("{:x}", sha2::Sha256::digest(&bytes)));
+    assert_eq!(m.layer, "penultimate");
+    assert!(
+        m.preparation.contains("NCHW 1×28×28, pixels × 1/255"),
+        "{}",
+        m.preparation
+    );
+    let verify = |expect: &str| {
+        let o = poisonlens(&["verify", &s(&out), "--allowed-signers", &s(&t.allowed)]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains(&format!("sha256 {}", m.sha256)), "{err}");
+        assert!(err.contains(expect), "{err}");
+    };
+    verify("the file there still holds it");
+    std::fs::copy(testdata("lenet.onnx"), &model).unwrap();
+    verify("the file there now holds another model");
+    // Records without a model (every earlier one) still read and verify.
+    assert!(common::signed::record(&t).model.is_none());
+}

@@ -94,6 +94,9 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verdict {
         return v;
     };
     check_record(&record, &mut v);
+    if let Some(m) = &record.model {
+        v.notes.push(model_note(m));
+    }
     for name in [CSV_FILE, PARQUET_FILE] {
         check_table(dir, name, &record, &mut v);
     }
@@ -118,6 +121,21 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verdict {
         root.display()
     );
     v
+}
+
+/// What the record says of the model the review's scan used, and whether
+/// the file it names still holds that model (the model is not part of the
+/// cleaned dataset, so a change is worth knowing, not a failure).
+fn model_note(m: &super::record::ModelRef) -> String {
+    let now = match sha256_file(Path::new(&m.file)) {
+        Ok(h) if h == m.sha256 => "the file there still holds it".to_string(),
+        Ok(_) => "the file there now holds another model".to_string(),
+        Err(e) => format!("its file cannot be checked here ({e})"),
+    };
+    format!(
+        "the review's scan used model {} (sha256 {}), layer '{}', {}; {now}",
+        m.file, m.sha256, m.layer, m.preparation
+    )
 }
 
 /// Reads and parses `record.json` (a regular file of bounded size).
