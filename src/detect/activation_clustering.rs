@@ -54,6 +54,20 @@ pub const FOREIGN_LOOK: f64 = 0.05;
 pub const FOREIGN_SEPARATION: f64 = 3.0;
 /// Conductance enough for a foreign group (1.5 × [`SPLIT_CONDUCTANCE`]).
 pub const FOREIGN_CONDUCTANCE: f64 = 0.03;
+/// A group looks native when its members' input-view neighbours include at
+/// least this share (twice [`FOREIGN_LOOK`]) of the look-alikes in its
+/// class a random group as large would have. A native-looking group split
+/// off by the likelihood gain alone is a sub-style of the class (a cut of
+/// trousers) unless its neighbour graph also comes apart
+/// ([`NATIVE_CONDUCTANCE`]). Measured over the 164 sets scanned so far:
+/// the nine flagged groups holding no poison at all (trouser sub-styles,
+/// 5–58 samples, gain 3.0–3.7) all had ≥ 0.11 of their look-alikes and
+/// conductance ≥ 0.082; poison groups that look native (clean-label
+/// stamps, backdoors inside their target's look) had conductance ≤ 0.057.
+pub const NATIVE_LOOK: f64 = 2.0 * FOREIGN_LOOK;
+/// Conductance a native-looking group split by the gain alone must reach
+/// (3 × [`SPLIT_CONDUCTANCE`]).
+pub const NATIVE_CONDUCTANCE: f64 = 3.0 * SPLIT_CONDUCTANCE;
 /// PCA dimensions per class (as in the paper and ART).
 pub const DIMS: usize = 10;
 /// Classes smaller than this are not clustered (too few samples for 10-d Gaussians).
@@ -438,13 +452,7 @@ fn split_members(
     if let Some(l) = look {
         (info.lookalikes, info.lookalikes_expected) = lookalikes(l, f, &members, &q, class_own);
     }
-    info.flagged = (gain >= SPLIT_GAIN
-        || info.separation >= SPLIT_SEPARATION
-        || cut.conductance <= SPLIT_CONDUCTANCE
-        || looks_foreign(&info)
-            && (info.separation >= FOREIGN_SEPARATION || cut.conductance <= FOREIGN_CONDUCTANCE))
-        && minority >= 5
-        && size - minority >= 5;
+    info.flagged = split_is_real(&info);
     let result = ClassResult {
         group_of: vec![0; size],
         groups: vec![info.clone()],
@@ -501,6 +509,29 @@ fn looks_foreign(info: &ClassClusters) -> bool {
         && info.lookalikes <= FOREIGN_LOOK * info.lookalikes_expected
 }
 
+/// Whether a split's statistics say the class really is two groups, the
+/// suspect one standing apart (and neither smaller than 5).
+fn split_is_real(info: &ClassClusters) -> bool {
+    let by_gain =
+        info.gain >= SPLIT_GAIN && (!looks_native(info) || info.conductance <= NATIVE_CONDUCTANCE);
+    let foreign_apart = looks_foreign(info)
+        && (info.separation >= FOREIGN_SEPARATION || info.conductance <= FOREIGN_CONDUCTANCE);
+    (by_gain
+        || info.separation >= SPLIT_SEPARATION
+        || info.conductance <= SPLIT_CONDUCTANCE
+        || foreign_apart)
+        && info.minority_size >= 5
+        && info.size - info.minority_size >= 5
+}
+
+/// Whether the split's suspect group has at least [`NATIVE_LOOK`] of the
+/// look-alikes in its class a random group would; false without images.
+fn looks_native(info: &ClassClusters) -> bool {
+    info.lookalikes.is_finite()
+        && info.lookalikes_expected > 0.0
+        && info.lookalikes >= NATIVE_LOOK * info.lookalikes_expected
+}
+
 /// The statistics that made the split count as real, in words.
 fn split_evidence(info: &ClassClusters) -> String {
     let mut why = Vec::new();
@@ -510,10 +541,13 @@ fn split_evidence(info: &ClassClusters) -> String {
             info.gain
         ));
     }
-    // A foreign-looking group was judged by the lower bars.
+    // A foreign-looking group was judged by the lower bars; a native-looking
+    // one split by the gain also by its graph.
     let foreign = looks_foreign(info);
     let (separation_bar, conductance_bar) = if foreign {
         (FOREIGN_SEPARATION, FOREIGN_CONDUCTANCE)
+    } else if looks_native(info) && info.gain >= SPLIT_GAIN {
+        (SPLIT_SEPARATION, NATIVE_CONDUCTANCE)
     } else {
         (SPLIT_SEPARATION, SPLIT_CONDUCTANCE)
     };
@@ -690,6 +724,34 @@ mod tests {
             false_flags <= 3,
             "{false_flags} clean flagged: {clusters:?}"
         );
+    }
+
+    /// A split with the statistics of one measured case (z1208_clean's
+    /// trouser sub-style: 58 of 300, gain 3.51, conductance 0.095, 0.25 of
+    /// its look-alikes where a random group has 0.70).
+    fn trouser_style(lookalikes: f64, conductance: f64) -> ClassClusters {
+        ClassClusters {
+            class: 0,
+            size: 300,
+            minority_size: 58,
+            gain: 3.51,
+            separation: 2.4,
+            conductance,
+            flagged: false,
+            lookalikes,
+            lookalikes_expected: 0.697,
+        }
+    }
+
+    /// A group split off by the likelihood gain alone that looks like its
+    /// class in pixels is a sub-style, unless its graph comes apart too; a
+    /// foreign-looking group, or one judged without images, stays flagged.
+    #[test]
+    fn a_native_looking_group_needs_its_graph_to_come_apart_too() {
+        assert!(!split_is_real(&trouser_style(0.252, 0.095)));
+        assert!(split_is_real(&trouser_style(0.252, 0.05)));
+        assert!(split_is_real(&trouser_style(0.0, 0.095)));
+        assert!(split_is_real(&trouser_style(f64::NAN, 0.095)));
     }
 
     #[test]
