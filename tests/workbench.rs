@@ -1731,6 +1731,18 @@ fn the_workbench_scans_with_the_users_model_and_can_stop() {
     assert!(source(&h).contains("layer 'penultimate'"), "{}", source(&h));
     assert_eq!(h.state().loaded.as_ref().unwrap().path, sample());
 
+    // Another dataset opens with its own embeddings: the model was this one's.
+    let other = tiny_dataset();
+    h.state_mut().open(other.path().to_path_buf());
+    h.state_mut().wait_for_job();
+    h.run_ok();
+    assert_eq!(h.state().loaded.as_ref().unwrap().path, other.path());
+    assert!(h.state().settings.model.is_none());
+    assert!(h.state().loaded.as_ref().unwrap().model.is_none());
+    h.state_mut().open(sample());
+    h.state_mut().wait_for_job();
+    h.run_ok();
+
     // A file that is no model: the problem is shown, the data stays open.
     h.state_mut()
         .apply(Action::UseModel(Some(sample().join("manifest.csv"))));

@@ -66,7 +66,7 @@ pub enum Action {
     Open(PathBuf),
     /// Show the file dialog.
     ShowOpenDialog,
-    /// Ask for a model file (File ▸ Open model…).
+    /// Ask for a model file (File > Open model…).
     ShowOpenModelDialog,
     /// Use this model for the open and later datasets (`None`: stop using one).
     UseModel(Option<PathBuf>),
@@ -147,8 +147,9 @@ pub struct Settings {
     /// What the window showed of each dataset last time (kept between
     /// sessions; [`super::views`]).
     pub views: super::views::SavedViews,
-    /// The user's model (`--model`, File ▸ Open model…): its activations
-    /// are the scan's features for every dataset opened.
+    /// The user's model (`--model`, File > Open model…): its activations
+    /// are the scan's features for the dataset it was chosen for (opening
+    /// another dataset lets it go).
     pub model: Option<crate::dataset::model::ModelOptions>,
 }
 
@@ -411,6 +412,11 @@ impl Workbench {
     pub fn open(&mut self, path: PathBuf) {
         if let Some(job) = &self.tasks.open {
             job.cancel();
+        }
+        // A model belongs to the dataset it was chosen for: another
+        // dataset opens with its own embeddings.
+        if self.loaded.as_ref().is_some_and(|l| l.path != path) {
+            self.settings.model = None;
         }
         let p = path.clone();
         let state_dir = self.settings.state_dir.clone();

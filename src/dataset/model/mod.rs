@@ -148,7 +148,9 @@ impl Model {
         let dims = per_sample(file, &typed, 0, batch, &layer)?;
         let classes = match logits.as_ref() {
             Some(l) if *l == layer => Some(dims),
-            Some(l) => Some(per_sample(file, &typed, 1, batch, l)?),
+            // Scores that are not one row of floats per image (a label
+            // output, say) are no predictions; the layer is still usable.
+            Some(l) => per_sample(file, &typed, 1, batch, l).ok(),
             None => None,
         };
         if layer_is_default && classes.is_some_and(|c| c != n_classes) {
