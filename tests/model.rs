@@ -52,7 +52,7 @@ fn embed_sample(opts: &ModelOptions) -> (Model, poisonlens::dataset::model::Embe
 fn sample_model_embeddings_equal_onnxruntime() {
     let (m, e) = embed_sample(&ModelOptions::new(sample_model()));
     assert_eq!(m.layer, "penultimate");
-    assert!(m.layer_is_default);
+    assert!(m.layer_is_default());
     assert_eq!(m.input.layout, Layout::Nchw);
     assert_eq!(
         (m.input.channels, m.input.height, m.input.width),
@@ -184,8 +184,7 @@ fn bad_models_are_refused_with_the_node_named() {
     refused(&sample(), &csv, &[], &[&name(&csv), "not an ONNX model"]);
     // A FIFO: refused at once, never waited on.
     let fifo = d.join("fifo.onnx");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    mkfifo(&fifo);
     refused(&sample(), &fifo, &[], &["not a regular file"]);
     // An operator tract does not know.
     let weird = edited_model(d, "weird.onnx", |m| {
@@ -520,6 +519,37 @@ fn the_signed_record_names_the_model_and_verify_reports_it() {
     verify("the file there still holds it");
     std::fs::copy(testdata("lenet.onnx"), &model).unwrap();
     verify("the file there now holds another model");
+    // A FIFO where the record says the model is: noted at once, never read.
+    std::fs::remove_file(&model).unwrap();
+    mkfifo(&model);
+    verify("cannot be checked here");
+    verify("not a regular file");
     // Records without a model (every earlier one) still read and verify.
     assert!(common::signed::record(&t).model.is_none());
+}
+
+fn mkfifo(p: &Path) {
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+}
+
+/// `--out` naming a FIFO: the embeddings are written beside it and renamed
+/// over it, never written into it (which would wait for a reader forever).
+#[test]
+fn embeddings_written_over_a_fifo_replace_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("e.npy");
+    mkfifo(&out);
+    let model = sample_model();
+    ok(&[
+        "embed",
+        sample().to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(std::fs::metadata(&out).unwrap().is_file());
+    assert_eq!(read_npy(&out).unwrap().rows, 3000);
 }

@@ -141,6 +141,38 @@ fn kind(meta: &Metadata) -> &'static str {
     "not a plain file"
 }
 
+/// Lower-case hex SHA-256 of a byte string.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Lower-case hex SHA-256 of a regular file's bytes, streamed (files can be
+/// large); a FIFO or device is refused, never read.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let (mut f, _) = open_regular(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Bytes as lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

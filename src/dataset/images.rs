@@ -302,24 +302,23 @@ pub fn digest_all(
 /// mean feature vector so they neither crash nor dominate the scan.
 pub fn pixel_features(digests: &[Result<ImageDigest, String>]) -> Option<Matrix> {
     let d = (FEATURE_SIDE * FEATURE_SIDE) as usize;
-    let ok: Vec<&ImageDigest> = digests.iter().filter_map(|r| r.as_ref().ok()).collect();
-    if ok.is_empty() {
+    if digests.iter().all(|r| r.is_err()) {
         return None;
     }
-    let mut mean = vec![0f32; d];
-    for g in &ok {
-        for (m, v) in mean.iter_mut().zip(&g.features) {
-            *m += v / ok.len() as f32;
-        }
-    }
     let mut data = Vec::with_capacity(digests.len() * d);
-    for r in digests {
+    let mut unreadable = Vec::new();
+    for (i, r) in digests.iter().enumerate() {
         match r {
             Ok(g) => data.extend_from_slice(&g.features),
-            Err(_) => data.extend_from_slice(&mean),
+            Err(_) => {
+                data.resize(data.len() + d, 0.0);
+                unreadable.push(i);
+            }
         }
     }
-    Some(Matrix::new(digests.len(), d, data))
+    let mut m = Matrix::new(digests.len(), d, data);
+    m.fill_rows_with_mean(&unreadable);
+    Some(m)
 }
 
 #[cfg(test)]

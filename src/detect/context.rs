@@ -7,7 +7,6 @@ use super::trigger::ImageStack;
 use super::{Features, ScanOptions};
 use crate::dataset::images::ImageDigest;
 use crate::knn::Neighbors;
-use crate::linalg::Matrix;
 
 /// The shared analyses of one scan, and the evidence of the detectors that
 /// ran before (a detector may build on an earlier one's findings, e.g. the
@@ -25,9 +24,10 @@ pub struct ScanContext<'a> {
     pub digests: &'a [Result<ImageDigest, String>],
     /// The images at a common size, when read.
     pub images: Option<&'a ImageStack>,
-    /// The user's model's class scores (logits), one row per sample, when
-    /// the scan embedded with a model that classifies the dataset's classes.
-    pub predictions: Option<&'a Matrix>,
+    /// The user's model's class scores and which output is which class,
+    /// when the scan embedded with a model that classifies the dataset's
+    /// classes.
+    pub predictions: Option<&'a super::model_prediction::Predictions>,
     /// The scan's settings.
     pub options: &'a ScanOptions,
     /// Evidence of the detectors that ran before, in registry order.

@@ -485,16 +485,17 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
 }
 
 /// The model's activations with their description, the image digests
-/// (empty unless images are used) and the model's class scores.
+/// (empty unless images are used) and the model's predictions.
 type ModelFeatures = (
     (Matrix, String),
     Vec<Result<images::ImageDigest, String>>,
-    Option<Matrix>,
+    Option<model_prediction::Predictions>,
 );
 
 /// The model's activations as the scan's features (with its description),
 /// the scan's image digests from the same decode when images are used, and
-/// the model's class scores when it classifies the dataset's classes.
+/// the model's predictions when it classifies the dataset's classes (which
+/// output is which class read once, here).
 fn embed_with_model(
     ds: &Dataset,
     model: &Model,
@@ -516,9 +517,10 @@ fn embed_with_model(
     if cancelled() {
         return Err(Error::Cancelled);
     }
-    if let Some(l) = &e.logits
-        && model_prediction::class_order(l, &ds.labels, ds.classes.len()).is_none()
-    {
+    let predictions = e
+        .logits
+        .map(|logits| model_prediction::Predictions::read(logits, &ds.labels, ds.classes.len()));
+    if let Some(None) = predictions {
         warnings.push(format!(
             "the model's class predictions are not used: mapping its outputs to the classes they most often predict does not give one class per output agreeing with at least {:.0}% of the labels",
             100.0 * model_prediction::MIN_AGREEMENT
@@ -536,7 +538,11 @@ fn embed_with_model(
                 .map(|(i, why)| format!("sample '{}' (row {}): {why}", ds.ids[*i], i + 1)),
         );
     }
-    Ok(((e.embeddings, model.describe()), e.digests, e.logits))
+    Ok((
+        (e.embeddings, model.describe()),
+        e.digests,
+        predictions.flatten(),
+    ))
 }
 
 /// Warns of images that could not be read (they are scanned by their

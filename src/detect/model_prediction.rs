@@ -40,13 +40,13 @@ impl Detector for ModelPrediction {
     }
     fn run(&self, ctx: &ScanContext) -> Evidence {
         let n = ctx.len();
-        let labels = &ctx.features.labels;
-        let order = ctx
-            .predictions
-            .filter(|l| l.rows == n && l.cols == ctx.features.n_classes)
-            .and_then(|l| class_order(l, labels, ctx.features.n_classes).map(|o| (l, o)));
-        Evidence::scores(match order {
-            Some((logits, order)) => run(logits, &order, labels, &ctx.features.class_names),
+        Evidence::scores(match ctx.predictions.filter(|p| p.logits.rows == n) {
+            Some(p) => run(
+                &p.logits,
+                &p.order,
+                &ctx.features.labels,
+                &ctx.features.class_names,
+            ),
             None => DetectorScores::new(INFO.name, n),
         })
     }
@@ -55,6 +55,26 @@ impl Detector for ModelPrediction {
 /// Probability the model must give one other class for a flag: "confident"
 /// in the sense a person would use, the same on every dataset.
 pub const CONFIDENT: f64 = 0.9;
+
+/// The model's class scores with which output is which dataset class.
+pub struct Predictions {
+    /// One row of scores per sample, one column per model output.
+    pub logits: Matrix,
+    /// `order[k]`: the dataset class of model output `k`.
+    pub order: Vec<usize>,
+}
+
+impl Predictions {
+    /// The scores with their class order read from the data
+    /// ([`class_order`]); `None` when no order can be trusted.
+    pub fn read(logits: Matrix, labels: &[u32], classes: usize) -> Option<Self> {
+        if logits.rows != labels.len() || logits.cols != classes {
+            return None;
+        }
+        let order = class_order(&logits, labels, classes)?;
+        Some(Predictions { logits, order })
+    }
+}
 
 /// Share of the given labels the model must agree with for its outputs to
 /// be taken as the dataset's classes (a model that does not is no

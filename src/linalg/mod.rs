@@ -63,6 +63,29 @@ impl Matrix {
         &self.data[i * self.cols..(i + 1) * self.cols]
     }
 
+    /// Gives the listed rows the mean of the others: a sample that could
+    /// not be described (an unreadable image) then neither crashes a scan
+    /// nor sits far from everything. No other rows: left as they are.
+    pub fn fill_rows_with_mean(&mut self, rows: &[usize]) {
+        let skip: std::collections::HashSet<usize> = rows.iter().copied().collect();
+        let kept = self.rows - skip.len().min(self.rows);
+        if rows.is_empty() || kept == 0 || self.cols == 0 {
+            return;
+        }
+        let mut mean = vec![0f64; self.cols];
+        for r in (0..self.rows).filter(|r| !skip.contains(r)) {
+            for (m, v) in mean.iter_mut().zip(self.row(r)) {
+                *m += f64::from(*v) / kept as f64;
+            }
+        }
+        let cols = self.cols;
+        for &r in &skip {
+            for (v, m) in self.data[r * cols..(r + 1) * cols].iter_mut().zip(&mean) {
+                *v = *m as f32;
+            }
+        }
+    }
+
     /// A new matrix holding the given rows, in that order.
     pub fn select_rows(&self, idx: &[usize]) -> Matrix {
         let mut data = Vec::with_capacity(idx.len() * self.cols);
@@ -347,6 +370,18 @@ pub fn jacobi_eigen(a: &[f64], d: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Listed rows take the mean of the others; nothing to average from
+    /// leaves the matrix as it was.
+    #[test]
+    fn rows_filled_with_the_mean_of_the_others() {
+        let mut m = Matrix::new(3, 2, vec![1., 2., 0., 0., 3., 6.]);
+        m.fill_rows_with_mean(&[1]);
+        assert_eq!(m.data, [1., 2., 2., 4., 3., 6.]);
+        let mut all = Matrix::new(1, 2, vec![5., 5.]);
+        all.fill_rows_with_mean(&[0]);
+        assert_eq!(all.data, [5., 5.]);
+    }
 
     #[test]
     fn jacobi_matches_known_eigenvalues() {

@@ -1,34 +1,14 @@
 //! SHA-256 of files and of a dataset's identity: what binds a review to the
 //! data it was made on and lets anyone re-check a cleaned manifest.
 
-use std::io::Read;
-use std::path::Path;
-
 use sha2::{Digest, Sha256};
 
-use crate::dataset::{Dataset, files};
-use crate::error::{Error, Result};
-
-/// Lower-case hex SHA-256 of a byte string.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lower-case hex SHA-256 of a regular file's bytes, streamed (files can be
-/// large); a FIFO or device is refused, never read.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let (mut f, _) = files::open_regular(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
-}
+use crate::dataset::Dataset;
+use crate::dataset::files::hex;
+/// Hashing of bytes and regular files lives with the hostile-file readers
+/// (the dataset layer needs it too, for model files).
+pub use crate::dataset::files::{sha256_file, sha256_hex};
+use crate::error::Result;
 
 /// The dataset's identity: the manifest file's SHA-256, or for an ImageFolder
 /// (which has no manifest) the SHA-256 of its sorted `id<TAB>label` list.
@@ -45,14 +25,6 @@ pub fn dataset_fingerprint(ds: &Dataset) -> Result<String> {
         h.update(b"\n");
     }
     Ok(hex(&h.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ impl ModelRef {
     /// What a record says of `m`.
     pub fn of(m: &crate::dataset::model::Model) -> Self {
         ModelRef {
-            file: m.path.to_string_lossy().into(),
+            file: m.path().to_string_lossy().into(),
             sha256: m.sha256.clone(),
             layer: m.layer.clone(),
             preparation: m.preparation(),

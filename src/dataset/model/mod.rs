@@ -17,7 +17,6 @@ mod run;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 pub use graph::{InputSpec, Layout};
@@ -76,16 +75,12 @@ impl ModelOptions {
 
 /// A loaded, checked and optimised model, ready to embed images on all cores.
 pub struct Model {
-    /// The file it was read from.
-    pub path: PathBuf,
     /// SHA-256 of the file, hex: named in reports and signed records.
     pub sha256: String,
     /// The image input it takes.
     pub input: InputSpec,
     /// The tensor whose values are the embeddings.
     pub layer: String,
-    /// True when `layer` was found as the classifier's input (no `--layer`).
-    pub layer_is_default: bool,
     /// Values per sample in `layer`.
     pub dims: usize,
     /// The classifier's output tensor and class count, when the graph ends
@@ -108,7 +103,7 @@ impl Model {
     pub fn load(opts: &ModelOptions, n_classes: usize) -> Result<Model> {
         let file = opts.path.as_path();
         let bytes = files::read_capped(file, MAX_MODEL_BYTES, "an ONNX model")?;
-        let sha256 = format!("{:x}", Sha256::digest(&bytes));
+        let sha256 = files::sha256_hex(&bytes);
         let onnx = tract_onnx::onnx();
         let proto = files::without_panics(file, "an ONNX model", || {
             onnx.proto_model_for_read(&mut &bytes[..])
@@ -165,11 +160,9 @@ impl Model {
         let classifier = logits.zip(classes).filter(|(_, c)| *c == n_classes);
         let plan = guarded(file, "preparing", || typed.into_runnable())?;
         Ok(Model {
-            path: opts.path.clone(),
             sha256,
             input,
             layer,
-            layer_is_default,
             dims,
             classifier,
             options: opts.clone(),
@@ -178,15 +171,26 @@ impl Model {
         })
     }
 
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.options.path
+    }
+
+    /// True when the layer was found as the classifier's input (no
+    /// `--layer` given).
+    pub fn layer_is_default(&self) -> bool {
+        self.options.layer.is_none()
+    }
+
     /// One line for reports and the window: file, hash, layer, input and
     /// preparation.
     pub fn describe(&self) -> String {
         format!(
             "model {} (sha256 {}), layer '{}'{} ({}-d), input '{}' {}",
-            self.path.display(),
+            self.path().display(),
             &self.sha256[..12],
             self.layer,
-            if self.layer_is_default {
+            if self.layer_is_default() {
                 " (the classifier's input)"
             } else {
                 ""
@@ -247,7 +251,7 @@ impl Model {
     /// unused slots are zero) and returns the layer's and classifier's
     /// values, one row per image.
     fn run_batch(&self, values: Vec<f32>) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
-        let file = self.path.as_path();
+        let file = self.path();
         let shape = self.input.shape(self.batch);
         let out = guarded(file, "running", || {
             let t = Tensor::from_shape(&shape, &values)?;

@@ -107,15 +107,17 @@ pub fn embed_all(
             digests.extend(d.digest);
         }
     }
-    let unread: Vec<usize> = unreadable.iter().map(|(i, _)| *i).collect();
-    fill_with_mean(&mut emb, model.dims, &unread);
-    if let (Some(l), Some(c)) = (logits.as_mut(), classes) {
-        fill_with_mean(l, c, &unread);
-    }
     check_finite(model, ds, &emb)?;
+    let unread: Vec<usize> = unreadable.iter().map(|(i, _)| *i).collect();
+    let mut embeddings = Matrix::new(n, model.dims, emb);
+    embeddings.fill_rows_with_mean(&unread);
+    let mut logits = logits.zip(classes).map(|(l, c)| Matrix::new(n, c, l));
+    if let Some(l) = logits.as_mut() {
+        l.fill_rows_with_mean(&unread);
+    }
     Ok(Embedded {
-        embeddings: Matrix::new(n, model.dims, emb),
-        logits: logits.zip(classes).map(|(l, c)| Matrix::new(n, c, l)),
+        embeddings,
+        logits,
         digests,
         unreadable,
     })
@@ -139,28 +141,6 @@ fn decode(ds: &Dataset, i: usize, model: &Model, digest_side: Option<u32>) -> De
     }
 }
 
-/// Gives the listed rows the mean of the others, so an unreadable image
-/// neither crashes the scan nor sits far from everything.
-fn fill_with_mean(values: &mut [f32], width: usize, rows: &[usize]) {
-    if rows.is_empty() || width == 0 {
-        return;
-    }
-    let n = values.len() / width;
-    let skip: std::collections::HashSet<usize> = rows.iter().copied().collect();
-    let kept = n - skip.len();
-    let mut mean = vec![0f64; width];
-    for r in (0..n).filter(|r| !skip.contains(r)) {
-        for (m, v) in mean.iter_mut().zip(&values[r * width..(r + 1) * width]) {
-            *m += f64::from(*v) / kept.max(1) as f64;
-        }
-    }
-    for &r in rows {
-        for (v, m) in values[r * width..(r + 1) * width].iter_mut().zip(&mean) {
-            *v = *m as f32;
-        }
-    }
-}
-
 /// A model that produces NaN or infinity (a hostile or broken one) is
 /// refused, naming the first sample it happened on.
 fn check_finite(model: &Model, ds: &Dataset, emb: &[f32]) -> Result<()> {
@@ -169,7 +149,7 @@ fn check_finite(model: &Model, ds: &Dataset, emb: &[f32]) -> Result<()> {
         Some(p) => {
             let i = p / model.dims.max(1);
             Err(Error::file(
-                &model.path,
+                model.path(),
                 format!(
                     "layer '{}' gave a value that is not a finite number ({}) for sample '{}' (row {})",
                     model.layer,

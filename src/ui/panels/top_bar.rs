@@ -23,7 +23,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             ))
             .on_hover_text(format!("Features: {}", l.report.feature_source));
             if let Some(m) = &l.model {
-                let name = m.path.file_name().unwrap_or_default().to_string_lossy();
+                let name = m.path().file_name().unwrap_or_default().to_string_lossy();
                 ui.label(format!("· model {name}, layer '{}'", m.layer))
                     .on_hover_text(m.describe());
             }
