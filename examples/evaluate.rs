@@ -16,7 +16,9 @@ use std::time::Instant;
 
 use poisonlens::dataset::{Dataset, OpenOptions};
 use poisonlens::detect::{ScanOptions, scan};
-use poisonlens::eval::{quality, read_truth_kinds, recall_by_kind};
+use poisonlens::eval::{
+    quality, read_truth_kinds, read_truth_sources, recall_by_kind, suggestion_quality,
+};
 
 struct Row {
     name: String,
@@ -59,6 +61,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let mut rows = Vec::new();
+    let mut suggestions = Vec::new();
     for dir in dirs {
         let ds = Dataset::open(&dir, &OpenOptions::default())?;
         let truth = read_truth_kinds(&dir.join("truth.csv"))?;
@@ -120,6 +123,12 @@ fn main() -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ");
         eprintln!("{name}: true/flagged per detector: {per_detector}");
+        let sq = suggestion_quality(&r, &read_truth_sources(&dir.join("truth.csv"))?);
+        eprintln!(
+            "{name}: suggestions: {} of {} flagged relabelled samples suggested, {} restore the original label; {} flagged unchanged samples given a relabel",
+            sq.suggested, sq.relabelled, sq.restored, sq.wrong_on_unchanged
+        );
+        suggestions.push(sq);
         for t in &r.triggers {
             eprintln!(
                 "{name}: trigger in '{}': {:?} box {:?}, {} carriers; {}",
@@ -136,6 +145,7 @@ fn main() -> anyhow::Result<()> {
         });
     }
     summarize(&rows);
+    summarize_suggestions(&suggestions);
     Ok(())
 }
 
@@ -239,4 +249,19 @@ fn summarize(rows: &[Row]) {
             worst.name
         );
     }
+}
+
+fn summarize_suggestions(all: &[poisonlens::eval::SuggestionQuality]) {
+    let sum =
+        |f: fn(&poisonlens::eval::SuggestionQuality) -> usize| all.iter().map(f).sum::<usize>();
+    let (rel, sug, res, wrong) = (
+        sum(|q| q.relabelled),
+        sum(|q| q.suggested),
+        sum(|q| q.restored),
+        sum(|q| q.wrong_on_unchanged),
+    );
+    println!(
+        "suggested labels: {sug} of {rel} flagged relabelled samples have one, {res} restore the original label ({:.1}%); {wrong} flagged samples whose label is right were offered a relabel",
+        100.0 * res as f64 / rel.max(1) as f64
+    );
 }

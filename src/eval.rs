@@ -103,6 +103,63 @@ pub fn read_truth_kinds(path: &Path) -> Result<HashMap<String, (bool, String)>> 
     Ok(out)
 }
 
+/// Reads the `original_label` column of `truth.csv` into id → class name
+/// (empty when the file has no such column).
+pub fn read_truth_sources(path: &Path) -> Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let (Some(ci), Some(co)) = (
+        header.iter().position(|h| *h == "id"),
+        header.iter().position(|h| *h == "original_label"),
+    ) else {
+        return Ok(HashMap::new());
+    };
+    Ok(lines
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            Some((f.get(ci)?.to_string(), f.get(co)?.to_string()))
+        })
+        .collect())
+}
+
+/// How well a report's suggested labels would serve an annotator.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SuggestionQuality {
+    /// Flagged poisoned samples whose label was changed by the attack.
+    pub relabelled: usize,
+    /// Of those, how many have a suggestion.
+    pub suggested: usize,
+    /// Of those, how many suggest the label the attack replaced.
+    pub restored: usize,
+    /// Flagged clean samples (and clean-label poison) given a suggestion:
+    /// a relabel that would be wrong.
+    pub wrong_on_unchanged: usize,
+}
+
+/// Scores the report's suggestions against each sample's original label.
+pub fn suggestion_quality(r: &Report, sources: &HashMap<String, String>) -> SuggestionQuality {
+    let mut q = SuggestionQuality::default();
+    for i in 0..r.ids.len() {
+        if !r.flagged[i] {
+            continue;
+        }
+        let given = &r.class_names[r.labels[i] as usize];
+        let Some(original) = sources.get(&r.ids[i]) else {
+            continue;
+        };
+        let suggested = r.suggested_label[i].map(|l| &r.class_names[l as usize]);
+        if original != given {
+            q.relabelled += 1;
+            q.suggested += usize::from(suggested.is_some());
+            q.restored += usize::from(suggested == Some(original));
+        } else if suggested.is_some() {
+            q.wrong_on_unchanged += 1;
+        }
+    }
+    q
+}
+
 /// Per poison kind (sorted): flagged and total poisoned samples of that kind.
 pub fn recall_by_kind(
     ids: &[String],

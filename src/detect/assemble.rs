@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use super::input_view::InputView;
 use super::label_flip::Votes;
 use super::registry::{self, Detail, Evidence, Role};
 use super::{DetectorScores, REGISTRY, Report, trigger};
@@ -108,6 +109,34 @@ impl Report {
         self.set_verdict(v);
         if let Some(v) = votes {
             self.suggested_confidence = v.confidence.clone();
+        }
+    }
+
+    /// Suggests, for each flagged sample nothing else suggested a label
+    /// for, the class it looks like in input space where that is rare for
+    /// its own class (see [`InputView::sources`], at the report's false-flag
+    /// budget) — a backdoored image relabelled to the target class gets its
+    /// source class back, so the annotator can relabel it instead of only
+    /// excluding it — and says so in its reason.
+    pub fn suggest_sources(&mut self, view: &InputView) {
+        let found = view.sources(
+            &self.labels,
+            &self.flagged,
+            |i| self.suggested_label[i].is_none(),
+            self.fdr,
+        );
+        for (i, s) in found.into_iter().enumerate() {
+            let Some(s) = s else { continue };
+            self.suggested_label[i] = Some(s.class);
+            self.suggested_confidence[i] = s.votes as f32 / s.counted as f32;
+            let own = &self.class_names[self.labels[i] as usize];
+            self.reasons[i].push_str(&format!(
+                "; it looks like {} in pixel space ({} of its {} nearest unflagged images carry that label, as for only {:.1}% of unflagged '{own}' images)",
+                self.class_names[s.class as usize],
+                s.votes,
+                s.counted,
+                100.0 * s.p
+            ));
         }
     }
 

@@ -477,6 +477,9 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
         report.absorb(e);
     }
     report.recombine(Some(&votes));
+    if let Some(view) = &view {
+        report.suggest_sources(view);
+    }
     report.warnings = warnings;
     report.images = images;
     report.neighbours = shown;
