@@ -333,12 +333,12 @@ fn cluster_map_row_filters_queue_and_plot() {
     let mut h = harness();
     click_split_cluster_row(&mut h);
     let w = h.state();
-    let (class, group) = w.filter.cluster.expect("a row click filters to its group");
+    let row = w.filter.cluster.expect("a row click filters to its group");
     let r = &w.loaded.as_ref().unwrap().report;
     assert!(
         w.queue
             .iter()
-            .all(|&i| r.labels[i] == class && r.cluster_of[i] == group)
+            .all(|&i| poisonlens::detect::cluster_map::in_row(r, i, row))
     );
     assert_eq!(
         w.view,
@@ -386,6 +386,55 @@ fn type_ahead_picker_relabels_with_enter() {
         h.state().picker.is_none(),
         "the picker closes after choosing"
     );
+}
+
+/// The sample's backdoor carriers, found by the trigger search, stand out
+/// in the cluster map as a suspect row of their own, and a click filters
+/// the queue to exactly them.
+#[test]
+fn the_cluster_map_shows_the_trigger_carriers_as_a_suspect_row() {
+    let mut h = harness();
+    h.get_by_label("Cluster map").click();
+    h.step();
+    h.step();
+    let carriers = trigger_carriers(&h);
+    let bag = h.state().loaded.as_ref().unwrap().dataset.classes[1].clone();
+    let in_bag = carriers
+        .iter()
+        .filter(|&&i| h.state().loaded.as_ref().unwrap().report.labels[i] == 1)
+        .count();
+    let suspect_rows = h
+        .state()
+        .loaded
+        .as_ref()
+        .unwrap()
+        .cluster_rows
+        .iter()
+        .filter(|r| r.suspect)
+        .count();
+    assert_eq!(
+        h.query_all_by_label_contains("· suspect").count(),
+        suspect_rows
+    );
+    h.get_by_label_contains(&format!(
+        "{bag} trigger: {in_bag}/{in_bag} flagged · suspect"
+    ))
+    .click();
+    h.step();
+    h.step();
+    let mut queue = h.state().queue.clone();
+    queue.sort_unstable();
+    let labels = h.state().loaded.as_ref().unwrap().report.labels.clone();
+    let want: Vec<usize> = carriers.into_iter().filter(|&i| labels[i] == 1).collect();
+    assert_eq!(queue, want);
+    // Only rows most of whose members are flagged read "suspect": no main
+    // group of the sample's classes does.
+    let rows = &h.state().loaded.as_ref().unwrap().cluster_rows;
+    assert!(
+        rows.iter()
+            .all(|r| r.suspect == (2 * r.flagged > r.members.len()))
+    );
+    assert!(rows.iter().filter(|r| r.cluster == 0).all(|r| !r.suspect));
 }
 
 #[test]
@@ -1276,7 +1325,7 @@ fn the_cluster_map_fits_at_1600_and_scrolls_under_fixed_row_labels_at_1280() {
         assert_eq!(column(&h).len(), rows, "a cell in every row");
         let sample_panel = h.get_by_label_contains("Sample ").rect().left();
         let label = h
-            .query_all_by_label_contains("· main ·")
+            .query_all_by_label_contains(" main: ")
             .next()
             .unwrap()
             .rect();
@@ -1312,7 +1361,7 @@ fn the_cluster_map_fits_at_1600_and_scrolls_under_fixed_row_labels_at_1280() {
             "scrolled into view: {after} > {sample_panel}"
         );
         let label_after = h
-            .query_all_by_label_contains("· main ·")
+            .query_all_by_label_contains(" main: ")
             .next()
             .unwrap()
             .rect();

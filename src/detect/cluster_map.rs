@@ -1,7 +1,13 @@
-//! The cluster map's data: for every class and each of its two activation
-//! groups, which class its members look like (nearest class centre, measured
-//! against the main groups). A backdoor cluster of class A built from images
-//! of other classes stands out as a row whose mass sits off the diagonal.
+//! The cluster map's data: for every class, its main activation group, its
+//! minority group and the samples carrying a found trigger, and which class
+//! each group's members look like (nearest class centre, measured against
+//! the main groups). A backdoor cluster of class A built from images of
+//! other classes stands out as a row whose mass sits off the diagonal.
+//!
+//! Which row is suspect comes from the scan's evidence — most of its members
+//! flagged — not from the activation split alone: a natural sub-style may
+//! split a class while the backdoor's carriers, found by the trigger search,
+//! sit inside the main group; they get a row of their own.
 
 use rayon::prelude::*;
 
@@ -12,7 +18,7 @@ use super::Report;
 pub struct ClusterRow {
     /// Class index.
     pub class: u32,
-    /// 0 = main group, 1 = minority group.
+    /// [`MAIN`], [`MINORITY`] or [`CARRIERS`].
     pub cluster: u8,
     /// Members of the row.
     pub members: Vec<usize>,
@@ -22,8 +28,52 @@ pub struct ClusterRow {
     /// classes that have any (class, share), by class: sparse, so a dataset
     /// of thousands of classes does not need classes² cells.
     pub looks_like: Vec<(u32, f32)>,
-    /// Whether the split was judged real (the minority is flagged as a cluster).
+    /// Whether the class's activation split was judged real (its
+    /// minority flagged as a cluster).
     pub split: bool,
+    /// Whether most of the row's members are flagged: the scan's evidence
+    /// says this group is poison, whichever detector found it.
+    pub suspect: bool,
+}
+
+/// Row of a class's main activation group.
+pub const MAIN: u8 = 0;
+/// Row of a class's minority activation group.
+pub const MINORITY: u8 = 1;
+/// Row of a class's samples carrying a trigger the scan found.
+pub const CARRIERS: u8 = 2;
+
+/// The row a sample belongs to within its class: trigger carriers first
+/// (their own row, wherever the activation split put them), else its
+/// activation group.
+pub fn row_of(cluster_of: &[u8], trigger_of: &[Option<usize>], i: usize) -> u8 {
+    if trigger_of.get(i).is_some_and(Option::is_some) {
+        CARRIERS
+    } else if cluster_of.get(i).is_some_and(|&g| g > 0) {
+        MINORITY
+    } else {
+        MAIN
+    }
+}
+
+/// Whether sample `i` of `r` is in the map's row `(class, cluster)`: what
+/// clicking a row filters the queue and the view to.
+pub fn in_row(r: &Report, i: usize, (class, cluster): (u32, u8)) -> bool {
+    r.labels[i] == class && row_of(&r.cluster_of, &r.trigger_of, i) == cluster
+}
+
+/// What a row is called, for people.
+pub fn row_name(cluster: u8) -> &'static str {
+    match cluster {
+        MAIN => "main",
+        MINORITY => "minority",
+        _ => "trigger",
+    }
+}
+
+/// Whether a row with `flagged` of `members` flagged counts as suspect.
+fn is_suspect(flagged: usize, members: usize) -> bool {
+    members > 0 && 2 * flagged > members
 }
 
 impl ClusterRow {
@@ -42,6 +92,7 @@ pub fn build(r: &Report) -> Vec<ClusterRow> {
         labels: &r.labels,
         classes: r.class_names.len(),
         cluster_of: &r.cluster_of,
+        trigger_of: &r.trigger_of,
         clusters: &r.clusters,
         flagged: &r.flagged,
     })
@@ -59,6 +110,8 @@ pub struct ClusterInput<'a> {
     pub classes: usize,
     /// Activation group of each sample.
     pub cluster_of: &'a [u8],
+    /// Trigger each sample carries (empty before the trigger search).
+    pub trigger_of: &'a [Option<usize>],
     /// Per-class split summaries.
     pub clusters: &'a [super::ClassClusters],
     /// Combined flags.
@@ -74,6 +127,7 @@ pub fn recount(rows: &mut [ClusterRow], flagged: &[bool]) {
             .iter()
             .filter(|&&i| flagged.get(i).copied().unwrap_or(false))
             .count();
+        row.suspect = is_suspect(row.flagged, row.members.len());
     }
 }
 
@@ -112,9 +166,9 @@ pub fn build_from(r: &ClusterInput) -> Vec<ClusterRow> {
             .min_by(|a, b| a.0.total_cmp(&b.0))
             .map_or(0, |x| x.1)
     };
-    let mut groups: Vec<[Vec<usize>; 2]> = vec![[Vec::new(), Vec::new()]; c];
+    let mut groups: Vec<[Vec<usize>; 3]> = vec![[Vec::new(), Vec::new(), Vec::new()]; c];
     for i in 0..n {
-        groups[r.labels[i] as usize][usize::from(r.cluster_of[i] > 0)].push(i);
+        groups[r.labels[i] as usize][usize::from(row_of(r.cluster_of, r.trigger_of, i))].push(i);
     }
     let mut rows = Vec::new();
     for (k, pair) in groups.into_iter().enumerate() {
@@ -133,10 +187,12 @@ pub fn build_from(r: &ClusterInput) -> Vec<ClusterRow> {
                 }
             }
             let split = r.clusters.iter().any(|x| x.class == k && x.flagged);
+            let flagged = members.iter().filter(|&&i| r.flagged[i]).count();
             rows.push(ClusterRow {
                 class: k,
                 cluster: g as u8,
-                flagged: members.iter().filter(|&&i| r.flagged[i]).count(),
+                flagged,
+                suspect: is_suspect(flagged, members.len()),
                 members,
                 looks_like: looks,
                 split,
@@ -144,4 +200,60 @@ pub fn build_from(r: &ClusterInput) -> Vec<ClusterRow> {
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::linalg::Matrix;
+
+    /// Class 0: samples 0..6, a natural minority 4..6 (split judged real by
+    /// the activation test, nothing flagged there) and three trigger
+    /// carriers 1..4 inside the main group, flagged; class 1: samples 6..8.
+    #[test]
+    fn trigger_carriers_get_their_own_suspect_row_and_a_natural_split_does_not_stand_out() {
+        let features = Matrix::new(8, 1, vec![0.0, 5.0, 5.0, 5.0, 1.0, 1.0, 5.0, 5.0]);
+        let labels = [0, 0, 0, 0, 0, 0, 1, 1];
+        let cluster_of = [0, 0, 0, 0, 1, 1, 0, 0];
+        let trigger_of = [None, Some(0), Some(0), Some(0), None, None, None, None];
+        let flagged = [false, true, true, true, false, false, false, false];
+        let clusters = [crate::detect::ClassClusters {
+            class: 0,
+            size: 6,
+            minority_size: 2,
+            gain: 1.0,
+            separation: 5.0,
+            conductance: 0.01,
+            flagged: true,
+            lookalikes: f64::NAN,
+            lookalikes_expected: f64::NAN,
+        }];
+        let rows = build_from(&ClusterInput {
+            features: &features,
+            labels: &labels,
+            classes: 2,
+            cluster_of: &cluster_of,
+            trigger_of: &trigger_of,
+            clusters: &clusters,
+            flagged: &flagged,
+        });
+        let row = |c: u32, g: u8| {
+            rows.iter()
+                .find(|r| r.class == c && r.cluster == g)
+                .unwrap()
+        };
+        let carriers = row(0, CARRIERS);
+        assert_eq!(carriers.members, vec![1, 2, 3]);
+        assert!(carriers.suspect);
+        // They look like class 1 (nearest class centre, at 5).
+        assert_eq!(carriers.share_looking_like(1), 1.0);
+        assert!(!row(0, MINORITY).suspect, "a natural split is not suspect");
+        assert_eq!(row(0, MAIN).members, vec![0]);
+        assert!(!row(1, MAIN).suspect);
+        assert_eq!(rows.len(), 4);
+        // Decisions elsewhere change what is flagged: recount follows.
+        let mut rows = rows;
+        recount(&mut rows, &[false; 8]);
+        assert!(rows.iter().all(|r| !r.suspect && r.flagged == 0));
+    }
 }

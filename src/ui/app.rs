@@ -706,7 +706,7 @@ impl Workbench {
             .filter(|&i| {
                 self.filter
                     .cluster
-                    .is_none_or(|(c, g)| r.labels[i] == c && r.cluster_of[i] == g)
+                    .is_none_or(|row| crate::detect::cluster_map::in_row(r, i, row))
             })
             .filter(|&i| {
                 self.filter
@@ -1025,6 +1025,12 @@ impl Workbench {
                 (Err(e), _) => self.error = Some(format!("Not saved: {e}")),
             }
         }
+    }
+
+    /// Whether sample images are still being decoded for the window (what
+    /// a snapshot or a benchmark waits for before it reads the screen).
+    pub fn images_pending(&self) -> bool {
+        self.thumbs.as_ref().is_some_and(Thumbs::busy)
     }
 
     /// Blocks until every decision asked for is on disk and shown (tests

@@ -299,6 +299,7 @@ pub fn scan(
                     labels: &ds.labels,
                     classes: ds.classes.len(),
                     cluster_of: &s.cluster_of,
+                    trigger_of: &[],
                     clusters: &s.clusters,
                     flagged: &verdict.flagged,
                 }))

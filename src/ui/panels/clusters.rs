@@ -8,7 +8,7 @@
 //! column headers are written upright in full.
 
 use super::super::app::{Action, CentralView, Workbench};
-use crate::detect::cluster_map::ClusterRow;
+use crate::detect::cluster_map::{self, ClusterRow};
 
 /// Height of a row (label and cells).
 const ROW_H: f32 = 24.0;
@@ -63,7 +63,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 /// What the numbers and colours mean.
 fn legend(ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
-        ui.weak("Rows: each class's main and minority activation group (size, flagged). Cells: % of the group's members nearest to that column's class centre —");
+        ui.weak("Rows: each class's main and minority activation group and its samples carrying a found trigger (flagged/size; \"suspect\": most of it flagged). Cells: % of the group's members nearest to that column's class centre —");
         ui.colored_label(egui::Color32::from_rgb(90, 160, 220), "blue: its own class,");
         ui.colored_label(egui::Color32::from_rgb(230, 90, 90), "red: another class");
         ui.weak("(a minority group mostly red looks like another class: a backdoor or flipped labels). Click a row to filter the queue and the view to it.");
@@ -90,7 +90,9 @@ fn headers(classes: &[String], cell: f32, h: f32, font: &egui::FontId, ui: &mut 
     }
 }
 
-/// A row's button: class, group, size, flagged; a real split stands out.
+/// A row's button: class, group, flagged of its size. A row the scan's evidence
+/// says is poison (most of it flagged) stands out, whichever detector found
+/// it; "split" marks the minority of a split judged real.
 fn row_label(
     w: &Workbench,
     row: &ClusterRow,
@@ -100,17 +102,19 @@ fn row_label(
 ) {
     let Some(l) = &w.loaded else { return };
     let classes = &l.dataset.classes;
-    let split = row.split && row.cluster == 1;
+    let split = row.split && row.cluster == cluster_map::MINORITY;
+    // Short enough that class, group and counts fit a 1280-px screen.
     let text = format!(
-        "{} · {} · {} · {} flagged{}",
+        "{} {}: {}/{} flagged{}{}",
         classes[row.class as usize],
-        if row.cluster == 0 { "main" } else { "minority" },
-        row.members.len(),
+        cluster_map::row_name(row.cluster),
         row.flagged,
-        if split { " · split" } else { "" }
+        row.members.len(),
+        if split { " · split" } else { "" },
+        if row.suspect { " · suspect" } else { "" }
     );
     let selected = w.filter.cluster == Some((row.class, row.cluster));
-    let label = if split {
+    let label = if row.suspect {
         egui::RichText::new(text)
             .strong()
             .color(ui.visuals().warn_fg_color)
@@ -122,9 +126,34 @@ fn row_label(
         egui::Button::selectable(selected, label).truncate(),
     );
     let resp = match l.report.clusters.iter().find(|c| c.class == row.class) {
+        _ if row.cluster == cluster_map::CARRIERS => {
+            let mut which: Vec<usize> = row
+                .members
+                .iter()
+                .filter_map(|&i| l.report.trigger_of[i])
+                .collect();
+            which.sort_unstable();
+            which.dedup();
+            let found: Vec<&str> = which
+                .iter()
+                .filter_map(|&t| l.report.triggers.get(t))
+                .map(|t| t.summary.as_str())
+                .collect();
+            resp.on_hover_text(format!(
+                "Carry the trigger found here: {}",
+                found.join("; ")
+            ))
+        }
         Some(i) => resp.on_hover_text(format!(
-            "split gain {:.2} nats/sample · separation {:.1} SD · graph conductance {:.3}",
-            i.gain, i.separation, i.conductance
+            "split {} · gain {:.2} nats/sample · separation {:.1} SD · graph conductance {:.3}",
+            if i.flagged {
+                "judged real"
+            } else {
+                "judged natural"
+            },
+            i.gain,
+            i.separation,
+            i.conductance
         )),
         None => resp,
     };

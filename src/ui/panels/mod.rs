@@ -42,7 +42,7 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     ui.label(format!(
                         "Showing {} · {} group",
                         l.dataset.classes[c as usize],
-                        if g == 0 { "main" } else { "minority" }
+                        crate::detect::cluster_map::row_name(g)
                     ));
                     if ui.small_button("Show all").clicked() {
                         actions.push(Action::FilterCluster(None));

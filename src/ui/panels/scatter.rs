@@ -38,7 +38,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 let shown = w
                     .filter
                     .cluster
-                    .is_none_or(|(c, g)| r.labels[i] == c && r.cluster_of[i] == g);
+                    .is_none_or(|row| crate::detect::cluster_map::in_row(r, i, row));
                 if shown { k as u16 } else { u16::MAX }
             })
             .collect();
