@@ -437,6 +437,35 @@ fn the_cluster_map_shows_the_trigger_carriers_as_a_suspect_row() {
     assert!(rows.iter().filter(|r| r.cluster == 0).all(|r| !r.suspect));
 }
 
+/// At 1280×800, with a selection taking room in it, the sample panel
+/// scrolls: its detector scores, metadata and nearest neighbours can all
+/// be brought on screen.
+#[test]
+fn the_sample_panel_scrolls_to_every_part_at_1280x800() {
+    let mut h = harness_sized(settings(), [1280.0, 800.0]);
+    h.state_mut().apply(Action::SelectMany((0..40).collect()));
+    for _ in 0..4 {
+        h.step();
+    }
+    h.get_by_label("Exclude selection");
+    let bottom_of = |h: &Harness<'_, Workbench>, label: &str| h.get_by_label(label).rect().bottom();
+    assert!(
+        bottom_of(&h, "Nearest neighbours") > 800.0,
+        "the neighbours start below the screen with a selection shown"
+    );
+    for label in ["Detector scores", "Metadata", "Nearest neighbours"] {
+        h.get_by_label(label).scroll_to_me();
+        for _ in 0..3 {
+            h.step();
+        }
+        let b = bottom_of(&h, label);
+        assert!(
+            (0.0..=800.0).contains(&b),
+            "{label} not reachable: bottom at {b}"
+        );
+    }
+}
+
 #[test]
 fn cluster_row_selects_the_group_for_a_batch_decision() {
     let mut h = harness();

@@ -25,7 +25,15 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         egui::Panel::right("sample")
             .resizable(true)
             .default_size(360.0)
-            .show(ui, |ui| sample::show(w, ui, actions));
+            .show(ui, |ui| {
+                // Image, decision, reasons, trigger, scores, metadata,
+                // neighbours and a selection do not fit a laptop screen:
+                // the panel scrolls, so every part can be reached.
+                egui::ScrollArea::vertical()
+                    .id_salt("sample_panel")
+                    .auto_shrink([false, false])
+                    .show(ui, |ui| sample::show(w, ui, actions));
+            });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
                 for (v, name) in [
