@@ -111,6 +111,10 @@ impl Detector for ActivationCluster {
 pub struct InputLook<'a> {
     /// Per sample, the share of its valid input-view neighbours with its label.
     pub own: Vec<f64>,
+    /// Per sample, how much more of its neighbours carry its label than
+    /// carry the most frequent other label: what says which group of a
+    /// split is native ([`belonging`]).
+    pub belong: Vec<f64>,
     /// Input-view neighbours of every sample.
     pub nb: &'a crate::knn::Neighbors,
     /// Samples whose image was readable.
@@ -122,6 +126,7 @@ impl<'a> InputLook<'a> {
     pub fn new(labels: &[u32], view: &'a super::input_view::InputView) -> Self {
         InputLook {
             own: own_label_share(labels, &view.nb, &view.valid),
+            belong: belonging(labels, &view.nb, &view.valid),
             nb: &view.nb,
             valid: &view.valid,
         }
@@ -200,6 +205,45 @@ pub fn run(
         infos.push(r.info);
     }
     (scores, infos, cluster_of)
+}
+
+/// Per sample, the share of its neighbours in `nb` (the input view) that
+/// carry its label minus the share carrying the most frequent other label;
+/// NaN where the sample is not `valid`. Poison flipped into a class in
+/// bulk — a third of a source class relabelled — has its fellow flips
+/// among its look-alikes, all carrying its new label, which lifts its own
+/// share to that of a class whose clean members are naturally mixed with
+/// others (shirts among T-shirts and coats); but the rest of its source
+/// class still pulls harder towards one other label, which a mixed native
+/// class does not.
+pub fn belonging(labels: &[u32], nb: &crate::knn::Neighbors, valid: &[bool]) -> Vec<f64> {
+    (0..labels.len())
+        .map(|i| {
+            if !valid[i] || nb.k == 0 {
+                return f64::NAN;
+            }
+            let mut counts: Vec<(u32, usize)> = Vec::new();
+            let mut voters = 0usize;
+            for j in nb.of(i).iter().map(|&j| j as usize).filter(|&j| valid[j]) {
+                voters += 1;
+                match counts.iter_mut().find(|c| c.0 == labels[j]) {
+                    Some(c) => c.1 += 1,
+                    None => counts.push((labels[j], 1)),
+                }
+            }
+            if voters == 0 {
+                return 0.0;
+            }
+            let own = counts.iter().find(|c| c.0 == labels[i]).map_or(0, |c| c.1);
+            let other = counts
+                .iter()
+                .filter(|c| c.0 != labels[i])
+                .map(|c| c.1)
+                .max()
+                .unwrap_or(0);
+            (own as f64 - other as f64) / voters as f64
+        })
+        .collect()
 }
 
 /// Per sample, the share of its neighbours in `nb` (the input view) that
@@ -427,12 +471,12 @@ fn split_members(
     }
     let mut minority = q.iter().filter(|&&v| v > 0.5).count();
     // The suspect group: the one whose members look least like their class
-    // in input space (poison keeps its source class's look), else the
-    // smaller one.
+    // in input space (poison keeps its source class's look) against the
+    // strongest other class ([`belonging`]), else the smaller one.
     let suspect_is_other = match look {
         Some(l) => {
-            let in_q = weighted_mean(&l.own, &members, |k| q[k]);
-            let out_q = weighted_mean(&l.own, &members, |k| 1.0 - q[k]);
+            let in_q = weighted_mean(&l.belong, &members, |k| q[k]);
+            let out_q = weighted_mean(&l.belong, &members, |k| 1.0 - q[k]);
             if in_q.is_finite() && out_q.is_finite() {
                 out_q < in_q
             } else {
@@ -636,6 +680,44 @@ mod tests {
     use super::*;
     use crate::detect::input_view::InputView;
     use crate::linalg::XorShift;
+
+    /// A shirt among mixed look-alikes (5 shirts, 2 T-shirts, 2 coats, a
+    /// pullover) belongs to its class more than an ankle boot flipped to
+    /// Shirt in bulk (6 fellow flips labelled Shirt, 4 ankle boots), though
+    /// the flip's own-label share is the higher one (0.6 against 0.5).
+    #[test]
+    fn bulk_flips_belong_less_than_a_mixed_native_class() {
+        // Labels: 0 Shirt, 1 T-shirt, 2 Coat, 3 Pullover, 4 Ankle boot.
+        // Sample 0 is the shirt, 1 the flip; 2.. are their neighbours.
+        let mut labels = vec![0, 0];
+        let shirt_nb: Vec<u32> = (0..10).map(|k| 2 + k).collect();
+        labels.extend([0, 0, 0, 0, 0, 1, 1, 2, 2, 3]);
+        let flip_nb: Vec<u32> = (0..10).map(|k| 12 + k).collect();
+        labels.extend([0, 0, 0, 0, 0, 0, 4, 4, 4, 4]);
+        let n = labels.len();
+        let mut idx = Vec::new();
+        for i in 0..n {
+            match i {
+                0 => idx.extend(&shirt_nb),
+                1 => idx.extend(&flip_nb),
+                _ => idx.extend((0..10).map(|k| ((i + 1 + k) % n) as u32)),
+            }
+        }
+        let nb = crate::knn::Neighbors {
+            k: 10,
+            idx,
+            dist2: vec![1.0; n * 10],
+        };
+        let valid = vec![true; n];
+        let own = own_label_share(&labels, &nb, &valid);
+        assert!(own[1] > own[0], "own share alone would pick the shirt");
+        let b = belonging(&labels, &nb, &valid);
+        assert!(
+            (b[0] - 0.3).abs() < 1e-9 && (b[1] - 0.2).abs() < 1e-9,
+            "{b:?}"
+        );
+        assert!(b[1] < b[0], "the flip belongs less");
+    }
 
     const PER_CLASS: usize = 300;
     const FLIPPED: usize = 105;
