@@ -213,9 +213,14 @@ pub fn show(
                 // White in a black rim: unlike any class, bin or decision
                 // colour (a red marker read as "Dress", "flagged" and
                 // "excluded" at once).
-                for (color, r) in [(Color32::BLACK, 9.0), (Color32::WHITE, 6.0)] {
+                // Only the white diamond is named, so the legend's entry is
+                // white too (two items of one name share a mixed colour).
+                for (name, color, r) in [
+                    ("", Color32::BLACK, 9.0),
+                    ("current sample", Color32::WHITE, 6.0),
+                ] {
                     plot.points(
-                        Points::new("current sample", vec![xy(input.points[c])])
+                        Points::new(name, vec![xy(input.points[c])])
                             .color(color)
                             .shape(MarkerShape::Diamond)
                             .radius(r),
