@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(row(0, MAIN).members, vec![0]);
         assert!(!row(1, MAIN).suspect);
         assert_eq!(rows.len(), 4);
-        // Decisions elsewhere change what is flagged: recount follows.
+        // More detectors finishing change what is flagged: recount follows.
         let mut rows = rows;
         recount(&mut rows, &[false; 8]);
         assert!(rows.iter().all(|r| !r.suspect && r.flagged == 0));

@@ -100,11 +100,13 @@ impl InputView {
     /// `wanted` names, its [`InputView::source_class`] — kept only where
     /// looking that much like that class is rare among the unflagged images
     /// of its own class (`p` ≤ `alpha`). A stamped sandal labelled Bag sits
-    /// among sandals as hardly any clean Bag does; a clean-label poison (a
-    /// sneaker stamped, still labelled Sneaker) that happens to sit among
-    /// sandals is no stranger than many clean sneakers, and gets nothing —
-    /// it is to be excluded, not relabelled. Calibrated on the class's own
-    /// images, so similar classes (shirts among T-shirts) need more.
+    /// among sandals as hardly any clean Bag does, and gets Sandal; in
+    /// classes whose clean images often sit among another class (shirts
+    /// among T-shirts) a sample needs to look more like it. Measured, this
+    /// does not stop a clean-label poison whose stamp makes it look like
+    /// another class (checkerboarded sneakers among sandals): such images
+    /// are as rare in their class as a relabelled one, and get a
+    /// suggestion the annotator should decline (the image shows a sneaker).
     pub fn sources(
         &self,
         labels: &[u32],
