@@ -77,13 +77,7 @@ pub fn read_truth(path: &Path) -> Result<HashMap<String, bool>> {
 /// `"clean"` when the file has no `kind` column.
 pub fn read_truth_kinds(path: &Path) -> Result<HashMap<String, (bool, String)>> {
     let poisoned = read_truth(path)?;
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let (Some(ci), Some(ck)) = (
-        header.iter().position(|h| *h == "id"),
-        header.iter().position(|h| *h == "kind"),
-    ) else {
+    let Some(kinds) = read_truth_column(path, "kind")? else {
         return Ok(poisoned
             .into_iter()
             .map(|(id, p)| {
@@ -92,35 +86,41 @@ pub fn read_truth_kinds(path: &Path) -> Result<HashMap<String, (bool, String)>> 
             })
             .collect());
     };
-    let mut out = HashMap::new();
-    for line in lines {
-        let f: Vec<&str> = line.split(',').collect();
-        if let (Some(id), Some(kind)) = (f.get(ci), f.get(ck)) {
-            let p = poisoned.get(*id).copied().unwrap_or(false);
-            out.insert(id.to_string(), (p, kind.to_string()));
-        }
-    }
-    Ok(out)
+    Ok(kinds
+        .into_iter()
+        .map(|(id, kind)| {
+            let p = poisoned.get(&id).copied().unwrap_or(false);
+            (id, (p, kind))
+        })
+        .collect())
 }
 
 /// Reads the `original_label` column of `truth.csv` into id → class name
 /// (empty when the file has no such column).
 pub fn read_truth_sources(path: &Path) -> Result<HashMap<String, String>> {
+    Ok(read_truth_column(path, "original_label")?.unwrap_or_default())
+}
+
+/// One optional column of `truth.csv` as id → value; None when the file
+/// has no such column (rows too short for it are skipped).
+fn read_truth_column(path: &Path, name: &str) -> Result<Option<HashMap<String, String>>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let (Some(ci), Some(co)) = (
+    let (Some(ci), Some(cv)) = (
         header.iter().position(|h| *h == "id"),
-        header.iter().position(|h| *h == "original_label"),
+        header.iter().position(|h| *h == name),
     ) else {
-        return Ok(HashMap::new());
+        return Ok(None);
     };
-    Ok(lines
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split(',').collect();
-            Some((f.get(ci)?.to_string(), f.get(co)?.to_string()))
-        })
-        .collect())
+    Ok(Some(
+        lines
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split(',').collect();
+                Some((f.get(ci)?.to_string(), f.get(cv)?.to_string()))
+            })
+            .collect(),
+    ))
 }
 
 /// How well a report's suggested labels would serve an annotator.

@@ -217,20 +217,13 @@ pub fn run(
 /// class still pulls harder towards one other label, which a mixed native
 /// class does not.
 pub fn belonging(labels: &[u32], nb: &crate::knn::Neighbors, valid: &[bool]) -> Vec<f64> {
+    use super::input_view::label_votes;
     (0..labels.len())
         .map(|i| {
             if !valid[i] || nb.k == 0 {
                 return f64::NAN;
             }
-            let mut counts: Vec<(u32, usize)> = Vec::new();
-            let mut voters = 0usize;
-            for j in nb.of(i).iter().map(|&j| j as usize).filter(|&j| valid[j]) {
-                voters += 1;
-                match counts.iter_mut().find(|c| c.0 == labels[j]) {
-                    Some(c) => c.1 += 1,
-                    None => counts.push((labels[j], 1)),
-                }
-            }
+            let (voters, counts) = label_votes(nb, labels, i, |j| valid[j]);
             if voters == 0 {
                 return 0.0;
             }

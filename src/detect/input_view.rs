@@ -170,21 +170,31 @@ impl InputView {
         labels: &[u32],
         flagged: &[bool],
     ) -> (usize, Vec<(u32, usize)>) {
-        let mut counts: Vec<(u32, usize)> = Vec::new();
-        let mut counted = 0;
-        for &j in self.nb.of(i) {
-            let j = j as usize;
-            if j == i || !self.valid[j] || flagged[j] {
-                continue;
-            }
-            counted += 1;
-            match counts.iter_mut().find(|c| c.0 == labels[j]) {
-                Some(c) => c.1 += 1,
-                None => counts.push((labels[j], 1)),
-            }
-        }
-        (counted, counts)
+        label_votes(&self.nb, labels, i, |j| {
+            j != i && self.valid[j] && !flagged[j]
+        })
     }
+}
+
+/// How many of sample `i`'s neighbours in `nb` `vote` admits, and how many
+/// of those carry each label (in order of first appearance): the one count
+/// behind every input-view judgement of a sample's look.
+pub fn label_votes(
+    nb: &Neighbors,
+    labels: &[u32],
+    i: usize,
+    vote: impl Fn(usize) -> bool,
+) -> (usize, Vec<(u32, usize)>) {
+    let mut counts: Vec<(u32, usize)> = Vec::new();
+    let mut counted = 0;
+    for j in nb.of(i).iter().map(|&j| j as usize).filter(|&j| vote(j)) {
+        counted += 1;
+        match counts.iter_mut().find(|c| c.0 == labels[j]) {
+            Some(c) => c.1 += 1,
+            None => counts.push((labels[j], 1)),
+        }
+    }
+    (counted, counts)
 }
 
 #[cfg(test)]
