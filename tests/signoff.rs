@@ -26,7 +26,7 @@ fn round_trip_review_export_sign_verify() {
     assert_eq!(r.poisonlens_version, env!("CARGO_PKG_VERSION"));
     assert_eq!(
         r.dataset.manifest_sha256,
-        poisonlens::manifest::hash::sha256_file(&t.data.join("manifest.csv")).unwrap()
+        poisonlens::dataset::files::sha256_file(&t.data.join("manifest.csv")).unwrap()
     );
     assert_eq!(r.reviewers, vec!["ana", "bob"]);
     assert_eq!(
@@ -54,7 +54,7 @@ fn round_trip_review_export_sign_verify() {
     assert_eq!(k.decision, "keep");
     assert_eq!(
         k.sha256.as_deref().unwrap(),
-        poisonlens::manifest::hash::sha256_file(&t.data.join("images/000013.png")).unwrap()
+        poisonlens::dataset::files::sha256_file(&t.data.join("images/000013.png")).unwrap()
     );
     // Before/after counts agree with the kept list.
     assert_eq!(r.counts.after.values().sum::<usize>(), r.kept.len());

@@ -156,9 +156,9 @@ fn digit_keys_relabel_only_without_modifiers_and_outside_text_fields() {
     h.step();
     assert_eq!(decision(&mut h, first), None, "typing is not a decision");
     assert!(
-        h.state().reason.contains("(backdoor) 1"),
+        h.state().panels.reason.contains("(backdoor) 1"),
         "{}",
-        h.state().reason
+        h.state().panels.reason
     );
 
     // Out of the field, the plain digit relabels.
@@ -174,7 +174,7 @@ fn digit_keys_relabel_only_without_modifiers_and_outside_text_fields() {
     h.get_by_label("Clear reason").click();
     h.step();
     h.step();
-    assert!(h.state().reason.is_empty());
+    assert!(h.state().panels.reason.is_empty());
     assert!(
         h.query_by_label("Clear reason").is_none(),
         "gone with the reason"
@@ -373,7 +373,7 @@ fn type_ahead_picker_relabels_with_enter() {
     h.key_press(Key::R);
     h.step();
     h.step();
-    assert!(h.state().picker.is_some());
+    assert!(h.state().panels.picker.is_some());
     h.event(egui::Event::Text("sneak".into()));
     h.step();
     h.key_press(Key::Enter);
@@ -383,7 +383,7 @@ fn type_ahead_picker_relabels_with_enter() {
     let sneaker = classes.iter().position(|c| c == "Sneaker").unwrap() as u32;
     assert_eq!(decision(&mut h, i), Some(Decision::Relabel(sneaker)));
     assert!(
-        h.state().picker.is_none(),
+        h.state().panels.picker.is_none(),
         "the picker closes after choosing"
     );
 }
@@ -753,7 +753,7 @@ fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
     // The summary of changes is on screen before anything is written,
     // with the flagged samples nobody decided (they are signed as kept).
     h.get_by_label_contains("1 excluded of 3000 samples");
-    let undecided = h.state().signoff.as_ref().unwrap().flagged_undecided;
+    let undecided = h.state().panels.signoff.as_ref().unwrap().flagged_undecided;
     let l = h.state().loaded.as_ref().unwrap();
     let flagged = l.report.flagged.iter().filter(|&&f| f).count();
     assert_eq!(undecided, flagged - usize::from(l.report.flagged[first]));
@@ -761,7 +761,7 @@ fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
     h.get_by_label("Sign and export");
     {
         // The identity is left empty: the key's comment signs.
-        let f = h.state_mut().signoff.as_mut().unwrap();
+        let f = h.state_mut().panels.signoff.as_mut().unwrap();
         f.out_dir = out.display().to_string();
         f.key = key.private.display().to_string();
         f.passphrase = "not it".into();
@@ -770,16 +770,27 @@ fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
     h.step();
     h.state_mut().wait_for_job();
     h.step();
-    let status = h.state().signoff.as_ref().unwrap().status.clone().unwrap();
+    let status = h
+        .state()
+        .panels
+        .signoff
+        .as_ref()
+        .unwrap()
+        .status
+        .clone()
+        .unwrap();
     assert!(status.contains("wrong passphrase"), "{status}");
     assert!(!out.exists(), "nothing is written with a wrong passphrase");
 
-    h.state_mut().signoff.as_mut().unwrap().passphrase = "pw".into();
+    h.state_mut().panels.signoff.as_mut().unwrap().passphrase = "pw".into();
     h.get_by_label("Sign and export").click();
     h.step();
     h.state_mut().wait_for_job();
     h.step();
-    assert!(h.state().signoff.is_none(), "the dialog closes when done");
+    assert!(
+        h.state().panels.signoff.is_none(),
+        "the dialog closes when done"
+    );
     let notice = h.state().notice.clone().unwrap();
     assert!(notice.contains("signed by tester@example.org"), "{notice}");
 
@@ -821,7 +832,7 @@ fn exporting_again_asks_before_replacing(
     h.state_mut().apply(Action::OpenSignoff { sign: true });
     h.step();
     {
-        let f = h.state_mut().signoff.as_mut().unwrap();
+        let f = h.state_mut().panels.signoff.as_mut().unwrap();
         assert_eq!(f.key, key.display().to_string(), "the last key is offered");
         f.out_dir = out.display().to_string();
         f.passphrase = "pw".into();
@@ -830,22 +841,30 @@ fn exporting_again_asks_before_replacing(
     h.step();
     h.state_mut().wait_for_job();
     h.step();
-    let status = h.state().signoff.as_ref().unwrap().status.clone().unwrap();
+    let status = h
+        .state()
+        .panels
+        .signoff
+        .as_ref()
+        .unwrap()
+        .status
+        .clone()
+        .unwrap();
     assert!(status.contains("already holds an export"), "{status}");
     let now = std::fs::read(out.join("record.json")).unwrap();
     assert!(now == before, "the export in the folder is left as it was");
     h.get_by_label("Replace the export already in this folder")
         .click();
-    h.state_mut().signoff.as_mut().unwrap().passphrase = "pw".into();
+    h.state_mut().panels.signoff.as_mut().unwrap().passphrase = "pw".into();
     h.step();
     h.get_by_label("Sign and export").click();
     h.step();
     h.state_mut().wait_for_job();
     h.step();
     assert!(
-        h.state().signoff.is_none(),
+        h.state().panels.signoff.is_none(),
         "{:?}",
-        h.state().signoff.as_ref().map(|f| &f.status)
+        h.state().panels.signoff.as_ref().map(|f| &f.status)
     );
     let record: poisonlens::manifest::record::Record =
         serde_json::from_slice(&std::fs::read(out.join("record.json")).unwrap()).unwrap();
@@ -995,7 +1014,7 @@ fn the_false_flag_budget_rescans_and_keeps_the_decisions() {
 fn every_background_job_is_in_one_list_shown_waited_for_and_cancelled() {
     let mut h = harness();
     // The trigger search of a selection shows progress like the others.
-    h.state_mut().selection = (0..200).collect();
+    h.state_mut().state.selection = (0..200).collect();
     h.state_mut().apply(Action::FindTrigger);
     assert!(h.state().tasks.trigger.is_some());
     assert_eq!(
@@ -1037,12 +1056,17 @@ fn the_dataset_shows_before_its_scan_and_flags_arrive_detector_by_detector() {
     assert!(*stage_by_stage);
     assert_eq!(waiting.len(), poisonlens::detect::REGISTRY.len());
     // Each detector's result joins the queue as it arrives.
-    let task = w.tasks.scan.take().expect("scan started with the open");
+    let task = w
+        .state
+        .tasks
+        .scan
+        .take()
+        .expect("scan started with the open");
     let mut seen = Vec::new();
     let mut queue_sizes = Vec::new();
     while let Ok(stage) = task.stages.recv() {
         seen.push(stage.evidence.scores.name);
-        let l = w.loaded.as_mut().unwrap();
+        let l = w.state.loaded.as_mut().unwrap();
         l.take_stage(stage);
         let ScanState::Running { waiting, .. } = &l.scan else {
             panic!("still running")
@@ -1060,7 +1084,7 @@ fn the_dataset_shows_before_its_scan_and_flags_arrive_detector_by_detector() {
     assert_eq!(seen, names, "every detector once, in order");
     assert!(queue_sizes[0] > 0, "the label check's flags come first");
     let staged: Vec<bool> = w.loaded.as_ref().unwrap().report.flagged.clone();
-    w.tasks.scan = Some(task);
+    w.state.tasks.scan = Some(task);
     w.wait_for_job();
     let l = w.loaded.as_ref().unwrap();
     assert!(matches!(l.scan, ScanState::Done(_)), "{:?}", l.scan);
@@ -1631,7 +1655,7 @@ fn a_file_dialog_that_cannot_open_says_so() {
     h.step();
     h.step();
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    let status = h.state().signoff.as_ref().unwrap().status.clone();
+    let status = h.state().panels.signoff.as_ref().unwrap().status.clone();
     assert_eq!(
         status.as_deref(),
         Some(poisonlens::ui::dialogs::TYPE_THE_PATH)
@@ -1658,7 +1682,7 @@ fn the_view_of_a_dataset_is_restored_when_it_is_opened_again() {
     h.state_mut().apply(Action::ColorBy(ColorBy::Score));
     h.state_mut().apply(Action::Select(unflagged));
     h.step();
-    poisonlens::ui::views::remember(h.state_mut());
+    h.state_mut().state.remember_view();
     let mut views = h.state().settings.views.clone();
     drop(h);
     // As if t-SNE had been shown too: it is computed again on reopening.
@@ -1721,22 +1745,38 @@ fn hostile_export_folders_keys_and_saved_views_fail_closed() {
     h.state_mut().apply(Action::OpenSignoff { sign: true });
     h.step();
     assert_eq!(
-        h.state().signoff.as_ref().unwrap().key,
+        h.state().panels.signoff.as_ref().unwrap().key,
         key.display().to_string()
     );
     let started = std::time::Instant::now();
-    h.state_mut().signoff.as_mut().unwrap().out_dir = out.display().to_string();
+    h.state_mut().panels.signoff.as_mut().unwrap().out_dir = out.display().to_string();
     h.state_mut().apply(Action::StartExport);
     h.state_mut().wait_for_job();
     h.step();
-    let status = h.state().signoff.as_ref().unwrap().status.clone().unwrap();
+    let status = h
+        .state()
+        .panels
+        .signoff
+        .as_ref()
+        .unwrap()
+        .status
+        .clone()
+        .unwrap();
     assert!(status.contains("already holds an export"), "{status}");
     // Allowed to replace it: the key is read next, and it is a FIFO.
-    h.state_mut().signoff.as_mut().unwrap().replace = true;
+    h.state_mut().panels.signoff.as_mut().unwrap().replace = true;
     h.state_mut().apply(Action::StartExport);
     h.state_mut().wait_for_job();
     h.step();
-    let status = h.state().signoff.as_ref().unwrap().status.clone().unwrap();
+    let status = h
+        .state()
+        .panels
+        .signoff
+        .as_ref()
+        .unwrap()
+        .status
+        .clone()
+        .unwrap();
     assert!(
         status.contains("fifo_key") && status.contains("FIFO"),
         "{status}"

@@ -3,6 +3,7 @@
 //! where the data came from.
 
 pub mod files;
+pub mod fingerprint;
 mod imagefolder;
 pub mod images;
 mod inputs;

@@ -25,9 +25,10 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 use super::{Report, ScanOptions};
+use crate::dataset::files::sha256_file;
+use crate::dataset::fingerprint::dataset_fingerprint;
 use crate::dataset::{Dataset, files};
 use crate::linalg::Matrix;
-use crate::manifest::hash::{dataset_fingerprint, sha256_file};
 
 type Seal = Hmac<Sha256>;
 

@@ -11,13 +11,13 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use ssh_key::PrivateKey;
 
-use super::hash::{sha256_file, sha256_hex};
 use super::record::{
     self, CSV_FILE, DatasetRef, ExcludedSample, FORMAT, KeptSample, PARQUET_FILE, RECORD_FILE,
     Record, SIGNATURE_FILE,
 };
 use super::sign;
 use crate::dataset::Dataset;
+use crate::dataset::files::{sha256_file, sha256_hex};
 use crate::error::{Error, Result};
 use crate::review::{Decision, Review};
 

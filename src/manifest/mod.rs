@@ -4,7 +4,6 @@
 
 pub mod allowed_signers;
 pub mod export;
-pub mod hash;
 pub mod record;
 pub mod sign;
 pub mod verify;

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::allowed_signers;
-use super::hash::sha256_file;
 use super::record::{
     CSV_FILE, FORMAT, KeptSample, PARQUET_FILE, RECORD_FILE, Record, SIGNATURE_FILE,
 };
 use super::sign::{self, NAMESPACE};
+use crate::dataset::files::sha256_file;
 use crate::dataset::{files, manifest, paths};
 
 /// Problems of one kind shown before "… and N more".

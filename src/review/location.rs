@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::dataset::Dataset;
+use crate::dataset::files::sha256_hex;
 use crate::error::{Error, Result};
-use crate::manifest::hash::sha256_hex;
 
 /// The chosen store file, whether it may be written, and a note for the user.
 #[derive(Debug, Clone, PartialEq)]

@@ -17,8 +17,8 @@ use super::location::{self, Location};
 use super::store::{self, EventKind, Store, StoredChange, StoredEntry, StoredEvent};
 use super::{Action, Change, Decision, Entry, Review, now};
 use crate::dataset::Dataset;
+use crate::dataset::fingerprint::dataset_fingerprint;
 use crate::error::{Error, Result};
-use crate::manifest::hash::dataset_fingerprint;
 
 /// A dataset's review, loaded from and written through to its store.
 pub struct ReviewSession {

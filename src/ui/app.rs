@@ -7,6 +7,7 @@ use super::commands::{self, Command};
 use super::loaded::{self, Loaded, ScanState};
 use super::panels;
 use super::saver::{Saved, Write};
+use super::state::{Action, CentralView, ColorBy, QueueFilter, Settings, State, TriggerRef};
 use super::thumbs::Thumbs;
 use crate::jobs::Job;
 use crate::review::Decision;
@@ -18,153 +19,6 @@ pub const SIGNING_KEY: &str = "poisonlens.signing_key";
 const MAX_RECENT: usize = 8;
 /// How often the window looks for decisions written by other processes.
 const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// What the scatter plot colours points by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ColorBy {
-    /// The given label.
-    Label,
-    /// The suggested label (given label where there is none).
-    Suggested,
-    /// Activation cluster within the class (main / minority).
-    Cluster,
-    /// Combined suspicion score.
-    Score,
-    /// Review decision.
-    Decision,
-}
-
-impl ColorBy {
-    /// All choices, for the selector.
-    pub const ALL: [ColorBy; 5] = [
-        ColorBy::Label,
-        ColorBy::Suggested,
-        ColorBy::Cluster,
-        ColorBy::Score,
-        ColorBy::Decision,
-    ];
-    /// Name shown in the selector.
-    pub fn name(self) -> &'static str {
-        match self {
-            ColorBy::Label => "given label",
-            ColorBy::Suggested => "suggested label",
-            ColorBy::Cluster => "cluster",
-            ColorBy::Score => "suspicion",
-            ColorBy::Decision => "decision",
-        }
-    }
-}
-
-/// Everything a panel can ask for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// A keyboard/menu command.
-    Command(Command),
-    /// Make this sample the current one.
-    Select(usize),
-    /// Open a dataset (file dialog result, drop, recent list).
-    Open(PathBuf),
-    /// Show the file dialog.
-    ShowOpenDialog,
-    /// Ask for a model file (File > Open model…).
-    ShowOpenModelDialog,
-    /// Use this model for the open and later datasets (`None`: stop using one).
-    UseModel(Option<PathBuf>),
-    /// Stop the running job.
-    Cancel,
-    /// Only show samples flagged by this detector (None = all).
-    FilterDetector(Option<&'static str>),
-    /// Only show samples of this class (None = all).
-    FilterClass(Option<u32>),
-    /// Only show samples with this decision state.
-    FilterDecision(DecisionFilter),
-    /// Change the scatter colouring.
-    ColorBy(ColorBy),
-    /// Apply a decision to many samples at once (one undo step).
-    Batch(Vec<usize>, Decision),
-    /// Propose a decision for the whole selection: shown with what it would
-    /// change, applied only by [`Action::ConfirmBatch`].
-    ProposeBatch(Decision),
-    /// Apply the proposed batch to the selection.
-    ConfirmBatch,
-    /// Drop the proposed batch.
-    CancelBatch,
-    /// Remember a set of samples selected in the scatter plot.
-    SelectMany(Vec<usize>),
-    /// Dismiss the error banner.
-    DismissError,
-    /// Only show one activation group of one class (None = all).
-    FilterCluster(Option<(u32, u8)>),
-    /// Switch the central view.
-    ShowView(CentralView),
-    /// Show the PCA view.
-    UsePca,
-    /// Show the t-SNE view, computing it in the background first if needed.
-    UseTsne,
-    /// Open the Sign-off / export dialog (signing ticked or not).
-    OpenSignoff {
-        /// Whether "sign" starts ticked.
-        sign: bool,
-    },
-    /// Close the dialog.
-    CloseSignoff,
-    /// Start the export (and signature) the dialog describes.
-    StartExport,
-    /// Dismiss the notice banner.
-    DismissNotice,
-    /// Search the selection for a shared trigger (in the background).
-    FindTrigger,
-    /// Select every sample carrying this trigger.
-    SelectTriggerCarriers(TriggerRef),
-    /// Set the false-flag budget and rescan the open dataset with it.
-    SetFdr(f64),
-    /// Scan the open dataset again (after a stopped scan).
-    Rescan,
-}
-
-/// Which trigger an action means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TriggerRef {
-    /// One the scan found (index into the report's triggers).
-    Scan(usize),
-    /// The one the last selection search found.
-    Found,
-}
-
-/// Choices the window keeps for every dataset it opens (from the command
-/// line, and the false-flag budget from the queue's selector).
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// Keep review stores here instead of beside each dataset.
-    pub state_dir: Option<PathBuf>,
-    /// Who is reviewing.
-    pub reviewer: String,
-    /// The scan's false-flag budget ([`crate::detect::ScanOptions::fdr`]).
-    pub fdr: f64,
-    /// The key the last signed export used (offered at the next sign-off;
-    /// kept between sessions).
-    pub signing_key: Option<PathBuf>,
-    /// What the window showed of each dataset last time (kept between
-    /// sessions; [`super::views`]).
-    pub views: super::views::SavedViews,
-    /// The user's model (`--model`, File > Open model…): its activations
-    /// are the scan's features for the dataset it was chosen for (opening
-    /// another dataset lets it go).
-    pub model: Option<crate::dataset::model::ModelOptions>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            state_dir: None,
-            reviewer: String::new(),
-            fdr: crate::detect::DEFAULT_FDR,
-            signing_key: None,
-            views: Default::default(),
-            model: None,
-        }
-    }
-}
 
 /// What a file dropped on the window asks for: an `.onnx` is the model to
 /// scan with, anything else a dataset to open.
@@ -179,195 +33,76 @@ fn dropped_action(p: PathBuf) -> Action {
     }
 }
 
-/// What the central area shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CentralView {
-    /// The scatter plot.
-    Embedding,
-    /// The class × cluster map.
-    ClusterMap,
-}
-
-/// Decision states the queue can be limited to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum DecisionFilter {
-    /// Every sample.
-    #[default]
-    Any,
-    /// Not decided yet.
-    Undecided,
-    /// Kept.
-    Kept,
-    /// Excluded.
-    Excluded,
-    /// Relabelled.
-    Relabelled,
-}
-
-impl DecisionFilter {
-    /// All choices, for the selector.
-    pub const ALL: [DecisionFilter; 5] = [
-        Self::Any,
-        Self::Undecided,
-        Self::Kept,
-        Self::Excluded,
-        Self::Relabelled,
-    ];
-    /// Name in the selector.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Any => "any",
-            Self::Undecided => "undecided",
-            Self::Kept => "kept",
-            Self::Excluded => "excluded",
-            Self::Relabelled => "relabelled",
-        }
-    }
-    /// Whether a sample with this decision passes.
-    pub fn accepts(self, d: Option<Decision>) -> bool {
-        match self {
-            Self::Any => true,
-            Self::Undecided => d.is_none(),
-            Self::Kept => d == Some(Decision::Keep),
-            Self::Excluded => d == Some(Decision::Exclude),
-            Self::Relabelled => matches!(d, Some(Decision::Relabel(_))),
-        }
-    }
-}
-
-/// Which samples the triage queue shows.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct QueueFilter {
-    /// Flagged by this detector.
-    pub detector: Option<&'static str>,
-    /// Given label.
-    pub class: Option<u32>,
-    /// Which decision states to show.
-    pub decision: DecisionFilter,
-    /// Only this (class, activation group).
-    pub cluster: Option<(u32, u8)>,
-}
-
-/// The workbench: one dataset at a time, its review, and the UI's own state.
+/// The workbench: one dataset at a time, its review, and the UI's own
+/// state. What the panels read is [`State`] (handed to them read-only);
+/// what each panel keeps for itself is [`panels::PanelState`]; every change
+/// to either goes through [`Workbench::apply`].
 pub struct Workbench {
-    /// The open dataset, if any.
-    pub loaded: Option<Loaded>,
-    /// Every background job, in one list (progress, Cancel, wait).
-    pub tasks: super::BackgroundTasks,
-    /// What the last "find trigger in selection" found.
-    pub found: Option<crate::detect::trigger::Found>,
-    /// Changes with every search, so its heatmap is redrawn.
-    pub found_generation: usize,
-    /// Changes whenever the report shown changes (a detector finished, the
-    /// scan ended), so colourings made from it are redrawn.
-    pub report_generation: u64,
-    /// Whether the trigger box is drawn over sample images (`t`).
-    pub show_trigger: bool,
-    /// The last failure, shown in plain words until dismissed.
-    pub error: Option<String>,
-    /// Something to know that is not a failure (where the review is kept,
-    /// the dataset changed under the review, an export finished).
-    pub notice: Option<String>,
-    /// What the last key did not do (no suggestion to accept; the sample
-    /// changed under the user): shown in the status line until the next
-    /// command, so it never outlives the key it is about nor moves the
-    /// layout.
-    pub key_hint: Option<String>,
-    /// Quit was asked for: the window closes at the end of the frame.
-    pub quit: bool,
-    /// The Sign-off / export dialog, while open.
-    pub signoff: Option<super::signoff::SignoffForm>,
-    /// Command-line settings.
-    pub settings: Settings,
+    /// What the window shows: read by the panels, changed only here.
+    pub state: State,
+    /// The panels' own UI state (text being typed, the sign-off form, the
+    /// image cache).
+    pub panels: panels::PanelState,
     last_refresh: std::time::Instant,
-    /// Samples in the triage queue, most suspicious first.
-    pub queue: Vec<usize>,
-    /// Index into `queue` of the current sample.
-    pub cursor: usize,
-    /// The queue's filter.
-    pub filter: QueueFilter,
-    /// Scatter colouring.
-    pub color_by: ColorBy,
-    /// Whether the key list is open.
-    pub show_help: bool,
-    /// What the central area shows.
-    pub view: CentralView,
-    /// Reason attached to the next decision.
-    pub reason: String,
-    /// The type-ahead class picker's text, while it is open.
-    pub picker: Option<String>,
-    /// Who is reviewing.
-    pub reviewer: String,
-    /// Samples selected in the scatter plot (for batch actions).
-    pub selection: Vec<usize>,
-    /// A decision proposed for the whole selection, shown with what it
-    /// would change until the user applies or cancels it.
-    pub batch: Option<Decision>,
-    /// Counts changes of the selection ([`Workbench::select`]), so what is
-    /// worked out from it is redone only when it changes.
-    pub selection_generation: u64,
-    /// Recently opened datasets, newest first.
-    pub recent: Vec<PathBuf>,
-    /// Whether the user has moved through the queue or decided since the
-    /// dataset opened; until then a growing queue keeps its top shown.
-    pub navigated: bool,
     /// Datasets replaced by another whose decisions are still being
     /// written; each is let go once its writes are on disk.
     closing: Vec<Loaded>,
-    pub(crate) thumbs: Option<Thumbs>,
+}
+
+/// Reading a workbench reads its state (tests, benchmarks and the window's
+/// own code); changing it goes through [`Workbench::apply`].
+impl std::ops::Deref for Workbench {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
 }
 
 impl Workbench {
     /// A workbench that starts opening `dataset` at once.
     pub fn new(dataset: PathBuf, recent: Vec<PathBuf>, settings: Settings) -> Self {
         let mut w = Workbench {
-            loaded: None,
-            tasks: Default::default(),
-            found: None,
-            found_generation: 0,
-            report_generation: 0,
-            show_trigger: true,
-            error: None,
-            notice: None,
-            key_hint: None,
-            quit: false,
-            signoff: None,
-            last_refresh: std::time::Instant::now(),
-            queue: Vec::new(),
-            cursor: 0,
-            filter: QueueFilter::default(),
-            color_by: ColorBy::Label,
-            show_help: false,
-            view: CentralView::Embedding,
-            reason: String::new(),
-            picker: None,
-            reviewer: if settings.reviewer.trim().is_empty() {
-                crate::review::default_reviewer()
-            } else {
-                settings.reviewer.clone()
+            state: State {
+                loaded: None,
+                tasks: Default::default(),
+                found: None,
+                found_generation: 0,
+                report_generation: 0,
+                show_trigger: true,
+                error: None,
+                notice: None,
+                key_hint: None,
+                quit: false,
+                queue: Vec::new(),
+                cursor: 0,
+                filter: QueueFilter::default(),
+                color_by: ColorBy::Label,
+                show_help: false,
+                view: CentralView::Embedding,
+                reviewer: if settings.reviewer.trim().is_empty() {
+                    crate::review::default_reviewer()
+                } else {
+                    settings.reviewer.clone()
+                },
+                settings,
+                selection: Vec::new(),
+                batch: None,
+                selection_generation: 0,
+                recent,
+                navigated: false,
             },
-            settings,
-            selection: Vec::new(),
-            batch: None,
-            selection_generation: 0,
-            recent,
-            navigated: false,
+            panels: panels::PanelState::default(),
+            last_refresh: std::time::Instant::now(),
             closing: Vec::new(),
-            thumbs: None,
         };
         w.open(dataset);
         w
     }
 
-    /// True while a background job runs.
-    pub fn is_busy(&self) -> bool {
-        self.tasks.is_busy()
-    }
-
     /// Blocks until the dataset being opened is shown (its scan then runs
     /// behind: what a user sees first; tests and the first-picture bench).
     pub fn wait_for_open(&mut self) {
-        if let Some(job) = self.tasks.open.take() {
+        if let Some(job) = self.state.tasks.open.take() {
             let r = job.wait();
             self.finish_job(r);
         }
@@ -377,52 +112,47 @@ impl Workbench {
     /// and any other) has finished and its result is applied, stage by
     /// stage as the window would (tests and headless use).
     pub fn wait_for_job(&mut self) {
-        if let Some(job) = self.tasks.projection.take() {
+        if let Some(job) = self.state.tasks.projection.take() {
             let cancelled = job.is_cancelled();
             let r = job.wait();
             self.finish_projection(r, cancelled);
         }
-        if let Some(job) = self.tasks.open.take() {
+        if let Some(job) = self.state.tasks.open.take() {
             let r = job.wait();
             self.finish_job(r);
         }
-        if let Some(task) = self.tasks.scan.take() {
+        if let Some(task) = self.state.tasks.scan.take() {
             let r = task.job.wait();
             self.take_stages(&task.stages);
             self.finish_scan(r);
         }
-        if let Some(job) = self.tasks.export.take() {
+        if let Some(job) = self.state.tasks.export.take() {
             let r = job.wait();
             self.finish_export(r);
         }
-        if let Some(job) = self.tasks.trigger.take() {
+        if let Some(job) = self.state.tasks.trigger.take() {
             let r = job.wait();
             self.finish_trigger(r);
         }
         self.wait_for_saves();
     }
 
-    /// The sample the queue points at.
-    pub fn current(&self) -> Option<usize> {
-        self.queue.get(self.cursor).copied()
-    }
-
     /// Starts opening `path` in the background; the open dataset stays until
     /// the new one has opened (its scan, if running, stops).
     pub fn open(&mut self, path: PathBuf) {
-        if let Some(job) = &self.tasks.open {
+        if let Some(job) = &self.state.tasks.open {
             job.cancel();
         }
         // A model belongs to the dataset it was chosen for: another
         // dataset opens with its own embeddings.
-        if self.loaded.as_ref().is_some_and(|l| l.path != path) {
-            self.settings.model = None;
+        if self.state.loaded.as_ref().is_some_and(|l| l.path != path) {
+            self.state.settings.model = None;
         }
         let p = path.clone();
-        let state_dir = self.settings.state_dir.clone();
-        let fdr = self.settings.fdr;
-        let model = self.settings.model.clone();
-        self.tasks.open = Some(Job::spawn(
+        let state_dir = self.state.settings.state_dir.clone();
+        let fdr = self.state.settings.fdr;
+        let model = self.state.settings.model.clone();
+        self.state.tasks.open = Some(Job::spawn(
             format!("Opening {}", path.display()),
             move |s| loaded::open(p, state_dir, fdr, model, s),
         ));
@@ -432,8 +162,8 @@ impl Workbench {
     /// embeddings again): the open dataset is opened again with it, and
     /// scanned on the model's activations. Its review is untouched.
     pub fn use_model(&mut self, path: Option<PathBuf>) {
-        self.settings.model = path.map(crate::dataset::model::ModelOptions::new);
-        if let Some(l) = &self.loaded {
+        self.state.settings.model = path.map(crate::dataset::model::ModelOptions::new);
+        if let Some(l) = &self.state.loaded {
             let p = l.path.clone();
             self.open(p);
         }
@@ -444,10 +174,12 @@ impl Workbench {
     /// flags as it finishes; a rescan keeps the report shown until the new
     /// one is whole.
     pub fn start_scan(&mut self) {
-        if let Some(t) = self.tasks.scan.take() {
+        if let Some(t) = self.state.tasks.scan.take() {
             t.job.cancel();
         }
-        let Some(l) = &mut self.loaded else { return };
+        let Some(l) = &mut self.state.loaded else {
+            return;
+        };
         let stage_by_stage = !matches!(l.scan, ScanState::Done(_));
         if stage_by_stage {
             // Flags of a stopped scan are incomplete: start from none.
@@ -455,15 +187,19 @@ impl Workbench {
                 Arc::clone(&l.report.features),
                 l.report.feature_source.clone(),
             );
-            l.report =
-                crate::detect::Report::pending(&l.dataset, features, source, self.settings.fdr);
+            l.report = crate::detect::Report::pending(
+                &l.dataset,
+                features,
+                source,
+                self.state.settings.fdr,
+            );
             l.cluster_rows.clear();
         }
         l.scan = ScanState::starting(stage_by_stage);
         let ds = Arc::clone(&l.dataset);
         let store = l.session.location.path.clone();
         let options = crate::detect::ScanOptions {
-            fdr: self.settings.fdr,
+            fdr: self.state.settings.fdr,
             model: l.model.clone(),
             ..Default::default()
         };
@@ -471,69 +207,73 @@ impl Workbench {
         let job = Job::spawn(format!("Scanning {}", l.path.display()), move |s| {
             loaded::scan(ds, store, options, send, s)
         });
-        self.tasks.scan = Some(super::tasks::ScanTask { job, stages });
+        self.state.tasks.scan = Some(super::tasks::ScanTask { job, stages });
         self.rebuild_queue();
     }
 
     /// Sets the false-flag budget; the open dataset is scanned again with it
     /// (its review is untouched: decisions live in the review store).
     pub fn set_fdr(&mut self, fdr: f64) {
-        if !crate::detect::fdr_is_valid(fdr) || fdr == self.settings.fdr {
+        if !crate::detect::fdr_is_valid(fdr) || fdr == self.state.settings.fdr {
             return;
         }
-        self.settings.fdr = fdr;
+        self.state.settings.fdr = fdr;
         self.start_scan();
     }
 
     /// Shows every detector that has finished since the last frame.
     fn take_stages(&mut self, stages: &std::sync::mpsc::Receiver<loaded::Stage>) {
-        let Some(l) = &mut self.loaded else { return };
+        let Some(l) = &mut self.state.loaded else {
+            return;
+        };
         let mut any = false;
         while let Ok(stage) = stages.try_recv() {
             l.take_stage(stage);
             any = true;
         }
         if any {
-            self.report_generation += 1;
+            self.state.report_generation += 1;
             self.rebuild_queue_as_it_grows();
         }
     }
 
     fn finish_scan(&mut self, r: Result<Result<loaded::Scanned, String>, String>) {
-        let Some(l) = &mut self.loaded else { return };
+        let Some(l) = &mut self.state.loaded else {
+            return;
+        };
         let r = r.and_then(|x| x);
         if let Err(e) = &r
             && e != "cancelled"
         {
-            self.error = Some(format!("The scan stopped: {e}"));
+            self.state.error = Some(format!("The scan stopped: {e}"));
         }
         l.take_scan(r);
-        self.report_generation += 1;
+        self.state.report_generation += 1;
         self.rebuild_queue_as_it_grows();
     }
 
     /// Polls the background jobs; call once per frame.
     pub fn poll(&mut self) {
-        if let Some((r, cancelled)) = take_finished(&mut self.tasks.projection) {
+        if let Some((r, cancelled)) = take_finished(&mut self.state.tasks.projection) {
             self.finish_projection(r, cancelled);
         }
-        if let Some((r, _)) = take_finished(&mut self.tasks.open) {
+        if let Some((r, _)) = take_finished(&mut self.state.tasks.open) {
             self.finish_job(r);
         }
-        if let Some(mut task) = self.tasks.scan.take() {
+        if let Some(mut task) = self.state.tasks.scan.take() {
             self.take_stages(&task.stages);
             match task.job.try_take() {
                 Some(r) => {
                     self.take_stages(&task.stages);
                     self.finish_scan(r);
                 }
-                None => self.tasks.scan = Some(task),
+                None => self.state.tasks.scan = Some(task),
             }
         }
-        if let Some((r, _)) = take_finished(&mut self.tasks.export) {
+        if let Some((r, _)) = take_finished(&mut self.state.tasks.export) {
             self.finish_export(r);
         }
-        if let Some((r, cancelled)) = take_finished(&mut self.tasks.trigger) {
+        if let Some((r, cancelled)) = take_finished(&mut self.state.tasks.trigger) {
             if !cancelled {
                 self.finish_trigger(r);
             }
@@ -542,7 +282,7 @@ impl Workbench {
         self.closing.retain_mut(|l| {
             for s in l.saver.take_saved() {
                 if let Err(e) = s.result {
-                    self.error = Some(format!("Not saved (in {}): {e}", l.path.display()));
+                    self.state.error = Some(format!("Not saved (in {}): {e}", l.path.display()));
                 }
             }
             l.saver.is_saving()
@@ -557,12 +297,12 @@ impl Workbench {
         r: Result<crate::project2d::Projection, String>,
         cancelled: bool,
     ) {
-        match (r, &mut self.loaded) {
+        match (r, &mut self.state.loaded) {
             (Ok(p), Some(l)) if !cancelled => {
                 l.tsne = Some(p.clone());
                 l.projection = p;
             }
-            (Err(e), _) => self.error = Some(format!("t-SNE failed: {e}")),
+            (Err(e), _) => self.state.error = Some(format!("t-SNE failed: {e}")),
             _ => {}
         }
     }
@@ -570,36 +310,38 @@ impl Workbench {
     /// Picks up decisions other windows or `poisonlens review` wrote.
     pub fn refresh_review(&mut self) {
         self.last_refresh = std::time::Instant::now();
-        let Some(l) = &mut self.loaded else { return };
+        let Some(l) = &mut self.state.loaded else {
+            return;
+        };
         match l.session.refresh() {
             Ok(true) => self.rebuild_queue(),
             Ok(false) => {}
-            Err(e) => self.error = Some(format!("Reading the review store failed: {e}")),
+            Err(e) => self.state.error = Some(format!("Reading the review store failed: {e}")),
         }
     }
 
     fn finish_trigger(&mut self, r: Result<Result<crate::detect::trigger::Found, String>, String>) {
         match r.and_then(|x| x) {
             Ok(f) => {
-                self.found = Some(f);
-                self.found_generation += 1;
+                self.state.found = Some(f);
+                self.state.found_generation += 1;
             }
-            Err(e) => self.error = Some(format!("Trigger search: {e}")),
+            Err(e) => self.state.error = Some(format!("Trigger search: {e}")),
         }
     }
 
     fn finish_export(&mut self, r: Result<Result<super::signoff::ExportDone, String>, String>) {
         match r.and_then(|x| x) {
             Ok(done) => {
-                self.signoff = None;
-                self.notice = Some(done.message);
+                self.panels.signoff = None;
+                self.state.notice = Some(done.message);
                 if done.key.is_some() {
-                    self.settings.signing_key = done.key;
+                    self.state.settings.signing_key = done.key;
                 }
             }
-            Err(e) => match &mut self.signoff {
+            Err(e) => match &mut self.panels.signoff {
                 Some(f) => f.status = Some(e),
-                None => self.error = Some(e),
+                None => self.state.error = Some(e),
             },
         }
     }
@@ -615,47 +357,50 @@ impl Workbench {
                     .chain(&l.session.warnings)
                     .cloned()
                     .collect();
-                self.notice = (!notes.is_empty()).then(|| notes.join("\n"));
-                self.signoff = None;
-                self.found = None;
-                self.tasks.trigger = None;
-                self.recent.retain(|p| p != &l.path);
-                self.recent.insert(0, l.path.clone());
-                self.recent.truncate(MAX_RECENT);
+                self.state.notice = (!notes.is_empty()).then(|| notes.join("\n"));
+                self.panels.signoff = None;
+                self.state.found = None;
+                self.state.tasks.trigger = None;
+                self.state.recent.retain(|p| p != &l.path);
+                self.state.recent.insert(0, l.path.clone());
+                self.state.recent.truncate(MAX_RECENT);
                 // A dataset without image files has nothing to decode or show.
-                self.thumbs = l
+                self.panels.thumbs = l
                     .dataset
                     .paths
                     .is_some()
                     .then(|| Thumbs::new(Arc::clone(&l.dataset)));
-                self.tasks.projection = None;
-                super::views::remember(self);
+                self.state.tasks.projection = None;
+                self.state.remember_view();
                 // The dataset being closed may still have decisions on their
                 // way to disk: it is kept until they are written, so neither
                 // they are lost nor the window waits for them.
-                if let Some(old) = self.loaded.replace(l) {
+                if let Some(old) = self.state.loaded.replace(l) {
                     self.closing.push(old);
                 }
-                self.filter = QueueFilter::default();
+                self.state.filter = QueueFilter::default();
                 self.select(Vec::new());
-                self.error = None;
+                self.state.error = None;
                 self.rebuild_queue();
-                self.cursor = 0;
-                self.navigated = false;
-                self.color_by = ColorBy::Label;
+                self.state.cursor = 0;
+                self.state.navigated = false;
+                self.state.color_by = ColorBy::Label;
                 self.start_scan();
-                super::views::restore(self);
+                for a in self.state.restore_view() {
+                    self.apply(a);
+                }
             }
             Err(e) if e == "cancelled" => {}
             Err(e) => {
                 // The model asked for is not in use: the one the open
                 // dataset was scanned with (if any) stays the one used.
-                self.settings.model = self
+                self.state.settings.model = self
+                    .state
                     .loaded
                     .as_ref()
                     .and_then(|l| l.model.as_ref())
                     .map(|m| m.options.clone());
-                self.error = Some(if self.loaded.is_some() {
+                self.state.error = Some(if self.state.loaded.is_some() {
                     format!("{e}\nThe dataset that was open stays open.")
                 } else {
                     e
@@ -673,15 +418,15 @@ impl Workbench {
     fn rebuild_queue_as_it_grows(&mut self) {
         let shown = self.current();
         self.rebuild_queue();
-        if !self.navigated {
-            self.cursor = 0;
+        if !self.state.navigated {
+            self.state.cursor = 0;
         } else if let Some(i) = shown
             && self.current() != Some(i)
         {
             // A sample the user went to (a click in the view, the restored
             // view) stays on screen while the scan's flags arrive.
-            self.cursor = self.cursor.min(self.queue.len());
-            self.queue.insert(self.cursor, i);
+            self.state.cursor = self.state.cursor.min(self.state.queue.len());
+            self.state.queue.insert(self.state.cursor, i);
         }
     }
 
@@ -689,36 +434,38 @@ impl Workbench {
     /// current sample selected when it is still in the queue.
     pub fn rebuild_queue(&mut self) {
         let current = self.current();
-        let Some(l) = &self.loaded else {
-            self.queue.clear();
+        let Some(l) = &self.state.loaded else {
+            self.state.queue.clear();
             return;
         };
         let r = &l.report;
         // A detector that has not finished yet flags nothing (so far).
-        let det = self.filter.detector.map(|d| r.detector(d));
+        let det = self.state.filter.detector.map(|d| r.detector(d));
         let mut q: Vec<usize> = (0..r.ids.len())
             .filter(|&i| match det {
                 Some(Some(d)) => d.flagged[i],
                 Some(None) => false,
                 None => r.flagged[i],
             })
-            .filter(|&i| self.filter.class.is_none_or(|c| r.labels[i] == c))
+            .filter(|&i| self.state.filter.class.is_none_or(|c| r.labels[i] == c))
             .filter(|&i| {
-                self.filter
+                self.state
+                    .filter
                     .cluster
                     .is_none_or(|row| crate::detect::cluster_map::in_row(r, i, row))
             })
             .filter(|&i| {
-                self.filter
+                self.state
+                    .filter
                     .decision
                     .accepts(l.review().decision(i).map(|e| e.decision))
                     || Some(i) == current
             })
             .collect();
         q.sort_by(|&a, &b| r.score[b].total_cmp(&r.score[a]).then(a.cmp(&b)));
-        self.queue = q;
-        self.cursor = current
-            .and_then(|c| self.queue.iter().position(|&i| i == c))
+        self.state.queue = q;
+        self.state.cursor = current
+            .and_then(|c| self.state.queue.iter().position(|&i| i == c))
             .unwrap_or(0);
     }
 
@@ -727,12 +474,14 @@ impl Workbench {
         match action {
             Action::Command(c) => self.command(c),
             Action::Select(i) => {
-                self.navigated = true;
-                if let Some(p) = self.queue.iter().position(|&q| q == i) {
-                    self.cursor = p;
+                self.state.navigated = true;
+                if let Some(p) = self.state.queue.iter().position(|&q| q == i) {
+                    self.state.cursor = p;
                 } else {
                     // Not in the queue (e.g. clicked in the scatter): show it anyway.
-                    self.queue.insert(self.cursor.min(self.queue.len()), i);
+                    self.state
+                        .queue
+                        .insert(self.state.cursor.min(self.state.queue.len()), i);
                 }
             }
             Action::Open(p) => self.open(p),
@@ -749,7 +498,9 @@ impl Workbench {
                 match dialogs::pick(dialog) {
                     Picked::Path(p) => self.open(p),
                     Picked::Cancelled => {}
-                    Picked::Unavailable => self.error = Some(dialogs::OPEN_ANOTHER_WAY.into()),
+                    Picked::Unavailable => {
+                        self.state.error = Some(dialogs::OPEN_ANOTHER_WAY.into())
+                    }
                 }
             }
             Action::ShowOpenModelDialog => {
@@ -763,91 +514,96 @@ impl Workbench {
                 match dialogs::pick(dialog) {
                     Picked::Path(p) => self.use_model(Some(p)),
                     Picked::Cancelled => {}
-                    Picked::Unavailable => self.error = Some(dialogs::MODEL_ANOTHER_WAY.into()),
+                    Picked::Unavailable => {
+                        self.state.error = Some(dialogs::MODEL_ANOTHER_WAY.into())
+                    }
                 }
             }
             Action::UseModel(p) => self.use_model(p),
             Action::Cancel => {
-                self.tasks.cancel_all();
+                self.state.tasks.cancel_all();
                 // t-SNE and the trigger search cannot stop mid-way; they
                 // end in the background and their results are dropped.
-                self.tasks.projection = None;
-                self.tasks.trigger = None;
+                self.state.tasks.projection = None;
+                self.state.tasks.trigger = None;
             }
             Action::UsePca => {
-                if let Some(l) = &mut self.loaded {
+                if let Some(l) = &mut self.state.loaded {
                     l.projection = l.pca.clone();
                 }
             }
             Action::UseTsne => {
-                let Some(l) = &mut self.loaded else { return };
+                let Some(l) = &mut self.state.loaded else {
+                    return;
+                };
                 if let Some(t) = &l.tsne {
                     l.projection = t.clone();
                 } else if !l.has_view() {
-                    self.error = Some("t-SNE needs features: it can start once the scan has computed them from the images.".into());
-                } else if self.tasks.projection.is_none() {
+                    self.state.error = Some("t-SNE needs features: it can start once the scan has computed them from the images.".into());
+                } else if self.state.tasks.projection.is_none() {
                     let features = std::sync::Arc::clone(&l.report.features);
                     let pca = l.pca.clone();
-                    self.tasks.projection = Some(Job::spawn("Computing t-SNE", move |s| {
+                    self.state.tasks.projection = Some(Job::spawn("Computing t-SNE", move |s| {
                         loaded::tsne(features, pca, s)
                     }));
                 }
             }
             Action::FilterDetector(d) => {
-                self.filter.detector = d;
+                self.state.filter.detector = d;
                 self.rebuild_queue();
             }
             Action::FilterClass(c) => {
-                self.filter.class = c;
+                self.state.filter.class = c;
                 self.rebuild_queue();
             }
             Action::FilterDecision(d) => {
-                self.filter.decision = d;
+                self.state.filter.decision = d;
                 self.rebuild_queue();
             }
-            Action::ColorBy(c) => self.color_by = c,
+            Action::ColorBy(c) => self.state.color_by = c,
             Action::Batch(samples, d) => self.decide(&samples, d, false),
-            Action::ProposeBatch(d) => self.batch = Some(d),
+            Action::ProposeBatch(d) => self.state.batch = Some(d),
             Action::ConfirmBatch => {
-                if let Some(d) = self.batch.take() {
-                    let samples = self.selection.clone();
+                if let Some(d) = self.state.batch.take() {
+                    let samples = self.state.selection.clone();
                     self.decide(&samples, d, false);
                 }
             }
-            Action::CancelBatch => self.batch = None,
+            Action::CancelBatch => self.state.batch = None,
             Action::SelectMany(s) => self.select(s),
-            Action::DismissError => self.error = None,
+            Action::DismissError => self.state.error = None,
             Action::FilterCluster(c) => {
-                self.filter.cluster = c;
+                self.state.filter.cluster = c;
                 self.rebuild_queue();
             }
-            Action::ShowView(v) => self.view = v,
+            Action::ShowView(v) => self.state.view = v,
             Action::OpenSignoff { sign } => {
-                if let Some(l) = &self.loaded {
-                    let key = self.settings.signing_key.as_deref();
-                    self.signoff = Some(super::signoff::SignoffForm::new(
+                if let Some(l) = &self.state.loaded {
+                    let key = self.state.settings.signing_key.as_deref();
+                    self.panels.signoff = Some(super::signoff::SignoffForm::new(
                         l,
-                        &self.reviewer,
+                        &self.state.reviewer,
                         sign,
                         key,
                     ));
                 }
             }
             Action::CloseSignoff => {
-                if self.tasks.export.is_none() {
-                    self.signoff = None;
+                if self.state.tasks.export.is_none() {
+                    self.panels.signoff = None;
                 }
             }
             Action::StartExport => self.start_export(),
-            Action::DismissNotice => self.notice = None,
+            Action::DismissNotice => self.state.notice = None,
             Action::FindTrigger => self.find_trigger(),
             Action::SelectTriggerCarriers(t) => {
-                let Some(l) = &self.loaded else { return };
+                let Some(l) = &self.state.loaded else { return };
                 let carriers = match t {
                     TriggerRef::Scan(k) => (0..l.report.ids.len())
                         .filter(|&i| l.report.trigger_of[i] == Some(k))
                         .collect(),
                     TriggerRef::Found => self
+                        .state
                         .found
                         .as_ref()
                         .map(|f| f.carriers.clone())
@@ -861,84 +617,77 @@ impl Workbench {
     /// Makes `samples` the selection; a batch proposed for the old one is
     /// dropped. The one place the selection changes.
     fn select(&mut self, samples: Vec<usize>) {
-        self.selection = samples;
-        self.batch = None;
-        self.selection_generation += 1;
-    }
-
-    /// Whether the t-SNE view is shown or being computed (it is shown when
-    /// it is ready): what the dataset's saved view keeps.
-    pub fn tsne_wanted(&self) -> bool {
-        self.tasks.projection.is_some()
-            || self
-                .loaded
-                .as_ref()
-                .is_some_and(|l| l.projection.method == "t-SNE")
+        self.state.selection = samples;
+        self.state.batch = None;
+        self.state.selection_generation += 1;
     }
 
     /// Searches the selection for a shared trigger, off the UI thread.
     fn find_trigger(&mut self) {
-        let Some(l) = &self.loaded else { return };
+        let Some(l) = &self.state.loaded else { return };
         let Some(stack) = l.report.images.clone() else {
-            self.error =
+            self.state.error =
                 Some("No images were read for this dataset, so there is nothing to search.".into());
             return;
         };
-        if self.tasks.trigger.is_some() {
+        if self.state.tasks.trigger.is_some() {
             return;
         }
         let labels = l.report.labels.clone();
         let names = l.report.class_names.clone();
-        let selection = self.selection.clone();
-        self.tasks.trigger = Some(Job::spawn("Finding a trigger in the selection", move |s| {
-            s.report("comparing images", 0.0);
-            crate::detect::trigger::find_in_selection(&stack, &labels, &names, &selection)
-        }));
+        let selection = self.state.selection.clone();
+        self.state.tasks.trigger =
+            Some(Job::spawn("Finding a trigger in the selection", move |s| {
+                s.report("comparing images", 0.0);
+                crate::detect::trigger::find_in_selection(&stack, &labels, &names, &selection)
+            }));
     }
 
     /// Runs the export the dialog describes as a job: hashing thousands of
     /// files and deriving a key from a passphrase must not freeze the window.
     fn start_export(&mut self) {
-        let (Some(l), Some(form)) = (&self.loaded, &mut self.signoff) else {
+        let (Some(l), Some(form)) = (&self.state.loaded, &mut self.panels.signoff) else {
             return;
         };
         // Never sign while a decision is still being written: it would be
         // missing from the signed record though the window showed it.
-        if self.tasks.export.is_some() || l.saver.is_saving() {
+        if self.state.tasks.export.is_some() || l.saver.is_saving() {
             return;
         }
         match form.request(l) {
             Ok(req) => {
                 form.status = None;
                 form.passphrase.clear();
-                self.tasks.export = Some(Job::spawn("Exporting", move |s| req.run(s)));
+                self.state.tasks.export = Some(Job::spawn("Exporting", move |s| req.run(s)));
             }
             Err(e) => form.status = Some(e),
         }
     }
 
     fn command(&mut self, c: Command) {
-        self.key_hint = None;
+        self.state.key_hint = None;
         if matches!(c, Command::Next | Command::Previous) || c.decides() {
-            self.navigated = true;
+            self.state.navigated = true;
         }
         match c {
             Command::Next => {
-                self.cursor = (self.cursor + 1).min(self.queue.len().saturating_sub(1))
+                self.state.cursor =
+                    (self.state.cursor + 1).min(self.state.queue.len().saturating_sub(1))
             }
-            Command::Previous => self.cursor = self.cursor.saturating_sub(1),
+            Command::Previous => self.state.cursor = self.state.cursor.saturating_sub(1),
             Command::Keep => self.decide_current(Decision::Keep),
             Command::Exclude => self.decide_current(Decision::Exclude),
             Command::AcceptSuggestion => {
                 let sug = self.current().and_then(|i| {
-                    self.loaded
+                    self.state
+                        .loaded
                         .as_ref()
                         .and_then(|l| l.report.suggested_label[i])
                 });
                 match sug {
                     Some(s) => self.decide_current(Decision::Relabel(s)),
                     None => {
-                        self.key_hint = Some(
+                        self.state.key_hint = Some(
                             "This sample has no suggested label: relabel it with a digit or r."
                                 .into(),
                         )
@@ -946,8 +695,9 @@ impl Workbench {
                 }
             }
             Command::Relabel(n) => {
-                self.picker = None;
+                self.panels.picker = None;
                 if self
+                    .state
                     .loaded
                     .as_ref()
                     .is_some_and(|l| (n as usize) < l.dataset.classes.len())
@@ -956,8 +706,8 @@ impl Workbench {
                 }
             }
             Command::Undo | Command::Redo => {
-                let reviewer = self.reviewer.clone();
-                if let Some(l) = &mut self.loaded {
+                let reviewer = self.state.reviewer.clone();
+                if let Some(l) = &mut self.state.loaded {
                     l.saver.submit(if c == Command::Undo {
                         Write::Undo { reviewer }
                     } else {
@@ -966,17 +716,17 @@ impl Workbench {
                 }
             }
             Command::SignOff => self.apply(Action::OpenSignoff { sign: true }),
-            Command::ToggleTrigger => self.show_trigger = !self.show_trigger,
-            Command::Help => self.show_help = !self.show_help,
+            Command::ToggleTrigger => self.state.show_trigger = !self.state.show_trigger,
+            Command::Help => self.state.show_help = !self.state.show_help,
             Command::RelabelPicker => {
-                self.picker = match self.picker {
+                self.panels.picker = match self.panels.picker {
                     Some(_) => None,
                     None if self.current().is_some() => Some(String::new()),
                     None => None,
                 }
             }
             Command::Open => self.apply(Action::ShowOpenDialog),
-            Command::Quit => self.quit = true,
+            Command::Quit => self.state.quit = true,
         }
     }
 
@@ -989,12 +739,14 @@ impl Workbench {
     /// Sends the decision to the writer thread; the window shows it as
     /// "saving…" until it is on disk (see [`Workbench::take_saved`]).
     fn decide(&mut self, samples: &[usize], d: Decision, advance: bool) {
-        let Some(l) = &mut self.loaded else { return };
+        let Some(l) = &mut self.state.loaded else {
+            return;
+        };
         let pairs: Vec<(usize, Decision)> = samples.iter().map(|&i| (i, d)).collect();
         l.saver.submit(Write::Decide {
             pairs,
-            reason: self.reason.trim().to_string(),
-            reviewer: self.reviewer.clone(),
+            reason: self.panels.reason.trim().to_string(),
+            reviewer: self.state.reviewer.clone(),
         });
         if advance {
             self.command(Command::Next);
@@ -1016,13 +768,13 @@ impl Workbench {
                 // from a box selection is mostly outside the queue, and
                 // undoing it must not add one of its samples there.
                 (Ok(Some(i)), Write::Undo { .. } | Write::Redo { .. })
-                    if self.queue.contains(&i) =>
+                    if self.state.queue.contains(&i) =>
                 {
                     self.apply(Action::Select(i))
                 }
                 (Ok(_), _) => {}
                 // Nothing is shown as done that is not on disk.
-                (Err(e), _) => self.error = Some(format!("Not saved: {e}")),
+                (Err(e), _) => self.state.error = Some(format!("Not saved: {e}")),
             }
         }
     }
@@ -1030,7 +782,7 @@ impl Workbench {
     /// Whether sample images are still being decoded for the window (what
     /// a snapshot or a benchmark waits for before it reads the screen).
     pub fn images_pending(&self) -> bool {
-        self.thumbs.as_ref().is_some_and(Thumbs::busy)
+        self.panels.thumbs.as_ref().is_some_and(Thumbs::busy)
     }
 
     /// Blocks until every decision asked for is on disk and shown (tests
@@ -1046,6 +798,7 @@ impl Workbench {
     /// Shows the writes finished so far (`wait`: all asked for).
     fn show_saved(&mut self, wait: bool) {
         let saved = self
+            .state
             .loaded
             .as_mut()
             .map(|l| {
@@ -1080,10 +833,10 @@ impl Workbench {
                 .collect()
         });
         actions.extend(dropped.into_iter().take(1).map(dropped_action));
-        panels::window(self, ui, &mut actions);
+        panels::window(&self.state, &mut self.panels, ui, &mut actions);
         for a in actions {
             if moved_under_user && matches!(a, Action::Command(c) if c.decides()) {
-                self.key_hint = Some(
+                self.state.key_hint = Some(
                     "The sample shown changed as new results came in, so that key decided nothing. Look again, then decide."
                         .into(),
                 );
@@ -1091,14 +844,18 @@ impl Workbench {
             }
             self.apply(a);
         }
-        if self.quit {
+        if self.state.quit {
             ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
         }
-        let saving = self.loaded.as_ref().is_some_and(|l| l.saver.is_saving());
-        if self.is_busy() || saving || self.thumbs.as_ref().is_some_and(Thumbs::busy) {
+        let saving = self
+            .state
+            .loaded
+            .as_ref()
+            .is_some_and(|l| l.saver.is_saving());
+        if self.is_busy() || saving || self.panels.thumbs.as_ref().is_some_and(Thumbs::busy) {
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(50));
-        } else if self.loaded.is_some() {
+        } else if self.state.loaded.is_some() {
             // Wake up now and then to show other writers' decisions.
             ui.ctx().request_repaint_after(REFRESH_EVERY);
         }
@@ -1121,9 +878,9 @@ impl eframe::App for Workbench {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, RECENT_KEY, &self.recent);
-        eframe::set_value(storage, SIGNING_KEY, &self.settings.signing_key);
-        super::views::remember(self);
-        eframe::set_value(storage, super::views::VIEWS_KEY, &self.settings.views);
+        eframe::set_value(storage, RECENT_KEY, &self.state.recent);
+        eframe::set_value(storage, SIGNING_KEY, &self.state.settings.signing_key);
+        self.state.remember_view();
+        eframe::set_value(storage, super::views::VIEWS_KEY, &self.state.settings.views);
     }
 }

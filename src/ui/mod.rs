@@ -11,13 +11,18 @@ mod panels;
 pub mod saver;
 pub mod scatter_view;
 mod signoff;
+mod state;
 mod tasks;
 mod thumbs;
 pub mod views;
 
-pub use app::{Action, CentralView, ColorBy, DecisionFilter, Settings, TriggerRef, Workbench};
+pub use app::Workbench;
 pub use loaded::{Loaded, ScanState, Scanned, Stage};
+pub use panels::PanelState;
 pub use signoff::SignoffForm;
+pub use state::{
+    Action, CentralView, ColorBy, DecisionFilter, QueueFilter, Settings, State, TriggerRef,
+};
 pub use tasks::{BackgroundTasks, ScanTask};
 
 use std::path::PathBuf;

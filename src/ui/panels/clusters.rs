@@ -7,7 +7,7 @@
 //! lists), cells shrink to fit the panel down to a readable minimum, and
 //! column headers are written upright in full.
 
-use super::super::app::{Action, CentralView, Workbench};
+use super::super::state::{Action, CentralView, State};
 use crate::detect::cluster_map::{self, ClusterRow};
 
 /// Height of a row (label and cells).
@@ -17,7 +17,7 @@ const MIN_CELL: f32 = 26.0;
 /// Widest cell.
 const MAX_CELL: f32 = 44.0;
 
-pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
     let classes = &l.dataset.classes;
     legend(ui);
@@ -94,7 +94,7 @@ fn headers(classes: &[String], cell: f32, h: f32, font: &egui::FontId, ui: &mut 
 /// says is poison (most of it flagged) stands out, whichever detector found
 /// it; "split" marks the minority of a split judged real.
 fn row_label(
-    w: &Workbench,
+    w: &State,
     row: &ClusterRow,
     width: f32,
     ui: &mut egui::Ui,

@@ -1,9 +1,9 @@
 //! The `?` window: every key, straight from the command table.
 
-use super::super::app::{Action, Workbench};
 use super::super::commands::{Command, bindings, key_text};
+use super::super::state::{Action, State};
 
-pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     if !w.show_help {
         return;
     }
@@ -41,7 +41,7 @@ pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 
 /// Which digit picks which class of the open dataset (the first ten; the
 /// others through `r`, the picker).
-fn digits(w: &Workbench, ui: &mut egui::Ui) {
+fn digits(w: &State, ui: &mut egui::Ui) {
     let Some(l) = &w.loaded else { return };
     ui.separator();
     ui.label("Relabel keys for this dataset:");

@@ -1,5 +1,7 @@
-//! The window's panels. Each reads the workbench and pushes [`Action`]s; none
-//! changes state itself.
+//! The window's panels. Each reads the window's [`State`] (read-only) and
+//! pushes [`Action`]s; what a panel keeps for itself (text being typed, the
+//! sign-off form, decoded images) is its part of [`PanelState`]. No panel
+//! changes the state itself, and none depends on the workbench that owns it.
 
 mod clusters;
 mod help;
@@ -7,14 +9,33 @@ mod picker;
 mod queue;
 mod sample;
 mod scatter;
+mod signoff;
 mod tally;
 mod top_bar;
 mod trigger;
 
-use super::app::{Action, CentralView, Workbench};
+use super::signoff::SignoffForm;
+use super::state::{Action, CentralView, State};
+use super::thumbs::Thumbs;
+
+/// What the panels keep for themselves: UI state that is nobody's truth.
+/// The workbench owns it (a command opens the picker or the sign-off form,
+/// a decision takes the reason) but only the panels edit it.
+#[derive(Default)]
+pub struct PanelState {
+    /// The type-ahead class picker's text, while it is open.
+    pub picker: Option<String>,
+    /// Reason attached to the next decision (the sample panel's field).
+    pub reason: String,
+    /// The Sign-off / export dialog, while open.
+    pub signoff: Option<SignoffForm>,
+    /// Sample images decoded for the window (sample panel and the
+    /// scatter's hover), one cache per dataset.
+    pub thumbs: Option<Thumbs>,
+}
 
 /// Lays out the whole window.
-pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+pub fn window(w: &State, own: &mut PanelState, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     egui::Panel::top("top_bar").show(ui, |ui| top_bar::show(w, ui, actions));
     if w.loaded.is_some() {
         egui::Panel::bottom("tally").show(ui, |ui| tally::show(w, ui));
@@ -32,7 +53,7 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 egui::ScrollArea::vertical()
                     .id_salt("sample_panel")
                     .auto_shrink([false, false])
-                    .show(ui, |ui| sample::show(w, ui, actions));
+                    .show(ui, |ui| sample::show(w, own, ui, actions));
             });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
@@ -59,7 +80,7 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             });
             ui.separator();
             match w.view {
-                CentralView::Embedding => scatter::show(w, ui, actions),
+                CentralView::Embedding => scatter::show(w, &mut own.thumbs, ui, actions),
                 CentralView::ClusterMap => clusters::show(w, ui, actions),
             }
         });
@@ -75,8 +96,8 @@ pub fn window(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         });
     }
     help::show(w, ui, actions);
-    picker::show(w, ui, actions);
-    super::signoff::show(w, ui, actions);
+    picker::show(w, &mut own.picker, ui, actions);
+    signoff::show(w, &mut own.signoff, ui, actions);
 }
 
 /// A drop-down with its label *before* it, on one line: egui's

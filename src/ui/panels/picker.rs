@@ -1,8 +1,8 @@
 //! Type-ahead relabelling (`r`): type part of a class name, Enter applies the
 //! first match, Esc closes. Faster than a list when there are many classes.
 
-use super::super::app::{Action, Workbench};
 use super::super::commands::Command;
+use super::super::state::{Action, State};
 
 /// Classes whose name contains the query (case-insensitive), in class order.
 pub fn matches(classes: &[String], query: &str) -> Vec<u32> {
@@ -12,8 +12,8 @@ pub fn matches(classes: &[String], query: &str) -> Vec<u32> {
         .collect()
 }
 
-pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
-    let (Some(query), Some(l)) = (w.picker.as_mut(), w.loaded.as_ref()) else {
+pub fn show(w: &State, picker: &mut Option<String>, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+    let (Some(query), Some(l)) = (picker.as_mut(), w.loaded.as_ref()) else {
         return;
     };
     let classes = &l.dataset.classes;

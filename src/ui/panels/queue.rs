@@ -1,12 +1,12 @@
 //! The triage queue: flagged samples, most suspicious first, with filters.
 
 use super::super::ScanState;
-use super::super::app::{Action, DecisionFilter, Workbench};
+use super::super::state::{Action, DecisionFilter, State};
 use crate::review::Decision;
 
 use crate::detect::{detector_info, detector_infos};
 
-pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
     ui.heading("Triage queue");
     // The filters' drop-downs line up in one column.
@@ -120,7 +120,7 @@ const BUDGETS: [f64; 5] = [0.01, 0.02, 0.05, 0.10, 0.20];
 
 /// The false-flag budget selector (a row of the filters' grid; what it
 /// promises about this queue is said under the grid).
-fn budget(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+fn budget(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let pct = |q: f64| format!("{:.0}%", q * 100.0);
     super::combo_row(ui, "False-flag budget", pct(w.settings.fdr), |ui| {
             for q in BUDGETS {
@@ -137,7 +137,7 @@ fn budget(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 
 /// Where the scan stands: which detectors are still running, or how the
 /// report was got; a stopped scan can be started again.
-fn scan_line(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+fn scan_line(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
     ui.horizontal_wrapped(|ui| {
         let text = egui::RichText::new(l.scan.short()).small();

@@ -1,13 +1,13 @@
 //! The current sample: image (pixel-exact when enlarged), why it was flagged,
 //! the suggestion, metadata, neighbours, and the decision buttons.
 
-use super::super::app::{Action, Workbench};
 use super::super::commands::{Command, shortcut_text};
+use super::super::state::{Action, State};
 use crate::review::{Decision, describe};
 
-pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+pub fn show(w: &State, own: &mut super::PanelState, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     if !w.selection.is_empty() {
-        selection_box(w, ui, actions);
+        selection_box(w, &mut own.thumbs, ui, actions);
         ui.separator();
     }
     let Some(i) = w.current() else {
@@ -32,7 +32,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         classes[r.labels[i] as usize], r.score[i]
     ));
     let side = (ui.available_width() - 8.0).clamp(120.0, 300.0);
-    if let Some(t) = w.thumbs.as_mut()
+    if let Some(t) = own.thumbs.as_mut()
         && let Some((rect, size)) = super::image(ui, t.get(&ctx, i), side)
         && w.show_trigger
     {
@@ -100,7 +100,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     ui.horizontal(|ui| {
         let label = ui.label("Reason");
         ui.add(
-            egui::TextEdit::singleline(&mut w.reason)
+            egui::TextEdit::singleline(&mut own.reason)
                 .hint_text("why (kept with each decision)")
                 .desired_width(ui.available_width()),
         )
@@ -108,11 +108,11 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     });
     // Once typed, the hint is gone: say the reason goes with every decision
     // from now on, and offer to clear it.
-    if !w.reason.trim().is_empty() {
+    if !own.reason.trim().is_empty() {
         ui.horizontal(|ui| {
             ui.small("This reason is recorded with every decision until cleared.");
             if ui.small_button("Clear reason").clicked() {
-                w.reason.clear();
+                own.reason.clear();
             }
         });
     }
@@ -181,7 +181,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         for (j, name) in nbrs.iter().zip(names) {
             ui.vertical(|ui| {
                 ui.set_width(56.0);
-                if let Some(t) = w.thumbs.as_mut() {
+                if let Some(t) = own.thumbs.as_mut() {
                     super::image(ui, t.get(&ctx, *j), 56.0);
                 }
                 let b = egui::Button::new(egui::RichText::new(name).small()).truncate();
@@ -204,7 +204,12 @@ const PREVIEW_SIDE: f32 = 40.0;
 
 /// The selection: what it holds (thumbnails, classes), the batch actions,
 /// and — once one is chosen — what it would change, before it applies.
-fn selection_box(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+fn selection_box(
+    w: &State,
+    thumbs: &mut Option<super::super::thumbs::Thumbs>,
+    ui: &mut egui::Ui,
+    actions: &mut Vec<Action>,
+) {
     if w.loaded.is_none() {
         return;
     }
@@ -215,12 +220,12 @@ fn selection_box(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>
         None => batch_buttons(w, ui, actions),
         Some(d) => batch_confirmation(w, ui, actions, d),
     }
-    selection_images(w, ui);
+    selection_images(w, thumbs, ui);
     super::trigger::selection_search(w, ui, actions);
 }
 
 /// How many of the selection carry each label.
-fn class_counts(w: &Workbench, ui: &mut egui::Ui) {
+fn class_counts(w: &State, ui: &mut egui::Ui) {
     let Some(l) = &w.loaded else { return };
     let (r, classes) = (&l.report, &l.dataset.classes);
     let text = super::cached(ui, "selection_classes", w.selection_generation, || {
@@ -241,10 +246,14 @@ fn class_counts(w: &Workbench, ui: &mut egui::Ui) {
 
 /// A grid of the selection's images (hover: id, label, decision): the
 /// batch is seen before it applies.
-fn selection_images(w: &mut Workbench, ui: &mut egui::Ui) {
+fn selection_images(
+    w: &State,
+    thumbs: &mut Option<super::super::thumbs::Thumbs>,
+    ui: &mut egui::Ui,
+) {
     let Some(l) = &w.loaded else { return };
     let (r, classes) = (&l.report, &l.dataset.classes);
-    let (Some(t), true) = (w.thumbs.as_mut(), l.dataset.paths.is_some()) else {
+    let (Some(t), true) = (thumbs.as_mut(), l.dataset.paths.is_some()) else {
         return;
     };
     let ctx = ui.ctx().clone();
@@ -275,7 +284,7 @@ fn selection_images(w: &mut Workbench, ui: &mut egui::Ui) {
 }
 
 /// The batch actions; each only proposes (see [`batch_confirmation`]).
-fn batch_buttons(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+fn batch_buttons(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
     ui.horizontal_wrapped(|ui| {
         if ui.button("Exclude selection").clicked() {
@@ -299,7 +308,7 @@ fn batch_buttons(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 
 /// What the proposed batch would do — how many samples get it, how many
 /// earlier decisions it replaces — with Apply and Cancel.
-fn batch_confirmation(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>, d: Decision) {
+fn batch_confirmation(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>, d: Decision) {
     let Some(l) = &w.loaded else { return };
     // Worked out again only when the decisions or the selection change
     // (a selection may hold a million samples).

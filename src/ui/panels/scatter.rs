@@ -2,15 +2,20 @@
 //! suggestion, cluster, suspicion or decision. Click selects a sample;
 //! Shift+drag selects a box, Ctrl+drag a lasso, of samples for batch actions.
 
-use super::super::app::{Action, ColorBy, Workbench};
 use super::super::scatter_view::{self, ScatterInput};
+use super::super::state::{Action, ColorBy, State};
 use super::class_color;
 use crate::review::Decision;
 
 /// Width "Colour by" and its drop-down take in the header, in points.
 const COLOUR_BY_WIDTH: f32 = 230.0;
 
-pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+pub fn show(
+    w: &State,
+    thumbs: &mut Option<super::super::thumbs::Thumbs>,
+    ui: &mut egui::Ui,
+    actions: &mut Vec<Action>,
+) {
     let generation = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -47,7 +52,6 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let (group, names, colors) = &*colouring;
     let current = w.current();
     let ctx = ui.ctx().clone();
-    let thumbs = &mut w.thumbs;
     let Some(l) = &w.loaded else { return };
     let r = &l.report;
     let classes = &l.dataset.classes;
@@ -133,7 +137,7 @@ pub fn show(w: &mut Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 }
 
 /// Colour group of every sample, and each group's name and colour.
-fn groups(w: &Workbench) -> (Vec<usize>, Vec<String>, Vec<egui::Color32>) {
+fn groups(w: &State) -> (Vec<usize>, Vec<String>, Vec<egui::Color32>) {
     let l = w.loaded.as_ref().expect("shown only when loaded");
     let r = &l.report;
     let classes = &l.dataset.classes;

@@ -1,10 +1,10 @@
 //! Review progress, overall and per class, always in view.
 
-use super::super::app::Workbench;
+use super::super::state::State;
 
 /// Draws the status line: the key hint, the overall tally, then each
 /// class's (its numbers explained before them).
-pub fn show(w: &Workbench, ui: &mut egui::Ui) {
+pub fn show(w: &State, ui: &mut egui::Ui) {
     let Some(l) = &w.loaded else { return };
     let key = (l.path.clone(), l.review().version());
     let counts = super::cached(ui, "tally", key, || {

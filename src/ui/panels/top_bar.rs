@@ -1,9 +1,9 @@
 //! Menu, the running job's progress with Cancel, and errors in plain words.
 
-use super::super::app::{Action, Workbench};
 use super::super::commands::{self, Command, Menu};
+use super::super::state::{Action, State};
 
-pub fn show(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     egui::MenuBar::new().ui(ui, |ui| {
         ui.menu_button("File", |ui| file_menu(w, ui, actions));
         ui.menu_button("Review", |ui| {
@@ -76,7 +76,7 @@ fn buttons(bindings: &[commands::Binding], ui: &mut egui::Ui, actions: &mut Vec<
 }
 
 /// Opening, the recent list, export and sign-off; Quit last.
-fn file_menu(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+fn file_menu(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let (quit, rest): (Vec<_>, Vec<_>) =
         commands::in_menu(Menu::File).partition(|b| b.command == Command::Quit);
     buttons(&rest, ui, actions);
@@ -104,7 +104,7 @@ fn file_menu(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 
 /// Choosing the model whose activations the scan uses, and going back to
 /// the dataset's own embeddings.
-fn model_items(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+fn model_items(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     if ui
         .button("Open model…")
         .on_hover_text(
@@ -128,7 +128,7 @@ fn model_items(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
 
 /// "Relabel to" with each class and the digit that picks it (the digit
 /// keys' menu entries).
-fn relabel_menu(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+fn relabel_menu(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
     ui.menu_button("Relabel to class", |ui| {
         let keys = commands::bindings();

@@ -2,13 +2,13 @@
 //! (`t` toggles it), the consistency map as a heatmap, "select all with this
 //! trigger", and the search for a trigger shared by a selection.
 
-use super::super::app::{Action, TriggerRef, Workbench};
 use super::super::commands::{Command, shortcut_text};
+use super::super::state::{Action, State, TriggerRef};
 use crate::detect::trigger::TriggerKind;
 
 /// Where sample `i`'s trigger is, in its own pixels: from the scan, or from
 /// the last search in a selection.
-fn box_of(w: &Workbench, i: usize) -> Option<[u32; 4]> {
+fn box_of(w: &State, i: usize) -> Option<[u32; 4]> {
     let l = w.loaded.as_ref()?;
     l.report.trigger_box[i].or_else(|| {
         let f = w.found.as_ref()?;
@@ -18,7 +18,7 @@ fn box_of(w: &Workbench, i: usize) -> Option<[u32; 4]> {
 }
 
 /// Draws the trigger box over the sample image at `rect` (`size` = pixels).
-pub fn overlay(w: &Workbench, ui: &egui::Ui, i: usize, rect: egui::Rect, size: [u32; 2]) {
+pub fn overlay(w: &State, ui: &egui::Ui, i: usize, rect: egui::Rect, size: [u32; 2]) {
     let Some([x0, y0, x1, y1]) = box_of(w, i) else {
         return;
     };
@@ -38,7 +38,7 @@ pub fn overlay(w: &Workbench, ui: &egui::Ui, i: usize, rect: egui::Rect, size: [
 }
 
 /// The "Trigger" section for the current sample, when it carries one.
-pub fn section(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>, i: usize) {
+pub fn section(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>, i: usize) {
     let Some(l) = &w.loaded else { return };
     let r = &l.report;
     let Some(k) = r.trigger_of[i] else { return };
@@ -72,7 +72,7 @@ pub fn section(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>, i: u
 
 /// In the selection box: search the selection for a shared trigger, and show
 /// what was found.
-pub fn selection_search(w: &Workbench, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
+pub fn selection_search(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     let Some(l) = &w.loaded else { return };
     if l.report.images.is_none() {
         ui.label("No images were read, so no trigger search.");

@@ -1,13 +1,11 @@
-//! SHA-256 of files and of a dataset's identity: what binds a review to the
-//! data it was made on and lets anyone re-check a cleaned manifest.
+//! A dataset's identity (its fingerprint): what binds a review and a stored
+//! scan to the data they were made on. It lives with the dataset, below the
+//! review and the manifest that both use it.
 
 use sha2::{Digest, Sha256};
 
 use crate::dataset::Dataset;
-use crate::dataset::files::hex;
-/// Hashing of bytes and regular files lives with the hostile-file readers
-/// (the dataset layer needs it too, for model files).
-pub use crate::dataset::files::{sha256_file, sha256_hex};
+use crate::dataset::files::{hex, sha256_file};
 use crate::error::Result;
 
 /// The dataset's identity: the manifest file's SHA-256, or for an ImageFolder
@@ -29,7 +27,7 @@ pub fn dataset_fingerprint(ds: &Dataset) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::dataset::files::sha256_hex;
 
     #[test]
     fn known_digest() {
