@@ -18,10 +18,10 @@ use rand_xoshiro::Xoshiro256Plus;
 use rand_xoshiro::rand_core::SeedableRng;
 use rayon::prelude::*;
 
-use super::context::ScanContext;
+use super::detector::ScanContext;
+use super::detector::{Calibration, ClassSplit, Detail, Detector, DetectorInfo, Evidence, Role};
 use super::gmm::{self, CovKind};
 use super::graph;
-use super::registry::{Calibration, ClassSplit, Detail, Detector, DetectorInfo, Evidence, Role};
 use super::{ClassClusters, DetectorScores, Features};
 use crate::knn::knn;
 use crate::linalg::{Matrix, Pca};

@@ -9,9 +9,10 @@
 
 use std::sync::Arc;
 
+use super::detector::{Detail, Evidence, Role};
 use super::input_view::InputView;
-use super::label_flip::Votes;
-use super::registry::{self, Detail, Evidence, Role};
+use super::registry;
+use super::votes::Votes;
 use super::{DetectorScores, REGISTRY, Report, trigger};
 use crate::dataset::Dataset;
 use crate::knn::Neighbors;

@@ -20,9 +20,9 @@
 
 use std::collections::HashMap;
 
-use super::context::ScanContext;
+use super::detector::ScanContext;
+use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role};
 use super::input_view::InputView;
-use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::dataset::images::ImageDigest;
 use crate::knn::Neighbors;

@@ -17,7 +17,7 @@ pub mod activation_clustering;
 mod assemble;
 pub mod cache;
 pub mod cluster_map;
-pub mod context;
+pub mod detector;
 pub mod duplicates;
 pub mod fixed_pattern;
 pub mod gmm;
@@ -26,16 +26,19 @@ pub mod input_view;
 pub mod label_flip;
 pub mod model_prediction;
 pub mod outlier;
+pub mod predictions;
 pub mod registry;
 pub mod spectral;
 pub mod trigger;
+pub mod trigger_search;
+pub mod votes;
 
 pub use assemble::Verdict;
-pub use context::ScanContext;
-pub use registry::{
-    Calibration, ClassSplit, Detail, Detector, DetectorInfo, Evidence, REGISTRY, Role,
-    detector_info, detector_infos, fdr_is_valid,
+pub use detector::{
+    Calibration, ClassSplit, Detail, Detector, DetectorInfo, Evidence, Role, ScanContext,
+    fdr_is_valid,
 };
+pub use registry::{REGISTRY, detector_info, detector_infos};
 
 use crate::dataset::model::{self, Model};
 use crate::dataset::{Dataset, EmbeddingSource, images};
@@ -440,7 +443,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
     };
     let nb = knn_watched(&f.matrix, k, &watch).ok_or(Error::Cancelled)?;
     let shown = nb.nearest(SHOWN_NEIGHBOURS);
-    let votes = label_flip::vote(&f, &nb);
+    let votes = votes::vote(&f, &nb);
     check()?;
     progress("describing images", 0.5);
     let view = input_view::InputView::build(&digests, k);
@@ -492,7 +495,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
 type ModelFeatures = (
     (Matrix, String),
     Vec<Result<images::ImageDigest, String>>,
-    Option<model_prediction::Predictions>,
+    Option<predictions::Predictions>,
 );
 
 /// The model's activations as the scan's features (with its description),
@@ -522,11 +525,11 @@ fn embed_with_model(
     }
     let predictions = e
         .logits
-        .map(|logits| model_prediction::Predictions::read(logits, &ds.labels, ds.classes.len()));
+        .map(|logits| predictions::Predictions::read(logits, &ds.labels, ds.classes.len()));
     if let Some(None) = predictions {
         warnings.push(format!(
             "the model's class predictions are not used: mapping its outputs to the classes they most often predict does not give one class per output agreeing with at least {:.0}% of the labels",
-            100.0 * model_prediction::MIN_AGREEMENT
+            100.0 * predictions::MIN_AGREEMENT
         ));
     }
     if !e.unreadable.is_empty() {

@@ -4,8 +4,8 @@
 //! evidence: it flags in the combined report only together with the spectral
 //! signature, since odd-but-clean samples exist in every real dataset.
 
-use super::context::ScanContext;
-use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
+use super::detector::ScanContext;
+use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::knn::Neighbors;
 

@@ -9,8 +9,8 @@
 
 use rayon::prelude::*;
 
-use super::context::ScanContext;
-use super::registry::{Calibration, Detector, DetectorInfo, Evidence, Role};
+use super::detector::ScanContext;
+use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role};
 use super::{DetectorScores, Features};
 use crate::linalg::Pca;
 

@@ -19,51 +19,11 @@ pub use stack::{ImageStack, PixelStep};
 use rayon::prelude::*;
 
 use super::DetectorScores;
-use super::context::ScanContext;
-use super::registry::{Calibration, Detail, Detector, DetectorInfo, Evidence, Role};
 
-/// The trigger detector (see the module documentation).
-pub struct TriggerSearch;
-
-static INFO: DetectorInfo = DetectorInfo {
-    name: "trigger",
-    title: "trigger",
-    finds: "images carrying a stamp or blended pattern",
-    doing: "looking for triggers in images",
-    role: Role::Primary,
-    calibration: Calibration::FamilyWise { finding: "trigger" },
-};
-
-impl Detector for TriggerSearch {
-    fn info(&self) -> &'static DetectorInfo {
-        &INFO
-    }
-    fn run(&self, ctx: &ScanContext) -> Evidence {
-        let n = ctx.len();
-        let scan = match ctx.images {
-            Some(stack) => {
-                let none = vec![0u8; n];
-                let cluster_of = ctx.split().map_or(&none, |s| &s.cluster_of);
-                let f = ctx.features;
-                run(
-                    stack,
-                    &f.labels,
-                    cluster_of,
-                    &f.class_names,
-                    ctx.options.fdr,
-                )
-            }
-            None => TriggerScan {
-                detector: DetectorScores::new(INFO.name, n),
-                found: Findings::none(n),
-            },
-        };
-        Evidence {
-            scores: scan.detector.into(),
-            detail: Detail::Triggers(scan.found),
-        }
-    }
-}
+/// The trigger detector's name (its report column and flags): the search
+/// here scores under it; the detector itself is
+/// [`super::trigger_search::TriggerSearch`].
+pub const NAME: &str = "trigger";
 
 /// What kind of trigger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -585,7 +545,7 @@ pub fn run(
             scored.push((t, hits));
         }
     }
-    let mut det = DetectorScores::new(INFO.name, n);
+    let mut det = DetectorScores::new(NAME, n);
     let mut boxes = vec![None; n];
     let mut trigger_of = vec![None; n];
     for (k, (t, hits)) in scored.iter_mut().enumerate() {
