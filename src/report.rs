@@ -117,8 +117,7 @@ pub fn write(r: &Report, out: &Path) -> Result<()> {
                 // that was a system call each (1.8 s of a 20,000-sample
                 // report's 14.7 MB).
                 let mut out = std::io::BufWriter::new(&mut file);
-                serde_json::to_writer_pretty(&mut out, &v)
-                    .map_err(|e| write_err(e.to_string()))?;
+                serde_json::to_writer_pretty(&mut out, &v).map_err(|e| write_err(e.to_string()))?;
                 out.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
                 out.flush().map_err(|e| Error::io(&tmp, e))?;
             }

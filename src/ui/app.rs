@@ -1,4 +1,6 @@
-//! Workbench state and the one dispatcher that changes it.
+//! The workbench: it owns the window's [`State`] and the panels' own
+//! state, draws the panels, and is the one dispatcher that changes the state
+//! ([`Workbench::apply`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,9 +36,10 @@ fn dropped_action(p: PathBuf) -> Action {
 }
 
 /// The workbench: one dataset at a time, its review, and the UI's own
-/// state. What the panels read is [`State`] (handed to them read-only);
-/// what each panel keeps for itself is [`panels::PanelState`]; every change
-/// to either goes through [`Workbench::apply`].
+/// state. What the panels read is [`State`] (handed to them read-only), and
+/// every change to it goes through [`Workbench::apply`]; what each panel
+/// keeps for itself is [`panels::PanelState`], which only that panel edits
+/// (a command may open or clear it: the picker, the sign-off form).
 pub struct Workbench {
     /// What the window shows: read by the panels, changed only here.
     pub state: State,
