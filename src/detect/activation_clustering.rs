@@ -18,8 +18,9 @@ use rand_xoshiro::Xoshiro256Plus;
 use rand_xoshiro::rand_core::SeedableRng;
 use rayon::prelude::*;
 
-use super::detector::ScanContext;
-use super::detector::{Calibration, ClassSplit, Detail, Detector, DetectorInfo, Evidence, Role};
+use super::detector::{
+    Calibration, ClassSplit, Detail, Detector, DetectorInfo, Evidence, Role, ScanContext,
+};
 use super::gmm::{self, CovKind};
 use super::graph;
 use super::{ClassClusters, DetectorScores, Features};

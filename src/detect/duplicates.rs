@@ -20,8 +20,7 @@
 
 use std::collections::HashMap;
 
-use super::detector::ScanContext;
-use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role};
+use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role, ScanContext};
 use super::input_view::InputView;
 use super::{DetectorScores, Features};
 use crate::dataset::images::ImageDigest;

@@ -40,8 +40,7 @@
 use rayon::prelude::*;
 
 use super::DetectorScores;
-use super::detector::ScanContext;
-use super::detector::{Calibration, Detail, Detector, DetectorInfo, Evidence, Role};
+use super::detector::{Calibration, Detail, Detector, DetectorInfo, Evidence, Role, ScanContext};
 use super::trigger::localize::{self, evenly};
 use super::trigger::{Findings, FixedFound, ImageStack, PixelStep, Trigger};
 use crate::stats::benjamini_hochberg;

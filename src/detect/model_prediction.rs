@@ -18,8 +18,7 @@
 //! predictions are not used (and the scan says so).
 
 use super::DetectorScores;
-use super::detector::ScanContext;
-use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role};
+use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role, ScanContext};
 use crate::linalg::Matrix;
 
 /// The model-prediction detector (see the module documentation).

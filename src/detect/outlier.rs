@@ -4,8 +4,7 @@
 //! evidence: it flags in the combined report only together with the spectral
 //! signature, since odd-but-clean samples exist in every real dataset.
 
-use super::detector::ScanContext;
-use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role};
+use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role, ScanContext};
 use super::{DetectorScores, Features};
 use crate::knn::Neighbors;
 

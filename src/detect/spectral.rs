@@ -9,8 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::detector::ScanContext;
-use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role};
+use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role, ScanContext};
 use super::{DetectorScores, Features};
 use crate::linalg::Pca;
 
