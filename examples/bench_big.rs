@@ -65,18 +65,14 @@ fn main() {
         println!("neighbour search alone {secs:.1} s; recall {r:.3}");
         return;
     }
-    let t = Instant::now();
-    let stages = std::sync::Mutex::new(Vec::<(String, f64)>::new());
+    let stages = common::Stages::start();
     let report = scan(&ds, &ScanOptions::default(), &|stage, _| {
-        let mut s = stages.lock().unwrap();
-        if s.last().is_none_or(|l| l.0 != stage) {
-            s.push((stage.to_string(), t.elapsed().as_secs_f64()));
-        }
+        stages.record(stage)
     })
     .expect("scan");
-    let scan_secs = t.elapsed().as_secs_f64();
+    let scan_secs = stages.elapsed();
     if std::env::var_os("BENCH_STAGES").is_some() {
-        for (s, at) in stages.lock().unwrap().iter() {
+        for (s, at) in stages.seen() {
             eprintln!("  {at:>7.2} s  {s}");
         }
     }

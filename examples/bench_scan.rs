@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use common::peak_rss_mb;
 
 use poisonlens::dataset::Dataset;
@@ -48,22 +46,15 @@ fn main() {
         let mut best = f64::INFINITY;
         let mut flagged = 0;
         for _ in 0..3 {
-            let t = Instant::now();
-            let stages = std::sync::Mutex::new(Vec::<(String, f64)>::new());
+            let stages = common::Stages::start();
             let r = scan(&ds, &ScanOptions::default(), &|stage, _| {
-                let mut s = stages.lock().unwrap();
-                if s.last()
-                    .map(|l: &(String, f64)| l.0 != stage)
-                    .unwrap_or(true)
-                {
-                    s.push((stage.to_string(), t.elapsed().as_secs_f64()));
-                }
+                stages.record(stage)
             })
             .expect("scan");
             if std::env::var_os("BENCH_STAGES").is_some() {
-                eprintln!("{:?}", stages.lock().unwrap());
+                eprintln!("{:?}", stages.seen());
             }
-            best = best.min(t.elapsed().as_secs_f64());
+            best = best.min(stages.elapsed());
             flagged = r.flagged_count();
         }
         println!(

@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use poisonlens::dataset::{Dataset, OpenOptions};
 use poisonlens::detect::{ScanOptions, scan};
@@ -16,24 +15,17 @@ fn main() {
         eprintln!("usage: bench_stages DATASET");
         std::process::exit(2);
     };
-    let t = Instant::now();
+    let stages = common::Stages::start();
     let ds = Dataset::open(&path, &OpenOptions { embeddings: None }).expect("dataset opens");
-    let opened = t.elapsed().as_secs_f64();
-    let stages = std::sync::Mutex::new(Vec::<(String, f64)>::new());
+    let opened = stages.elapsed();
     let opts = ScanOptions {
         use_images: true,
         ..ScanOptions::default()
     };
-    let r = scan(&ds, &opts, &|stage, _| {
-        let mut s = stages.lock().unwrap();
-        if s.last().is_none_or(|l| l.0 != stage) {
-            s.push((stage.to_string(), t.elapsed().as_secs_f64()));
-        }
-    })
-    .expect("scan");
-    let total = t.elapsed().as_secs_f64();
+    let r = scan(&ds, &opts, &|stage, _| stages.record(stage)).expect("scan");
+    let total = stages.elapsed();
     println!("{:>7.2} s  opened ({} samples)", opened, ds.len());
-    let s = stages.into_inner().unwrap();
+    let s = stages.seen();
     for (k, (stage, at)) in s.iter().enumerate() {
         let end = s.get(k + 1).map_or(total, |n| n.1);
         println!("{at:>7.2} s  {stage} ({:.2} s)", end - at);

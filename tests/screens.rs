@@ -130,34 +130,24 @@ fn sign_off(size_name: &str, size: [f32; 2]) {
     h.snapshot(format!("sign_off_{size_name}"));
 }
 
-// One harness per test: kittest gathers a test's snapshot results in its
-// harness.
-#[test]
-fn triage_at_1280x800() {
-    triage(SIZES[0].0, SIZES[0].1);
+/// Two tests per view, one at each window size — one harness per test,
+/// since kittest gathers a test's snapshot results in its harness.
+macro_rules! at_both_sizes {
+    ($($view:ident: $small:ident, $large:ident;)*) => {$(
+        #[test]
+        fn $small() {
+            $view(SIZES[0].0, SIZES[0].1);
+        }
+
+        #[test]
+        fn $large() {
+            $view(SIZES[1].0, SIZES[1].1);
+        }
+    )*};
 }
 
-#[test]
-fn triage_at_1600x1000() {
-    triage(SIZES[1].0, SIZES[1].1);
-}
-
-#[test]
-fn cluster_map_at_1280x800() {
-    cluster_map(SIZES[0].0, SIZES[0].1);
-}
-
-#[test]
-fn cluster_map_at_1600x1000() {
-    cluster_map(SIZES[1].0, SIZES[1].1);
-}
-
-#[test]
-fn sign_off_at_1280x800() {
-    sign_off(SIZES[0].0, SIZES[0].1);
-}
-
-#[test]
-fn sign_off_at_1600x1000() {
-    sign_off(SIZES[1].0, SIZES[1].1);
+at_both_sizes! {
+    triage: triage_at_1280x800, triage_at_1600x1000;
+    cluster_map: cluster_map_at_1280x800, cluster_map_at_1600x1000;
+    sign_off: sign_off_at_1280x800, sign_off_at_1600x1000;
 }

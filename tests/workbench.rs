@@ -766,27 +766,13 @@ fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
         f.key = key.private.display().to_string();
         f.passphrase = "not it".into();
     }
-    h.get_by_label("Sign and export").click();
-    h.step();
-    h.state_mut().wait_for_job();
-    h.step();
-    let status = h
-        .state()
-        .panels
-        .signoff
-        .as_ref()
-        .unwrap()
-        .status
-        .clone()
-        .unwrap();
+    sign_and_export(&mut h);
+    let status = signoff_status(&h).unwrap();
     assert!(status.contains("wrong passphrase"), "{status}");
     assert!(!out.exists(), "nothing is written with a wrong passphrase");
 
     h.state_mut().panels.signoff.as_mut().unwrap().passphrase = "pw".into();
-    h.get_by_label("Sign and export").click();
-    h.step();
-    h.state_mut().wait_for_job();
-    h.step();
+    sign_and_export(&mut h);
     assert!(
         h.state().panels.signoff.is_none(),
         "the dialog closes when done"
@@ -814,6 +800,24 @@ fn sign_off_dialog_summarises_then_writes_a_verifiable_signed_export() {
     exporting_again_asks_before_replacing(&mut h, &out, &key.private);
 }
 
+/// Clicks "Sign and export" in the open dialog and waits for the export
+/// (and its result on screen).
+fn sign_and_export(h: &mut Harness<'static, Workbench>) {
+    h.get_by_label("Sign and export").click();
+    h.step();
+    h.state_mut().wait_for_job();
+    h.step();
+}
+
+/// The sign-off dialog's status line (None: nothing said, or closed).
+fn signoff_status(h: &Harness<'static, Workbench>) -> Option<String> {
+    h.state()
+        .panels
+        .signoff
+        .as_ref()
+        .and_then(|f| f.status.clone())
+}
+
 /// The second sign-off offers the key the first used, and will not replace
 /// the export already in the folder until the user ticks that it may.
 fn exporting_again_asks_before_replacing(
@@ -837,19 +841,8 @@ fn exporting_again_asks_before_replacing(
         f.out_dir = out.display().to_string();
         f.passphrase = "pw".into();
     }
-    h.get_by_label("Sign and export").click();
-    h.step();
-    h.state_mut().wait_for_job();
-    h.step();
-    let status = h
-        .state()
-        .panels
-        .signoff
-        .as_ref()
-        .unwrap()
-        .status
-        .clone()
-        .unwrap();
+    sign_and_export(h);
+    let status = signoff_status(h).unwrap();
     assert!(status.contains("already holds an export"), "{status}");
     let now = std::fs::read(out.join("record.json")).unwrap();
     assert!(now == before, "the export in the folder is left as it was");
@@ -857,10 +850,7 @@ fn exporting_again_asks_before_replacing(
         .click();
     h.state_mut().panels.signoff.as_mut().unwrap().passphrase = "pw".into();
     h.step();
-    h.get_by_label("Sign and export").click();
-    h.step();
-    h.state_mut().wait_for_job();
-    h.step();
+    sign_and_export(h);
     assert!(
         h.state().panels.signoff.is_none(),
         "{:?}",
@@ -1655,7 +1645,7 @@ fn a_file_dialog_that_cannot_open_says_so() {
     h.step();
     h.step();
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    let status = h.state().panels.signoff.as_ref().unwrap().status.clone();
+    let status = signoff_status(&h);
     assert_eq!(
         status.as_deref(),
         Some(poisonlens::ui::dialogs::TYPE_THE_PATH)
@@ -1753,30 +1743,14 @@ fn hostile_export_folders_keys_and_saved_views_fail_closed() {
     h.state_mut().apply(Action::StartExport);
     h.state_mut().wait_for_job();
     h.step();
-    let status = h
-        .state()
-        .panels
-        .signoff
-        .as_ref()
-        .unwrap()
-        .status
-        .clone()
-        .unwrap();
+    let status = signoff_status(&h).unwrap();
     assert!(status.contains("already holds an export"), "{status}");
     // Allowed to replace it: the key is read next, and it is a FIFO.
     h.state_mut().panels.signoff.as_mut().unwrap().replace = true;
     h.state_mut().apply(Action::StartExport);
     h.state_mut().wait_for_job();
     h.step();
-    let status = h
-        .state()
-        .panels
-        .signoff
-        .as_ref()
-        .unwrap()
-        .status
-        .clone()
-        .unwrap();
+    let status = signoff_status(&h).unwrap();
     assert!(
         status.contains("fifo_key") && status.contains("FIFO"),
         "{status}"

@@ -16,6 +16,38 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// When each stage of a scan began, in seconds since the clock started:
+/// `record` is what the scan's progress callback calls.
+pub struct Stages {
+    start: std::time::Instant,
+    seen: std::sync::Mutex<Vec<(String, f64)>>,
+}
+
+impl Stages {
+    /// A clock starting now.
+    pub fn start() -> Self {
+        Stages {
+            start: std::time::Instant::now(),
+            seen: Default::default(),
+        }
+    }
+    /// Notes `stage` when it differs from the last one noted.
+    pub fn record(&self, stage: &str) {
+        let mut s = self.seen.lock().unwrap();
+        if s.last().is_none_or(|l| l.0 != stage) {
+            s.push((stage.to_string(), self.start.elapsed().as_secs_f64()));
+        }
+    }
+    /// Seconds since the clock started.
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+    /// The stages noted, with when each began.
+    pub fn seen(&self) -> Vec<(String, f64)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
 /// An in-memory dataset of `n` rows, ids `0…n-1`, classes `class0…`.
 pub fn in_memory(n: usize, d: usize, classes: usize, labels: Vec<u32>, data: Vec<f32>) -> Dataset {
     Dataset::in_memory(
