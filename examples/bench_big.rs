@@ -72,9 +72,7 @@ fn main() {
     .expect("scan");
     let scan_secs = stages.elapsed();
     if std::env::var_os("BENCH_STAGES").is_some() {
-        for (s, at) in stages.seen() {
-            eprintln!("  {at:>7.2} s  {s}");
-        }
+        stages.print(scan_secs);
     }
     println!(
         "{n}x{d}: whole scan {scan_secs:.1} s, flagged {}, peak RSS {:.0} MB (embeddings {:.0} MB)",
@@ -82,6 +80,13 @@ fn main() {
         peak_rss_mb(),
         (n * d * 4) as f64 / 1e6
     );
+    for d in &report.detectors {
+        println!(
+            "  {}: {} flagged",
+            d.name,
+            d.flagged.iter().filter(|&&f| f).count()
+        );
+    }
     let features = report.features.clone();
     drop(report);
     drop(ds);

@@ -52,7 +52,7 @@ fn main() {
             })
             .expect("scan");
             if std::env::var_os("BENCH_STAGES").is_some() {
-                eprintln!("{:?}", stages.seen());
+                stages.print(stages.elapsed());
             }
             best = best.min(stages.elapsed());
             flagged = r.flagged_count();

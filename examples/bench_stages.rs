@@ -25,11 +25,7 @@ fn main() {
     let r = scan(&ds, &opts, &|stage, _| stages.record(stage)).expect("scan");
     let total = stages.elapsed();
     println!("{:>7.2} s  opened ({} samples)", opened, ds.len());
-    let s = stages.seen();
-    for (k, (stage, at)) in s.iter().enumerate() {
-        let end = s.get(k + 1).map_or(total, |n| n.1);
-        println!("{at:>7.2} s  {stage} ({:.2} s)", end - at);
-    }
+    stages.print(total);
     println!(
         "{total:>7.2} s  done: {} flagged, peak RSS {:.0} MB",
         r.flagged_count(),

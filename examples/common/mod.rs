@@ -16,11 +16,24 @@ pub fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// When each stage of a scan began, in seconds since the clock started:
-/// `record` is what the scan's progress callback calls.
+/// When each stage of a scan began, in seconds since the clock started,
+/// and the process's peak memory by then (so the stage that set the peak
+/// is the one before the jump): `record` is what the scan's progress
+/// callback calls.
 pub struct Stages {
     start: std::time::Instant,
-    seen: std::sync::Mutex<Vec<(String, f64)>>,
+    seen: std::sync::Mutex<Vec<Stage>>,
+}
+
+/// One stage noted by [`Stages`].
+#[derive(Clone)]
+pub struct Stage {
+    /// The scan's name for it.
+    pub name: String,
+    /// Seconds since the clock started when it began.
+    pub at: f64,
+    /// Peak resident memory (MB) of the process when it began.
+    pub peak_mb: f64,
 }
 
 impl Stages {
@@ -34,17 +47,37 @@ impl Stages {
     /// Notes `stage` when it differs from the last one noted.
     pub fn record(&self, stage: &str) {
         let mut s = self.seen.lock().unwrap();
-        if s.last().is_none_or(|l| l.0 != stage) {
-            s.push((stage.to_string(), self.start.elapsed().as_secs_f64()));
+        if s.last().is_none_or(|l| l.name != stage) {
+            s.push(Stage {
+                name: stage.to_string(),
+                at: self.start.elapsed().as_secs_f64(),
+                peak_mb: peak_rss_mb(),
+            });
         }
     }
     /// Seconds since the clock started.
     pub fn elapsed(&self) -> f64 {
         self.start.elapsed().as_secs_f64()
     }
-    /// The stages noted, with when each began.
-    pub fn seen(&self) -> Vec<(String, f64)> {
+    /// The stages noted, in order.
+    pub fn seen(&self) -> Vec<Stage> {
         self.seen.lock().unwrap().clone()
+    }
+    /// Prints each stage noted: when it began, how long it took (until the
+    /// next one, or `end` seconds for the last) and the peak memory when
+    /// it began.
+    pub fn print(&self, end: f64) {
+        let s = self.seen();
+        for (k, stage) in s.iter().enumerate() {
+            let until = s.get(k + 1).map_or(end, |n| n.at);
+            println!(
+                "{:>7.2} s  {} ({:.2} s; peak {:.0} MB when it began)",
+                stage.at,
+                stage.name,
+                until - stage.at,
+                stage.peak_mb
+            );
+        }
     }
 }
 
