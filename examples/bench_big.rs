@@ -6,7 +6,10 @@
 //! neighbour search's recall against exact search on sample queries.
 //!
 //! Run: `cargo run --release --no-default-features --example bench_big [N D]…`
-//! (default 1,000,000 × 64). `BENCH_STAGES=1` prints when each stage began.
+//! (default 1,000,000 × 64). `BENCH_STAGES=1` prints when each stage began
+//! and the peak memory by then; `BENCH_WRITE=DIR` only writes the dataset
+//! to DIR (`manifest.csv`, `embeddings.npy`), for timing the whole
+//! `poisonlens scan DIR` process on it.
 
 mod common;
 
@@ -59,6 +62,11 @@ fn main() {
         (n * d * 4) as f64 / 1e6,
         peak_rss_mb()
     );
+    if let Some(dir) = std::env::var_os("BENCH_WRITE") {
+        common::write_to_disk(&ds, std::path::Path::new(&dir)).expect("write the dataset");
+        println!("wrote it to {}", dir.to_string_lossy());
+        return;
+    }
     if std::env::var_os("BENCH_KNN_ONLY").is_some() {
         let x = ds.embeddings.as_ref().expect("embeddings");
         let (r, secs) = recall(x, 40, 1000);

@@ -448,8 +448,8 @@ fn the_models_own_verdict_flags_labels_changed_since_training() {
     assert!(flagged.len() <= caught + 5, "{} flagged", flagged.len());
     for &i in &changed {
         if d.flagged[i] {
-            assert_eq!(d.suggested[i], Some(trouser));
-            assert!(d.reasons[i].as_deref().unwrap().contains("'Trouser'"));
+            assert_eq!(d.suggestion(i), Some(trouser));
+            assert!(d.reason(i).unwrap().contains("'Trouser'"));
         }
     }
     // It corroborates: its reason joins the other detectors' flags, and it

@@ -207,8 +207,8 @@ fn the_stored_report_is_the_report() {
     );
     for (a, b) in back.detectors.iter().zip(&report.detectors) {
         assert_eq!(
-            (a.name, &a.flagged, &a.score),
-            (b.name, &b.flagged, &b.score)
+            (a.name, &a.flagged, &a.score, &a.reasons, &a.suggested),
+            (b.name, &b.flagged, &b.score, &b.reasons, &b.suggested)
         );
     }
     // A stored trigger still finds its carriers.
@@ -228,6 +228,18 @@ fn the_stored_report_is_the_report() {
     let stranger = ScanCache::with_secret(dir.path().join("s.scan"), [8; 32]);
     assert!(matches!(stranger.load(&k, ds.len()), Lookup::Miss(_)));
     assert!(matches!(cache.load(&k, ds.len() + 1), Lookup::Miss(_)));
+
+    // A detector's reason for a sample the dataset does not have: a miss,
+    // however well sealed.
+    let mut lying = report.clone();
+    let mut d = (*lying.detectors[0]).clone();
+    d.reasons.set(ds.len(), "no such sample".into());
+    lying.detectors[0] = d.into();
+    cache.store(&k, &lying).unwrap();
+    let Lookup::Miss(why) = cache.load(&k, ds.len()) else {
+        panic!("a reason beyond the dataset was believed");
+    };
+    assert!(why.contains("size"), "{why}");
 }
 
 #[cfg(unix)]

@@ -195,6 +195,6 @@ fn a_clean_label_sinusoid_is_found_by_its_exact_steps() {
         "{hit} carriers, {wrong} clean flagged"
     );
     let first = d.flagged.iter().position(|&f| f).unwrap();
-    let reason = d.reasons[first].as_deref().unwrap();
+    let reason = d.reason(first).unwrap();
     assert!(reason.contains("'Coat'"), "{reason}");
 }

@@ -191,7 +191,7 @@ pub fn run(
                 if q > 0.5 {
                     let g = &r.groups[usize::from(r.group_of[k])];
                     scores.flagged[i] = true;
-                    scores.reasons[i] = Some(format!(
+                    scores.reasons.set(i, format!(
                         "in a distinct cluster of {} of {} '{}' samples ({}): a backdoor, or labels flipped into this class",
                         g.minority_size,
                         r.info.size,

@@ -187,7 +187,7 @@ impl Verdict {
             .map(|i| {
                 detectors
                     .iter()
-                    .find_map(|d| d.suggested[i].filter(|_| d.flagged[i]))
+                    .find_map(|d| d.suggestion(i).filter(|_| d.flagged[i]))
                     .or(votes.map(|v| v.label[i]))
                     .filter(|&l| l != labels[i])
             })
@@ -244,16 +244,13 @@ pub(super) fn combine(
         if !supporting.is_empty() {
             s = s.max(support);
         }
-        let mut why: Vec<&str> = primary
-            .iter()
-            .filter_map(|d| d.reasons[i].as_deref())
-            .collect();
+        let mut why: Vec<&str> = primary.iter().filter_map(|d| d.reason(i)).collect();
         if !supporting.is_empty() && supporting.iter().all(|d| d.flagged[i]) {
-            why.extend(supporting.iter().filter_map(|d| d.reasons[i].as_deref()));
+            why.extend(supporting.iter().filter_map(|d| d.reason(i)));
         }
         flagged[i] = !why.is_empty();
         if flagged[i] {
-            why.extend(corroborating.iter().filter_map(|d| d.reasons[i].as_deref()));
+            why.extend(corroborating.iter().filter_map(|d| d.reason(i)));
         }
         score[i] = if flagged[i] { s.max(0.5) } else { s.min(0.499) };
         reasons[i] = why.join("; ");

@@ -237,14 +237,7 @@ fn check_shapes(r: &Report, n: usize) -> Result<(), String> {
         r.neighbours.rows(),
     ];
     let detectors_ok = r.detectors.iter().all(|d| {
-        [
-            d.score.len(),
-            d.flagged.len(),
-            d.reasons.len(),
-            d.suggested.len(),
-        ]
-        .iter()
-        .all(|&l| l == n)
+        d.score.len() == n && d.flagged.len() == n && d.reasons.fits(n) && d.suggested.fits(n)
     });
     let neighbours_ok = r.neighbours.idx.iter().all(|&j| (j as usize) < n);
     if lens.iter().all(|&l| l == n) && detectors_ok && neighbours_ok {

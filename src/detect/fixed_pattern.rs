@@ -597,7 +597,7 @@ impl Carriers {
             out.flagged[i] = true;
             out.score[i] = (0.5 + 0.5 * (1.0 - p / self.threshold.max(f64::MIN_POSITIVE)))
                 .clamp(0.5, 1.0) as f32;
-            out.reasons[i] = Some(format!(
+            out.reasons.set(i, format!(
                 "carries a pattern fixed in place that {group} '{class}' images share ({} pixel steps in common): {m} of its steps match it exactly, no image of another class more than {} (a blended or added signal)",
                 self.holdings.shared, self.null_max
             ));
@@ -668,7 +668,7 @@ mod tests {
         let (s, found) = search(&stack, &labels, &names(), 0.05);
         let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
         assert_eq!(flagged, carriers, "exactly the ramp's carriers");
-        let reason = s.reasons[carriers[0]].as_deref().unwrap();
+        let reason = s.reason(carriers[0]).unwrap();
         assert!(reason.contains("'c2'"), "{reason}");
         // The workbench's trigger: every carrier points to it, its map lies
         // on the background below the shapes, and it scores its carriers.

@@ -88,13 +88,16 @@ pub fn flag(f: &Features, votes: &Votes, looks: Option<Looks>) -> DetectorScores
         } as f32;
         if flag {
             scores.flagged[i] = true;
-            scores.reasons[i] = Some(format!(
-                "its neighbours say '{}' ({:.0}%), not '{}' ({:.0}%): label looks flipped",
-                f.class_names[best],
-                bp * 100.0,
-                f.class_names[given],
-                pg * 100.0
-            ));
+            scores.reasons.set(
+                i,
+                format!(
+                    "its neighbours say '{}' ({:.0}%), not '{}' ({:.0}%): label looks flipped",
+                    f.class_names[best],
+                    bp * 100.0,
+                    f.class_names[given],
+                    pg * 100.0
+                ),
+            );
         }
     }
     scores
@@ -150,11 +153,7 @@ mod tests {
         };
         let s = flag(&f, &model, Some(looks));
         assert_eq!(s.flagged, vec![false, true, false, true]);
-        assert!(
-            s.reasons[1]
-                .as_deref()
-                .is_some_and(|r| r.contains("flipped"))
-        );
+        assert!(s.reason(1).is_some_and(|r| r.contains("flipped")));
         // Without images every doubted label is flagged.
         assert_eq!(flag(&f, &model, None).flagged, vec![true; 4]);
     }

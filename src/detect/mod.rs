@@ -28,6 +28,7 @@ pub mod model_prediction;
 pub mod outlier;
 pub mod predictions;
 pub mod registry;
+pub mod sparse;
 pub mod spectral;
 pub mod trigger;
 pub mod trigger_search;
@@ -107,11 +108,11 @@ pub struct DetectorScores {
     pub score: Vec<f32>,
     /// Whether this detector flags the sample.
     pub flagged: Vec<bool>,
-    /// Why, for flagged samples.
-    pub reasons: Vec<Option<String>>,
+    /// Why, for flagged samples ([`DetectorScores::reason`]).
+    pub reasons: sparse::Sparse<String>,
     /// The label this detector's evidence points to, for flagged samples
     /// where it has one (e.g. a near-copy's look-alikes' label).
-    pub suggested: Vec<Option<u32>>,
+    pub suggested: sparse::Sparse<u32>,
 }
 
 /// [`DetectorScores`] as stored, before its name is matched to a detector
@@ -122,8 +123,8 @@ struct StoredScores {
     #[serde(with = "crate::packed::f32s")]
     score: Vec<f32>,
     flagged: Vec<bool>,
-    reasons: Vec<Option<String>>,
-    suggested: Vec<Option<u32>>,
+    reasons: sparse::Sparse<String>,
+    suggested: sparse::Sparse<u32>,
 }
 
 impl<'de> serde::Deserialize<'de> for DetectorScores {
@@ -149,9 +150,19 @@ impl DetectorScores {
             name,
             score: vec![0.0; n],
             flagged: vec![false; n],
-            reasons: vec![None; n],
-            suggested: vec![None; n],
+            reasons: sparse::Sparse::default(),
+            suggested: sparse::Sparse::default(),
         }
+    }
+
+    /// Why this detector flags sample `i` (None where it does not).
+    pub fn reason(&self, i: usize) -> Option<&str> {
+        self.reasons.get(i).map(String::as_str)
+    }
+
+    /// The label this detector suggests for sample `i`, if any.
+    pub fn suggestion(&self, i: usize) -> Option<u32> {
+        self.suggested.get(i).copied()
     }
 }
 

@@ -81,13 +81,16 @@ pub fn run(logits: &Matrix, order: &[usize], labels: &[u32], classes: &[String])
         } as f32;
         if p_top >= CONFIDENT {
             out.flagged[i] = true;
-            out.suggested[i] = Some(top as u32);
-            out.reasons[i] = Some(format!(
-                "the model itself puts {:.0}% on '{}' and {:.1}% on its label",
-                100.0 * p_top,
-                classes.get(top).map_or("?", String::as_str),
-                100.0 * own
-            ));
+            out.suggested.set(i, top as u32);
+            out.reasons.set(
+                i,
+                format!(
+                    "the model itself puts {:.0}% on '{}' and {:.1}% on its label",
+                    100.0 * p_top,
+                    classes.get(top).map_or("?", String::as_str),
+                    100.0 * own
+                ),
+            );
         }
     }
     out
@@ -122,8 +125,8 @@ mod tests {
         );
         let s = run(&logits, &[0, 1, 2], &[0, 0, 0, 2], &classes);
         assert_eq!(s.flagged, [false, true, false, false]);
-        assert_eq!(s.suggested[1], Some(1));
-        assert!(s.reasons[1].as_deref().unwrap().contains("'b'"));
+        assert_eq!(s.suggestion(1), Some(1));
+        assert!(s.reason(1).unwrap().contains("'b'"));
         assert!(s.score[1] > 0.5 && s.score[2] < 0.5 && s.score[0] < 0.01);
     }
 
@@ -147,7 +150,7 @@ mod tests {
         let classes: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
         let s = run(&logits, &[2, 0, 1], &labels, &classes);
         assert_eq!(s.flagged, [false, false, false, false, false, false, true]);
-        assert_eq!(s.suggested[6], Some(1), "output 2 is class 'b'");
+        assert_eq!(s.suggestion(6), Some(1), "output 2 is class 'b'");
         // Everything predicted as one output: no order.
         let one = Matrix::new(7, 3, [5.0, 0.0, 0.0].repeat(7));
         assert_eq!(class_order(&one, &labels, 3), None);

@@ -64,9 +64,10 @@ pub fn run(f: &Features, nb: &Neighbors) -> DetectorScores {
             out.score[i] = (0.5 * z / Z_THRESHOLD).clamp(0.0, 1.0) as f32;
             if z > Z_THRESHOLD {
                 out.flagged[i] = true;
-                out.reasons[i] = Some(format!(
-                    "far from everything else in its class (robust z = {z:.1})"
-                ));
+                out.reasons.set(
+                    i,
+                    format!("far from everything else in its class (robust z = {z:.1})"),
+                );
             }
         }
     }

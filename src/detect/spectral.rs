@@ -63,10 +63,13 @@ pub fn run(f: &Features) -> DetectorScores {
             out.score[i] = (0.5 * v / fence.max(1e-12)).min(1.0) as f32;
             if v > fence {
                 out.flagged[i] = true;
-                out.reasons[i] = Some(format!(
-                    "extreme on its class's top singular direction ({:.1}× the far-out fence)",
-                    v / fence.max(1e-12)
-                ));
+                out.reasons.set(
+                    i,
+                    format!(
+                        "extreme on its class's top singular direction ({:.1}× the far-out fence)",
+                        v / fence.max(1e-12)
+                    ),
+                );
             }
         }
     }

@@ -559,11 +559,14 @@ pub fn run(
                 det.flagged[i] = true;
                 trigger_of[i] = Some(k);
                 boxes[i] = h.bbox.map(|b| stack.to_original(i, b));
-                det.reasons[i] = Some(format!(
-                    "carries the trigger found in class '{}': {}",
-                    class_names[t.class as usize],
-                    t.carried_how()
-                ));
+                det.reasons.set(
+                    i,
+                    format!(
+                        "carries the trigger found in class '{}': {}",
+                        class_names[t.class as usize],
+                        t.carried_how()
+                    ),
+                );
             }
         }
     }
