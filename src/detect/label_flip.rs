@@ -12,8 +12,14 @@
 //! at least [`LOOKS_NATIVE`] of its own smoothed vote, the sample looks like
 //! its class and the model's neighbourhood is the one confused (weakly
 //! trained models put clean samples of look-alike classes among each other).
+//!
+//! Labels flipped in bulk shield each other from that per-sample check
+//! (a quarter of a flipped bag's neighbours carry its wrong label too);
+//! with images, [`flip_groups`] finds them as a group, and the check flags
+//! its members, suggesting the class they look like.
 
 use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role, ScanContext};
+use super::flip_groups::{self, FlipGroup};
 use super::votes::{Votes, vote};
 use super::{DetectorScores, Features};
 
@@ -38,7 +44,45 @@ impl Detector for LabelFlip {
             .view
             .map(|v| (vote(ctx.features, &v.nb), v.valid.as_slice()));
         let looks = looks.as_ref().map(|(votes, valid)| Looks { votes, valid });
-        Evidence::scores(flag(ctx.features, ctx.votes, looks))
+        let mut scores = flag(ctx.features, ctx.votes, looks);
+        if let Some(view) = ctx.view {
+            let groups = flip_groups::find(&ctx.features.labels, view, ctx.options.fdr);
+            flag_groups(&mut scores, &groups, &ctx.features.class_names);
+        }
+        Evidence::scores(scores)
+    }
+}
+
+/// Flags the members of labels flipped in bulk ([`flip_groups`]) that the
+/// per-sample check left, suggesting the class they look like.
+fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[String]) {
+    for g in groups {
+        let strength = 0.5 + 0.5 * (1.0 - g.nearer / flip_groups::MAX_NEARER);
+        for &i in &g.members {
+            if scores.flagged[i] {
+                continue;
+            }
+            scores.flagged[i] = true;
+            scores.score[i] = strength as f32;
+            scores.suggested.set(i, g.looks);
+            scores.reasons.set(
+                i,
+                format!(
+                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of a '{}' image's look-alikes look like '{}'), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does; 50% for a random sample): labels flipped from '{}' in bulk",
+                    g.members.len(),
+                    names[g.given as usize],
+                    names[g.looks as usize],
+                    100.0 * g.touching,
+                    names[g.looks as usize],
+                    names[g.given as usize],
+                    names[g.looks as usize],
+                    100.0 * g.nearer,
+                    names[g.given as usize],
+                    names[g.looks as usize],
+                    names[g.looks as usize]
+                ),
+            );
+        }
     }
 }
 

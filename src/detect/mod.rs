@@ -20,6 +20,7 @@ pub mod cluster_map;
 pub mod detector;
 pub mod duplicates;
 pub mod fixed_pattern;
+pub mod flip_groups;
 pub mod gmm;
 pub mod graph;
 pub mod input_view;
