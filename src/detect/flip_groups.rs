@@ -10,9 +10,10 @@
 //! shirts that look like coats — but only where the two classes touch.
 //! So a group is flagged when all three hold:
 //! - **the classes are apart**: the images that look like `g` make up, on
-//!   average, less than one of the neighbours of an image that looks like
-//!   `a` (a share below 1/k). Then nothing natural puts `g` images among
-//!   the `a` ones, and the group is unexplained but by relabelling.
+//!   average, a share of the neighbours of an image that looks like `a`,
+//!   and the other way round; the two shares add up to less than one
+//!   neighbour's (1/k). Then nothing natural puts `g` images among the
+//!   `a` ones, and the group is unexplained but by relabelling.
 //! - **the group is spread as a random sample of `a`**: relabelling picks
 //!   images of `a` at random, so a member is no likelier to lie nearer to
 //!   the `g`-looking images than an image of `a` is — that chance stays
@@ -64,8 +65,9 @@ pub struct FlipGroup {
     /// Share of `looks` among the members' neighbours, and among the
     /// neighbours of the images of `looks`.
     pub looks_share: (f64, f64),
-    /// Share of the neighbours of the images of `looks` that look like
-    /// `given`: how much the two classes touch apart from the group.
+    /// Share of the neighbours of the images that look like `looks` that
+    /// look like `given`, plus the same the other way round: how much the
+    /// two classes touch apart from the group.
     pub touching: f64,
     /// Images labelled `looks` that look like `given`.
     pub the_other_way: usize,
@@ -199,15 +201,10 @@ fn test_pair(
     // How often the images that look like `g` are among the neighbours of
     // those that look like `a`: natural confusion needs the classes to
     // touch; a flip needs nothing.
-    let looks_g = |j: usize| labels[j] == g && looks[j] == Some(g);
-    let touching = native_a
-        .iter()
-        .map(|&i| {
-            let nb = view.nb.of(i);
-            nb.iter().filter(|&&j| looks_g(j as usize)).count() as f64 / nb.len().max(1) as f64
-        })
-        .sum::<f64>()
-        / native_a.len() as f64;
+    // Both ways: the images that look like `g` among the neighbours of
+    // those that look like `a`, and the other way round.
+    let touching = mean_share(view, &native_a, |j| labels[j] == g && looks[j] == Some(g))
+        + mean_share(view, &native_g, |j| labels[j] == a && looks[j] == Some(a));
     let apart = touching < 1.0 / view.nb.k.max(1) as f64;
     (nearer < MAX_NEARER && apart).then_some(FlipGroup {
         given: g,
@@ -219,6 +216,19 @@ fn test_pair(
         the_other_way: 0,
         p_value: 1.0,
     })
+}
+
+/// Mean share of the neighbours of `rows` in the input view for which
+/// `hit` holds.
+fn mean_share(view: &InputView, rows: &[usize], hit: impl Fn(usize) -> bool) -> f64 {
+    let total: f64 = rows
+        .iter()
+        .map(|&i| {
+            let nb = view.nb.of(i);
+            nb.iter().filter(|&&j| hit(j as usize)).count() as f64 / nb.len().max(1) as f64
+        })
+        .sum();
+    total / rows.len().max(1) as f64
 }
 
 /// At most [`COMPARED`] of `rows`, drawn evenly at random (fixed seed).

@@ -68,13 +68,11 @@ fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[Strin
             scores.reasons.set(
                 i,
                 format!(
-                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of a '{}' image's look-alikes look like '{}'), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does; 50% for a random sample): labels flipped from '{}' in bulk",
+                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does; 50% for a random sample): labels flipped from '{}' in bulk",
                     g.members.len(),
                     names[g.given as usize],
                     names[g.looks as usize],
                     100.0 * g.touching,
-                    names[g.looks as usize],
-                    names[g.given as usize],
                     names[g.looks as usize],
                     100.0 * g.nearer,
                     names[g.given as usize],
@@ -200,5 +198,33 @@ mod tests {
         assert!(s.reason(1).is_some_and(|r| r.contains("flipped")));
         // Without images every doubted label is flagged.
         assert_eq!(flag(&f, &model, None).flagged, vec![true; 4]);
+    }
+
+    #[test]
+    fn a_flipped_group_flags_its_members_and_suggests_their_look() {
+        let f = features();
+        let mut s = flag(&f, &votes(&f.labels, &[0.9; 4]), None);
+        s.flagged[3] = true;
+        let group = FlipGroup {
+            given: 0,
+            looks: 2,
+            members: vec![0, 3],
+            nearer: 0.5,
+            looks_share: (0.7, 0.7),
+            touching: 0.0,
+            the_other_way: 0,
+            p_value: 0.001,
+        };
+        flag_groups(&mut s, &[group], &f.class_names);
+        assert_eq!(s.flagged, vec![true, false, false, true]);
+        assert_eq!(s.suggestion(0), Some(2));
+        assert!(
+            s.reason(0).is_some_and(|r| r.contains("in bulk")),
+            "{:?}",
+            s.reason(0)
+        );
+        // A member flagged already keeps what it had.
+        assert_eq!((s.suggestion(3), s.reason(3)), (None, None));
+        assert!(s.score[0] >= 0.5);
     }
 }
