@@ -62,9 +62,6 @@ pub struct FlipGroup {
     /// Chance that a member lies nearer to the images that look like
     /// `given` than an image of `looks` does.
     pub nearer: f64,
-    /// Share of `looks` among the members' neighbours, and among the
-    /// neighbours of the images of `looks`.
-    pub looks_share: (f64, f64),
     /// Share of the neighbours of the images that look like `looks` that
     /// look like `given`, plus the same the other way round: how much the
     /// two classes touch apart from the group.
@@ -186,18 +183,6 @@ fn test_pair(
     let from_group: Vec<f32> = evenly(members.clone()).into_iter().map(gap).collect();
     let from_a: Vec<f32> = native_a.iter().map(|&i| gap(i)).collect();
     let nearer = chance_smaller(&from_group, &from_a);
-    let share = |set: &[usize]| -> f64 {
-        let s: f64 = set
-            .iter()
-            .map(|&i| {
-                let (voters, counts) = label_votes(&view.nb, labels, i, |j| view.valid[j]);
-                let hits = counts.iter().find(|c| c.0 == a).map_or(0, |c| c.1);
-                hits as f64 / voters.max(1) as f64
-            })
-            .sum();
-        s / set.len().max(1) as f64
-    };
-    let looks_share = (share(&members), share(&native_a));
     // How often the images that look like `g` are among the neighbours of
     // those that look like `a`: natural confusion needs the classes to
     // touch; a flip needs nothing.
@@ -211,7 +196,6 @@ fn test_pair(
         looks: a,
         members,
         nearer,
-        looks_share,
         touching,
         the_other_way: 0,
         p_value: 1.0,

@@ -210,7 +210,6 @@ mod tests {
             looks: 2,
             members: vec![0, 3],
             nearer: 0.5,
-            looks_share: (0.7, 0.7),
             touching: 0.0,
             the_other_way: 0,
             p_value: 0.001,
