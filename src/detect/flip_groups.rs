@@ -69,7 +69,8 @@ pub struct FlipGroup {
     /// Images labelled `looks` that look like `given`.
     pub the_other_way: usize,
     /// Chance of a group this large against `the_other_way` were odd
-    /// images as likely to go either way.
+    /// images as likely to go either way, times the groups tested
+    /// (Bonferroni): at most the false-flag budget.
     pub p_value: f64,
 }
 
@@ -105,12 +106,13 @@ pub fn find(labels: &[u32], view: &InputView, fdr: f64) -> Vec<FlipGroup> {
         .collect();
     // Between classes that stay apart, odd images look like the other
     // class about as often both ways; relabelling moves many one way.
+    let tested = found.len().max(1) as f64;
     for f in &mut found {
         f.the_other_way = count((f.looks, f.given));
-        f.p_value = at_least_half(f.members.len(), f.members.len() + f.the_other_way);
+        let k = f.members.len();
+        f.p_value = (at_least_half(k, k + f.the_other_way) * tested).min(1.0);
     }
-    let tested = found.len().max(1) as f64;
-    found.retain(|f| f.p_value * tested <= fdr);
+    found.retain(|f| f.p_value <= fdr);
     found
 }
 

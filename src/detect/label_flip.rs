@@ -47,17 +47,24 @@ impl Detector for LabelFlip {
         let mut scores = flag(ctx.features, ctx.votes, looks);
         if let Some(view) = ctx.view {
             let groups = flip_groups::find(&ctx.features.labels, view, ctx.options.fdr);
-            flag_groups(&mut scores, &groups, &ctx.features.class_names);
+            flag_groups(
+                &mut scores,
+                &groups,
+                &ctx.features.class_names,
+                ctx.options.fdr,
+            );
         }
         Evidence::scores(scores)
     }
 }
 
 /// Flags the members of labels flipped in bulk ([`flip_groups`]) that the
-/// per-sample check left, suggesting the class they look like.
-fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[String]) {
+/// per-sample check left, suggesting the class they look like; the
+/// suspicion grows from 0.5 at the false-flag budget `fdr` to 1 as the
+/// group's one-way count becomes certain.
+fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[String], fdr: f64) {
     for g in groups {
-        let strength = 0.5 + 0.5 * (1.0 - g.nearer / flip_groups::MAX_NEARER);
+        let strength = 0.5 + 0.5 * (1.0 - g.p_value / fdr).clamp(0.0, 1.0);
         for &i in &g.members {
             if scores.flagged[i] {
                 continue;
@@ -68,7 +75,7 @@ fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[Strin
             scores.reasons.set(
                 i,
                 format!(
-                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does; 50% for a random sample): labels flipped from '{}' in bulk",
+                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does, 50% for a random sample), and {} the other way: labels flipped from '{}' in bulk",
                     g.members.len(),
                     names[g.given as usize],
                     names[g.looks as usize],
@@ -77,6 +84,7 @@ fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[Strin
                     100.0 * g.nearer,
                     names[g.given as usize],
                     names[g.looks as usize],
+                    g.the_other_way,
                     names[g.looks as usize]
                 ),
             );
@@ -214,7 +222,7 @@ mod tests {
             the_other_way: 0,
             p_value: 0.001,
         };
-        flag_groups(&mut s, &[group], &f.class_names);
+        flag_groups(&mut s, &[group], &f.class_names, 0.05);
         assert_eq!(s.flagged, vec![true, false, false, true]);
         assert_eq!(s.suggestion(0), Some(2));
         assert!(
@@ -224,6 +232,7 @@ mod tests {
         );
         // A member flagged already keeps what it had.
         assert_eq!((s.suggestion(3), s.reason(3)), (None, None));
-        assert!(s.score[0] >= 0.5);
+        // p 0.001 against a budget of 0.05: strong.
+        assert!((s.score[0] - 0.99).abs() < 1e-6, "{}", s.score[0]);
     }
 }
