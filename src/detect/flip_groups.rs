@@ -303,6 +303,27 @@ mod tests {
     }
 
     #[test]
+    fn odd_images_going_both_ways_are_not_a_flip() {
+        // Two classes apart; as many images of each sit among the other
+        // (spread like it) as the other way round: natural oddness, not
+        // relabelling, whatever their spread.
+        let points: Vec<(f32, f32)> = [0.0, 10.0].iter().flat_map(|&x| grid(x)).collect();
+        let odd = |i: usize| (i % 20) % 4 == 0 && (i / 20) % 4 == 0;
+        let labels: Vec<u32> = (0..800)
+            .map(|i| {
+                let home = (i / 400) as u32;
+                if odd(i % 400) { 1 - home } else { home }
+            })
+            .collect();
+        let found = find(&labels, &view_with(&points), 0.05);
+        assert!(found.is_empty(), "{found:?}");
+        // The same images one way only are a flip.
+        let one_way: Vec<u32> = (0..800).map(|i| u32::from(i >= 400 || odd(i))).collect();
+        let found = find(&one_way, &view_with(&points), 0.05);
+        assert_eq!(found.len(), 1, "{found:?}");
+    }
+
+    #[test]
     fn the_edge_of_a_class_that_looks_like_its_neighbour_is_not_a_group() {
         // Class 0's right tail reaches into class 1 (natural confusion):
         // the images of 0 that look like 1 lie at 1's near edge.
