@@ -87,26 +87,32 @@ pub fn find(labels: &[u32], view: &InputView, fdr: f64) -> Vec<FlipGroup> {
         .into_par_iter()
         .map(|i| looks_like(labels, view, i))
         .collect();
-    let mut pairs: Vec<(u32, u32)> = (0..n)
-        .filter_map(|i| looks[i].filter(|&a| a != labels[i]).map(|a| (labels[i], a)))
-        .collect();
-    pairs.sort_unstable();
-    let mut counted: Vec<((u32, u32), usize)> = Vec::new();
-    for p in pairs {
-        match counted.last_mut() {
-            Some((q, c)) if *q == p => *c += 1,
-            _ => counted.push((p, 1)),
+    // Every sample by (its label, the label it looks like), in one pass.
+    let mut by_look: std::collections::BTreeMap<(u32, u32), Vec<usize>> = Default::default();
+    for (i, look) in looks.iter().enumerate() {
+        if let Some(a) = *look {
+            by_look.entry((labels[i], a)).or_default().push(i);
         }
     }
-    let count = |pair: (u32, u32)| {
-        counted
-            .binary_search_by(|e| e.0.cmp(&pair))
-            .map_or(0, |k| counted[k].1)
-    };
-    let mut found: Vec<FlipGroup> = counted
+    let count = |pair: (u32, u32)| by_look.get(&pair).map_or(0, Vec::len);
+    let candidates: Vec<(u32, u32)> = by_look
+        .iter()
+        .filter(|&(&(g, a), members)| g != a && members.len() >= MIN_GROUP)
+        .map(|(&pair, _)| pair)
+        .collect();
+    let mut found: Vec<FlipGroup> = candidates
         .par_iter()
-        .filter(|&&(_, c)| c >= MIN_GROUP)
-        .filter_map(|&((g, a), _)| test_pair(labels, view, &looks, g, a))
+        .filter_map(|&(g, a)| {
+            let native = |c: u32| by_look.get(&(c, c)).map_or(&[][..], Vec::as_slice);
+            test_pair(
+                view,
+                (labels, &looks),
+                &by_look[&(g, a)],
+                native(g),
+                native(a),
+                (g, a),
+            )
+        })
         .collect();
     // Between classes that stay apart, odd images look like the other
     // class about as often both ways; relabelling moves many one way.
@@ -161,22 +167,18 @@ fn looks_like(labels: &[u32], view: &InputView, i: usize) -> Option<u32> {
         .map(|c| c.0)
 }
 
-/// Tests the images labelled `g` that look like `a` (see the module docs).
+/// Tests the `members` labelled `g` that look like `a` against the images
+/// of `g` and of `a` that look like their own label (see the module docs).
 fn test_pair(
-    labels: &[u32],
     view: &InputView,
-    looks: &[Option<u32>],
-    g: u32,
-    a: u32,
+    (labels, looks): (&[u32], &[Option<u32>]),
+    members: &[usize],
+    native_g: &[usize],
+    native_a: &[usize],
+    (g, a): (u32, u32),
 ) -> Option<FlipGroup> {
-    let those = |label: u32, look: u32| -> Vec<usize> {
-        (0..labels.len())
-            .filter(|&i| labels[i] == label && looks[i] == Some(look))
-            .collect()
-    };
-    let members = those(g, a);
-    let native_g = evenly(those(g, g));
-    let native_a = evenly(those(a, a));
+    let native_g = evenly(native_g.to_vec());
+    let native_a = evenly(native_a.to_vec());
     if native_g.is_empty() || native_a.is_empty() {
         return None;
     }
@@ -186,19 +188,20 @@ fn test_pair(
             .map(|&j| distance2(view, i, j))
             .fold(f32::INFINITY, f32::min)
     };
-    let from_group: Vec<f32> = evenly(members.clone()).into_iter().map(gap).collect();
+    let from_group: Vec<f32> = evenly(members.to_vec()).into_iter().map(gap).collect();
     let from_a: Vec<f32> = native_a.iter().map(|&i| gap(i)).collect();
     let nearer = chance_smaller(&from_group, &from_a);
     // How much the classes touch, both ways: the images that look like `g`
     // among the neighbours of those that look like `a`, and the other way
     // round. Natural confusion needs the classes to touch; a flip does not.
-    let touching = mean_share(view, &native_a, |j| labels[j] == g && looks[j] == Some(g))
-        + mean_share(view, &native_g, |j| labels[j] == a && looks[j] == Some(a));
+    let native = |j: usize, c: u32| labels[j] == c && looks[j] == Some(c);
+    let touching = mean_share(view, &native_a, |j| native(j, g))
+        + mean_share(view, &native_g, |j| native(j, a));
     let apart = touching < 1.0 / view.nb.k.max(1) as f64;
     (nearer < MAX_NEARER && apart).then_some(FlipGroup {
         given: g,
         looks: a,
-        members,
+        members: members.to_vec(),
         nearer,
         touching,
         the_other_way: 0,
