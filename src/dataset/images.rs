@@ -2,7 +2,7 @@
 //! pixels (a thumbnail, pixel features, duplicate hashing), one at a time, so a
 //! million-file dataset opens without reading them.
 
-use image::{DynamicImage, GenericImageView, imageops::FilterType};
+use image::{DynamicImage, GenericImageView};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
@@ -33,35 +33,72 @@ pub fn input_view(gray: &image::GrayImage) -> Vec<f32> {
         .collect();
     let mid = border.len() / 2;
     let bg = *border.select_nth_unstable(mid).1 as f32;
-    let contrast: Vec<f32> = px.iter().map(|&v| (v as f32 - bg).abs()).collect();
-    let mut sorted = contrast.clone();
-    let q = ((sorted.len() - 1) as f64 * 0.99) as usize;
-    let top = sorted.select_nth_unstable_by(q, f32::total_cmp).1.max(1.0);
-    let f: Vec<f32> = contrast.iter().map(|v| (v / top).min(1.0)).collect();
+    // Contrast is a whole number 0..=255, so its 99th percentile comes
+    // from a histogram (no sort).
+    let contrast: Vec<u8> = px.iter().map(|&v| (v as f32 - bg).abs() as u8).collect();
+    let top = f32::from(nth_smallest(
+        &contrast,
+        ((px.len() - 1) as f64 * 0.99) as usize,
+    ))
+    .max(1.0);
+    let f: Vec<f32> = contrast
+        .iter()
+        .map(|&v| (f32::from(v) / top).min(1.0))
+        .collect();
     let (x0, x1) = mass_range((0..w).map(|x| (0..h).map(|y| f[y * w + x]).sum()));
     let (y0, y1) = mass_range((0..h).map(|y| f[y * w..(y + 1) * w].iter().sum()));
     let extent = (x1 - x0).max(y1 - y0).max(1.0);
     let (cx, cy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
     let cell = extent / side as f32;
-    // Each cell averages a 4×4 grid of nearest-pixel samples (outside = 0).
-    const SUB: usize = 4;
+    // Each cell averages a 4×4 grid of nearest-pixel samples (outside = 0);
+    // a sample's column depends only on (ox, sx) and its row on (oy, sy).
+    let xs = sample_positions(cx - extent / 2.0, cell, side, w);
+    let ys = sample_positions(cy - extent / 2.0, cell, side, h);
     let mut out = vec![0f32; side * side];
     for (oy, row) in out.chunks_mut(side).enumerate() {
         for (ox, v) in row.iter_mut().enumerate() {
             let mut sum = 0.0;
-            for sy in 0..SUB {
-                for sx in 0..SUB {
-                    let x = cx - extent / 2.0 + (ox as f32 + (sx as f32 + 0.5) / SUB as f32) * cell;
-                    let y = cy - extent / 2.0 + (oy as f32 + (sy as f32 + 0.5) / SUB as f32) * cell;
-                    if x >= 0.0 && y >= 0.0 && (x as usize) < w && (y as usize) < h {
-                        sum += f[y as usize * w + x as usize];
-                    }
+            for y in ys[oy * SUB..(oy + 1) * SUB].iter().flatten() {
+                for x in xs[ox * SUB..(ox + 1) * SUB].iter().flatten() {
+                    sum += f[y * w + x];
                 }
             }
             *v = sum / (SUB * SUB) as f32;
         }
     }
     out
+}
+
+/// Nearest-pixel samples per output cell along one axis of [`input_view`].
+const SUB: usize = 4;
+
+/// The pixel index of each of the `SUB` samples of each of `cells` cells
+/// along one axis (starting at `start`, `cell` pixels a cell); None where a
+/// sample falls outside the `len` pixels.
+fn sample_positions(start: f32, cell: f32, cells: usize, len: usize) -> Vec<Option<usize>> {
+    (0..cells * SUB)
+        .map(|k| {
+            let (o, s) = (k / SUB, k % SUB);
+            let x = start + (o as f32 + (s as f32 + 0.5) / SUB as f32) * cell;
+            (x >= 0.0 && (x as usize) < len).then_some(x as usize)
+        })
+        .collect()
+}
+
+/// The `q`-th smallest of `values` (0-based), by counting.
+fn nth_smallest(values: &[u8], q: usize) -> u8 {
+    let mut hist = [0usize; 256];
+    for &v in values {
+        hist[v as usize] += 1;
+    }
+    let mut seen = 0;
+    for (v, &c) in hist.iter().enumerate() {
+        seen += c;
+        if seen > q {
+            return v as u8;
+        }
+    }
+    u8::MAX
 }
 
 /// Where the middle 96% of a profile's mass lies (pixel coordinates, the
@@ -142,10 +179,8 @@ pub fn decode_bytes(path: &std::path::Path, bytes: &[u8]) -> Result<DynamicImage
 /// What the scan needs from one image, from a single decode.
 #[derive(Debug, Clone)]
 pub struct ImageDigest {
-    /// SHA-256 of the decoded pixels (size + RGBA), so re-encoded copies match.
+    /// SHA-256 of the decoded pixels ([`pixel_hash`]), so re-encoded copies match.
     pub pixel_hash: [u8; 32],
-    /// 64-bit difference hash: near-identical images differ in few bits.
-    pub dhash: u64,
     /// The image's input view ([`input_view`]): 16×16 values in 0..1 that
     /// do not come from the suspect model — the second opinion on labels and
     /// the fallback features when no embeddings are given.
@@ -249,30 +284,42 @@ fn box_average(t: &Thumb, k: u32) -> Thumb {
 
 /// Computes the digest of one decoded image (`thumb_side`: see [`trigger_side`]).
 pub fn digest(img: &DynamicImage, thumb_side: u32) -> ImageDigest {
+    let gray = img.to_luma8();
+    ImageDigest {
+        pixel_hash: pixel_hash(img),
+        features: input_view(&gray),
+        thumb: thumb(img, thumb_side),
+    }
+}
+
+/// SHA-256 of an image's size and pixels in one canonical form, so a copy
+/// saved in another format or colour type hashes the same: an opaque image
+/// whose every pixel is grey hashes its grey values (a quarter of the bytes
+/// — most of a grey dataset's hashing time), any other its RGBA values.
+pub fn pixel_hash(img: &DynamicImage) -> [u8; 32] {
     let (w, h) = img.dimensions();
-    let rgba = img.to_rgba8();
     let mut hasher = Sha256::new();
     hasher.update(w.to_le_bytes());
     hasher.update(h.to_le_bytes());
-    hasher.update(rgba.as_raw());
-    let pixel_hash: [u8; 32] = hasher.finalize().into();
-    let gray = img.to_luma8();
-    let features = input_view(&gray);
-    let d = image::imageops::resize(&gray, 9, 8, FilterType::Triangle);
-    let mut dhash = 0u64;
-    for y in 0..8 {
-        for x in 0..8 {
-            let a = d.get_pixel(x, y)[0];
-            let b = d.get_pixel(x + 1, y)[0];
-            dhash = (dhash << 1) | u64::from(a > b);
-        }
+    if let DynamicImage::ImageLuma8(g) = img {
+        hasher.update(b"L");
+        hasher.update(g.as_raw());
+        return hasher.finalize().into();
     }
-    ImageDigest {
-        pixel_hash,
-        dhash,
-        features,
-        thumb: thumb(img, thumb_side),
+    let rgba = img.to_rgba8();
+    let opaque_grey = rgba
+        .as_raw()
+        .chunks_exact(4)
+        .all(|p| p[0] == p[1] && p[1] == p[2] && p[3] == u8::MAX);
+    if opaque_grey {
+        hasher.update(b"L");
+        let grey: Vec<u8> = rgba.as_raw().chunks_exact(4).map(|p| p[0]).collect();
+        hasher.update(&grey);
+    } else {
+        hasher.update(b"RGBA");
+        hasher.update(rgba.as_raw());
     }
+    hasher.finalize().into()
 }
 
 /// Digests every image in parallel. A sample whose file is missing, refused
@@ -359,5 +406,44 @@ mod tests {
         let b = input_view(&shape(12, 60));
         let diff: f32 = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).sum::<f32>() / a.len() as f32;
         assert!(diff < 0.02, "mean difference {diff}");
+    }
+    /// A copy of an image saved as grey, RGB or RGBA (opaque) hashes the
+    /// same; a coloured or translucent change does not.
+    #[test]
+    fn pixel_hash_ignores_the_colour_type_of_a_grey_image() {
+        let g = image::GrayImage::from_fn(28, 28, |x, y| image::Luma([(x * 9 + y) as u8]));
+        let grey = DynamicImage::ImageLuma8(g.clone());
+        let rgb = DynamicImage::ImageRgb8(DynamicImage::ImageLuma8(g.clone()).to_rgb8());
+        let rgba = DynamicImage::ImageRgba8(grey.to_rgba8());
+        assert_eq!(pixel_hash(&grey), pixel_hash(&rgb));
+        assert_eq!(pixel_hash(&grey), pixel_hash(&rgba));
+        let mut tinted = rgb.to_rgb8();
+        tinted.put_pixel(3, 4, image::Rgb([10, 11, 10]));
+        assert_ne!(
+            pixel_hash(&rgb),
+            pixel_hash(&DynamicImage::ImageRgb8(tinted))
+        );
+        let mut see_through = rgba.to_rgba8();
+        see_through.put_pixel(3, 4, image::Rgba([39, 39, 39, 200]));
+        assert_ne!(
+            pixel_hash(&rgba),
+            pixel_hash(&DynamicImage::ImageRgba8(see_through))
+        );
+        let wider = image::GrayImage::from_raw(56, 14, g.into_raw()).unwrap();
+        assert_ne!(
+            pixel_hash(&grey),
+            pixel_hash(&DynamicImage::ImageLuma8(wider))
+        );
+    }
+
+    /// The counting percentile agrees with sorting.
+    #[test]
+    fn nth_smallest_matches_a_sort() {
+        let v: Vec<u8> = (0..997u32).map(|i| (i * 7919 % 251) as u8).collect();
+        let mut sorted = v.clone();
+        sorted.sort_unstable();
+        for q in [0, 1, 500, 986, 996] {
+            assert_eq!(nth_smallest(&v, q), sorted[q]);
+        }
     }
 }
