@@ -80,20 +80,24 @@ fn m_step(z: &[Vec<f64>], resp: &[Vec<f64>], kind: CovKind) -> Model {
         }
         mu.iter_mut().for_each(|v| *v /= nk);
         let mut cov = vec![0.0; d * d];
+        let mut diff = vec![0.0; d];
         for (x, r) in z.iter().zip(resp) {
             let w = r[c];
             if w < 1e-12 {
                 continue;
             }
+            for ((v, &x), &m) in diff.iter_mut().zip(x).zip(&mu) {
+                *v = x - m;
+            }
             for a in 0..d {
-                let da = x[a] - mu[a];
+                let wa = w * diff[a];
                 match kind {
                     CovKind::Full => {
-                        for b in 0..=a {
-                            cov[a * d + b] += w * da * (x[b] - mu[b]);
+                        for (acc, &db) in cov[a * d..a * d + a + 1].iter_mut().zip(&diff) {
+                            *acc += wa * db;
                         }
                     }
-                    CovKind::Diagonal => cov[a * d + a] += w * da * da,
+                    CovKind::Diagonal => cov[a * d + a] += wa * diff[a],
                 }
             }
         }
@@ -119,10 +123,14 @@ fn m_step(z: &[Vec<f64>], resp: &[Vec<f64>], kind: CovKind) -> Model {
 fn e_step(z: &[Vec<f64>], model: &Model, resp: &mut [Vec<f64>]) -> f64 {
     let k = model.weights.len();
     let mut ll = 0.0;
+    // Scratch reused for every point (allocating per point and component
+    // was a third of a fit's time).
+    let mut logp = vec![0.0; k];
+    let mut y = vec![0.0; model.means.first().map_or(0, Vec::len)];
     for (x, r) in z.iter().zip(resp.iter_mut()) {
-        let logp: Vec<f64> = (0..k)
-            .map(|c| model.weights[c].ln() + model.comps[c].log_pdf(x, &model.means[c]))
-            .collect();
+        for (c, v) in logp.iter_mut().enumerate() {
+            *v = model.weights[c].ln() + model.comps[c].log_pdf(x, &model.means[c], &mut y);
+        }
         let m = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let s: f64 = logp.iter().map(|v| (v - m).exp()).sum();
         let lse = m + s.ln();
@@ -194,9 +202,10 @@ impl Component {
         }
     }
 
-    fn log_pdf(&self, x: &[f64], mu: &[f64]) -> f64 {
+    /// Log density at `x` of the component centred at `mu`; `y` is scratch
+    /// of at least `d` values.
+    fn log_pdf(&self, x: &[f64], mu: &[f64], y: &mut [f64]) -> f64 {
         let d = self.d;
-        let mut y = vec![0.0; d];
         let mut maha = 0.0;
         for i in 0..d {
             let mut s = x[i] - mu[i];

@@ -39,16 +39,23 @@ pub fn best_cut(nb: &Neighbors, n: usize, min_side: usize) -> Cut {
     let mut x: Vec<f64> = (0..n)
         .map(|i| ((i * 7919) % 101) as f64 / 101.0 - 0.5)
         .collect();
+    // Each node's x / sqrt(degree) once per round, not once per edge.
+    let mut w = vec![0.0; n];
+    let mut y = vec![0.0; n];
     for _ in 0..300 {
-        let mut y = vec![0.0; n];
+        for ((w, &x), &s) in w.iter_mut().zip(&x).zip(&sq) {
+            *w = x / s;
+        }
         for i in 0..n {
-            let s: f64 = adj[i].iter().map(|&j| x[j as usize] / sq[j as usize]).sum();
+            let s: f64 = adj[i].iter().map(|&j| w[j as usize]).sum();
             y[i] = 0.5 * x[i] + 0.5 * s / sq[i];
         }
         let dot: f64 = y.iter().zip(&top).map(|(a, b)| a * b).sum();
         y.iter_mut().zip(&top).for_each(|(v, t)| *v -= dot * t);
         let norm = y.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
-        x = y.into_iter().map(|v| v / norm).collect();
+        for (x, &y) in x.iter_mut().zip(&y) {
+            *x = y / norm;
+        }
     }
     let f: Vec<f64> = x.iter().zip(&sq).map(|(v, s)| v / s).collect();
     let mut order: Vec<usize> = (0..n).collect();
