@@ -130,12 +130,24 @@ fn localize_with(
     let rest = evenly(&valid(rest), SAMPLE_CAP);
     let others = evenly(&valid(others), SAMPLE_CAP);
     let pattern = median_image(stack, &group);
-    let fg = agree_fraction(stack, &group, &pattern);
-    let fr = agree_fraction(stack, &rest, &pattern);
-    let fo = agree_fraction(stack, &others, &pattern);
-    let map: Vec<f32> = (0..fg.len())
-        .map(|p| (fg[p] - fr[p].max(fo[p])).max(0.0))
-        .collect();
+    let all: Vec<usize> = (0..stack.width * stack.height).collect();
+    let fg = agree_fraction(stack, &group, &pattern, &all);
+    // Where less than MAP_FLOOR of the group agrees, the map stays below
+    // any stamp's threshold ([`find_patch`]) whatever the rest does: a
+    // stamp-only search (the window leads, dozens per scan) compares the
+    // rest and the other classes only where it can matter; the map shown
+    // for a group or a selection keeps its faint areas.
+    let shared: Vec<usize> = if with_blend {
+        all
+    } else {
+        all.into_iter().filter(|&p| fg[p] >= MAP_FLOOR).collect()
+    };
+    let fr = agree_fraction(stack, &rest, &pattern, &shared);
+    let fo = agree_fraction(stack, &others, &pattern, &shared);
+    let mut map = vec![0f32; fg.len()];
+    for &p in &shared {
+        map[p] = (fg[p] - fr[p].max(fo[p])).max(0.0);
+    }
     let patch = find_patch(stack, &group, &map, &fg, &pattern);
     let (blend, detail_map) = if with_blend {
         find_blend(stack, &group, &others, &rest)
@@ -181,8 +193,9 @@ fn agrees(x: &[u8], pattern: &[u8], p: usize, c: usize) -> bool {
     (0..c).all(|k| (x[p * c + k] as i16 - pattern[p * c + k] as i16).abs() <= AGREE)
 }
 
-/// Per pixel, the share of `set` agreeing with `pattern`.
-fn agree_fraction(stack: &ImageStack, set: &[usize], pattern: &[u8]) -> Vec<f32> {
+/// Per pixel of `at` (indices; 0 elsewhere), the share of `set` agreeing
+/// with `pattern`.
+fn agree_fraction(stack: &ImageStack, set: &[usize], pattern: &[u8], at: &[usize]) -> Vec<f32> {
     let pixels = stack.width * stack.height;
     if set.is_empty() {
         return vec![0.0; pixels];
@@ -194,8 +207,8 @@ fn agree_fraction(stack: &ImageStack, set: &[usize], pattern: &[u8]) -> Vec<f32>
             let mut n = vec![0u32; pixels];
             for &i in chunk {
                 let x = stack.image(i);
-                for (p, slot) in n.iter_mut().enumerate() {
-                    *slot += u32::from(agrees(x, pattern, p, c));
+                for &p in at {
+                    n[p] += u32::from(agrees(x, pattern, p, c));
                 }
             }
             n
@@ -290,6 +303,10 @@ pub(crate) fn pixels_and_ring(mask: &[bool], w: usize, h: usize) -> (Pixels, Pix
     (inside, ring)
 }
 
+/// Lowest map value a stamp's pixels may have: a region is where the
+/// map exceeds half its peak, and never less than this.
+const MAP_FLOOR: f32 = 0.25;
+
 /// The stamp among the map's bright regions: each of the largest few is
 /// tested (see [`test_region`]); of those that behave like a stamp, the one
 /// most specific to the group (carried by the fewest images outside it)
@@ -307,7 +324,7 @@ fn find_patch(
     if peak < 0.5 {
         return None;
     }
-    let thr = (0.5 * peak).max(0.25);
+    let thr = (0.5 * peak).max(MAP_FLOOR);
     let valid: Vec<usize> = (0..stack.len()).filter(|&i| stack.valid[i]).collect();
     let in_group: std::collections::HashSet<usize> = group.iter().copied().collect();
     components(map, w, h, thr)
@@ -363,10 +380,14 @@ fn test_region(
         return None;
     }
     let (pixels, ring) = pixels_and_ring(&mask, w, h);
-    let matches: Vec<f32> = valid
-        .par_iter()
-        .map(|&i| match_at(stack, stack.image(i), pattern, &pixels, 0, 0).unwrap_or(0.0))
-        .collect();
+    let matched = |i: usize| match_at(stack, stack.image(i), pattern, &pixels, 0, 0).unwrap_or(0.0);
+    // The group's own match first: most regions fail it, and then the
+    // whole dataset need not be matched (window leads test dozens).
+    let group_exact_first = group.iter().filter(|&&i| matched(i) >= 0.95).count();
+    if (group_exact_first as f32 / group.len() as f32) < 0.5 {
+        return None;
+    }
+    let matches: Vec<f32> = valid.par_iter().map(|&i| matched(i)).collect();
     let exact = matches.iter().filter(|&&m| m >= 0.95).count();
     let partial = matches.iter().filter(|&&m| m >= 0.5).count();
     let exactness = exact as f32 / partial.max(1) as f32;

@@ -240,7 +240,7 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
     // buckets, filled in parallel and stopping near MIN_COUNT) rules those
     // out before they are sorted: a window whose bucket holds fewer than
     // MIN_COUNT occurrences is surely rare.
-    const SKETCH_BITS: u32 = 25;
+    const SKETCH_BITS: u32 = 23;
     let sketch: Vec<AtomicU8> = (0..1usize << SKETCH_BITS)
         .map(|_| AtomicU8::new(0))
         .collect();
