@@ -143,9 +143,20 @@ fn localize_with(
         all.into_iter().filter(|&p| fg[p] >= MAP_FLOOR).collect()
     };
     let fr = agree_fraction(stack, &rest, &pattern, &shared);
-    let fo = agree_fraction(stack, &others, &pattern, &shared);
+    // The map is at most fg − fr: where that is below the floor already,
+    // the other classes need not be compared either (same test).
+    let open: Vec<usize> = if with_blend {
+        shared.clone()
+    } else {
+        shared
+            .iter()
+            .copied()
+            .filter(|&p| fg[p] - fr[p] >= MAP_FLOOR)
+            .collect()
+    };
+    let fo = agree_fraction(stack, &others, &pattern, &open);
     let mut map = vec![0f32; fg.len()];
-    for &p in &shared {
+    for &p in &open {
         map[p] = (fg[p] - fr[p].max(fo[p])).max(0.0);
     }
     let patch = find_patch(stack, &group, &map, &fg, &pattern);
