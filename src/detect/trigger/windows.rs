@@ -121,59 +121,71 @@ pub fn window_hashes(stack: &ImageStack, i: usize) -> Vec<(u64, u16, u16)> {
 /// packed once), so no byte-by-byte hashing is needed.
 fn grey_window_hashes(img: &[u8], w: usize, h: usize) -> Vec<(u64, u16, u16)> {
     let across = w - SIDE + 1;
-    let rows: Vec<u64> = (0..h)
+    // Per row and start x, the row's 4 pixels: packed levels, the lowest
+    // and highest level (a window's span is its rows' spans), and whether
+    // the 4 pixels are one value.
+    let segments: Vec<Segment> = (0..h)
         .flat_map(|y| {
             let row = &img[y * w..(y + 1) * w];
-            (0..across).map(move |x| {
-                row[x..x + SIDE]
-                    .iter()
-                    .fold(0u64, |acc, &v| (acc << 3) | u64::from(v >> 5))
-            })
-        })
-        .collect();
-    // Whether each row's 4 pixels from x are one value, and the lowest
-    // and highest of their levels (a window's span is its rows' spans).
-    let even: Vec<bool> = (0..h)
-        .flat_map(|y| {
-            let row = &img[y * w..(y + 1) * w];
-            (0..across).map(move |x| row[x..x + SIDE].iter().all(|&v| v == row[x]))
-        })
-        .collect();
-    let spans: Vec<(u8, u8)> = (0..h)
-        .flat_map(|y| {
-            let row = &img[y * w..(y + 1) * w];
-            (0..across).map(move |x| {
-                row[x..x + SIDE]
-                    .iter()
-                    .fold((7, 0), |(lo, hi), &v| (lo.min(v >> 5), hi.max(v >> 5)))
-            })
+            (0..across).map(move |x| Segment::of(&row[x..x + SIDE]))
         })
         .collect();
     // A flat window repeats one 3-bit level 16 times.
     const ONES: u64 = 0o1111_1111_1111_1111;
     let mut out = Vec::with_capacity(across * (h - SIDE + 1));
     for y in 0..=h - SIDE {
+        let rows: [&[Segment]; SIDE] =
+            std::array::from_fn(|dy| &segments[(y + dy) * across..(y + dy + 1) * across]);
         for x in 0..across {
-            let word = (0..SIDE).fold(0u64, |acc, dy| (acc << 12) | rows[(y + dy) * across + x]);
+            let word = rows.iter().fold(0u64, |acc, r| (acc << 12) | r[x].levels);
             if word != (word & 7) * ONES {
-                let (lo, hi) = (0..SIDE).fold((7, 0), |(lo, hi), dy| {
-                    let (l, h) = spans[(y + dy) * across + x];
-                    (lo.min(l), hi.max(h))
-                });
+                let (lo, hi) = rows
+                    .iter()
+                    .fold((7, 0), |(lo, hi), r| (lo.min(r[x].lo), hi.max(r[x].hi)));
                 if !faint(lo, hi) {
                     out.push((mix(word ^ GREY_SEED) & !CLASS_MASK, x as u16, y as u16));
                 }
                 continue;
             }
             let value = img[y * w + x];
-            let identical =
-                (0..SIDE).all(|dy| even[(y + dy) * across + x] && img[(y + dy) * w + x] == value);
+            let identical = (0..SIDE).all(|dy| rows[dy][x].even && img[(y + dy) * w + x] == value);
             if identical {
                 out.push((solid_hash(&[value]), x as u16, y as u16));
             }
         }
     }
     out
+}
+
+/// Four pixels of a grey row, as [`grey_window_hashes`] combines them.
+#[derive(Clone, Copy)]
+struct Segment {
+    /// Their 3-bit levels, packed.
+    levels: u64,
+    /// Lowest level.
+    lo: u8,
+    /// Highest level.
+    hi: u8,
+    /// Whether all four are one value.
+    even: bool,
+}
+
+impl Segment {
+    fn of(px: &[u8]) -> Segment {
+        let (mut levels, mut lo, mut hi) = (0u64, 7u8, 0u8);
+        for &v in px {
+            let q = v >> 5;
+            levels = (levels << 3) | u64::from(q);
+            lo = lo.min(q);
+            hi = hi.max(q);
+        }
+        Segment {
+            levels,
+            lo,
+            hi,
+            even: px.iter().all(|&v| v == px[0]),
+        }
+    }
 }
 
 /// Whether a window whose levels (3 bits each) run from `lo` to `hi` lies
