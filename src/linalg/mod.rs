@@ -163,17 +163,12 @@ impl Pca {
     pub fn transform(&self, x: &Matrix) -> Vec<Vec<f64>> {
         (0..x.rows)
             .into_par_iter()
-            .map(|i| {
-                let r = x.row(i);
+            .map_init(Vec::new, |centred: &mut Vec<f64>, i| {
+                centred.clear();
+                centred.extend(x.row(i).iter().zip(&self.mean).map(|(&v, m)| v as f64 - m));
                 self.components
                     .iter()
-                    .map(|c| {
-                        r.iter()
-                            .zip(&self.mean)
-                            .zip(c)
-                            .map(|((&v, m), w)| (v as f64 - m) * w)
-                            .sum()
-                    })
+                    .map(|c| centred.iter().zip(c).map(|(v, w)| v * w).sum())
                     .collect()
             })
             .collect()
@@ -202,9 +197,20 @@ impl Pca {
 
     /// Projects every row into a new f32 matrix (for neighbour search).
     pub fn transform_matrix(&self, x: &Matrix) -> Matrix {
-        let rows = self.transform(x);
         let k = self.components.len();
-        let data = rows.into_iter().flatten().map(|v| v as f32).collect();
+        let mut data = vec![0f32; x.rows * k];
+        // Each row centred once, then projected (the same sums as
+        // [`Pca::transform`], without a vector per row).
+        data.par_chunks_mut(k.max(1)).enumerate().for_each_init(
+            Vec::new,
+            |centred: &mut Vec<f64>, (i, out)| {
+                centred.clear();
+                centred.extend(x.row(i).iter().zip(&self.mean).map(|(&v, m)| v as f64 - m));
+                for (o, c) in out.iter_mut().zip(&self.components) {
+                    *o = centred.iter().zip(c).map(|(v, w)| v * w).sum::<f64>() as f32;
+                }
+            },
+        );
         Matrix::new(x.rows, k, data)
     }
 }
