@@ -130,6 +130,59 @@ pub fn benjamini_hochberg(p: &[f64], q: f64) -> (Vec<bool>, f64) {
     (flags, q * cut as f64 / m.max(1.0))
 }
 
+/// Upper bound on P(X ≥ k) for X ~ Binomial(n, rate) (Chernoff–Hoeffding:
+/// exp(−n·KL(k/n ‖ rate))); 1 when k/n does not exceed the rate. A bound
+/// keeps the test valid (it can only make the test stricter).
+pub fn binomial_tail_bound(k: u32, n: usize, rate: f64) -> f64 {
+    let a = f64::from(k) / n.max(1) as f64;
+    if a <= rate || rate <= 0.0 {
+        return if a <= rate { 1.0 } else { 0.0 };
+    }
+    let kl = if a >= 1.0 {
+        -rate.ln()
+    } else {
+        a * (a / rate).ln() + (1.0 - a) * ((1.0 - a) / (1.0 - rate)).ln()
+    };
+    (-(n as f64) * kl).exp()
+}
+
+/// Chance that at least `k` of `n` fair coin tosses come up heads: how
+/// surprising `k` odd images one way are when `n - k` go the other way.
+pub fn fair_coin_tail(k: usize, n: usize) -> f64 {
+    if k == 0 {
+        return 1.0;
+    }
+    if k > n {
+        return 0.0;
+    }
+    // ln C(n, i) 2^-n for i = n down to k, summed stably.
+    let half = -(n as f64) * std::f64::consts::LN_2;
+    let mut log_c = 0.0;
+    let mut logs = Vec::with_capacity(n - k + 1);
+    for i in (k..=n).rev() {
+        logs.push(log_c + half);
+        log_c += (i as f64).ln() - ((n - i + 1) as f64).ln();
+    }
+    let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (top + logs.iter().map(|l| (l - top).exp()).sum::<f64>().ln())
+        .exp()
+        .min(1.0)
+}
+
+/// Chance that a value of `x` is below a value of `y` (ties count half):
+/// the Mann–Whitney statistic over all pairs.
+pub fn chance_smaller(x: &[f32], y: &[f32]) -> f64 {
+    let mut sorted = y.to_vec();
+    sorted.sort_by(f32::total_cmp);
+    let mut wins = 0.0;
+    for &v in x {
+        let below = sorted.partition_point(|&w| w < v);
+        let not_above = sorted.partition_point(|&w| w <= v);
+        wins += (sorted.len() - not_above) as f64 + 0.5 * (not_above - below) as f64;
+    }
+    wins / (x.len() * y.len()).max(1) as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +224,30 @@ mod tests {
         let (none, l) = benjamini_hochberg(&[0.5, 0.6], 0.05);
         assert_eq!(none, vec![false, false]);
         assert_eq!(l, 0.0);
+    }
+
+    #[test]
+    fn tail_bound_is_a_valid_p_value() {
+        assert_eq!(binomial_tail_bound(1, 100, 0.5), 1.0);
+        let p = binomial_tail_bound(30, 100, 0.01);
+        assert!(p > 0.0 && p < 1e-20, "{p}");
+        // Exact P(X ≥ 3 | n = 10, 0.1) ≈ 0.0702; the bound is above it.
+        assert!(binomial_tail_bound(3, 10, 0.1) >= 0.0702);
+    }
+
+    #[test]
+    fn fair_coin_tail_is_the_binomial_upper_tail() {
+        assert!((fair_coin_tail(8, 8) - 1.0 / 256.0).abs() < 1e-12);
+        assert!((fair_coin_tail(2, 3) - 0.5).abs() < 1e-12);
+        assert!((fair_coin_tail(0, 5) - 1.0).abs() < 1e-12);
+        assert!(fair_coin_tail(600, 1000) < 1e-9);
+        assert_eq!(fair_coin_tail(4, 3), 0.0);
+    }
+
+    #[test]
+    fn chance_smaller_counts_pairs_and_halves_ties() {
+        assert_eq!(chance_smaller(&[1.0], &[2.0, 3.0]), 1.0);
+        assert_eq!(chance_smaller(&[2.0], &[1.0, 2.0]), 0.25);
+        assert_eq!(chance_smaller(&[], &[1.0]), 0.0);
     }
 }

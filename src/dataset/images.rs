@@ -436,6 +436,32 @@ mod tests {
         );
     }
 
+    /// Degenerate and unusual decodes (no pixels, one pixel, grey with
+    /// alpha, 16-bit grey) hash without a panic, and a 16-bit or
+    /// grey-alpha copy of an opaque grey image hashes as the 8-bit one.
+    #[test]
+    fn pixel_hash_of_odd_images() {
+        for img in [
+            DynamicImage::ImageLuma8(image::GrayImage::new(0, 0)),
+            DynamicImage::ImageRgba8(image::RgbaImage::new(0, 7)),
+            DynamicImage::ImageRgb8(image::RgbImage::new(1, 1)),
+        ] {
+            let _ = pixel_hash(&img);
+        }
+        assert_ne!(
+            pixel_hash(&DynamicImage::ImageLuma8(image::GrayImage::new(0, 0))),
+            pixel_hash(&DynamicImage::ImageLuma8(image::GrayImage::new(0, 7)))
+        );
+        let g = image::GrayImage::from_fn(5, 3, |x, y| image::Luma([(x * 40 + y) as u8]));
+        let wide = image::ImageBuffer::<image::Luma<u16>, Vec<u16>>::from_fn(5, 3, |x, y| {
+            image::Luma([g.get_pixel(x, y)[0] as u16 * 257])
+        });
+        let with_alpha = DynamicImage::ImageLuma8(g.clone()).to_luma_alpha8();
+        let grey = pixel_hash(&DynamicImage::ImageLuma8(g));
+        assert_eq!(grey, pixel_hash(&DynamicImage::ImageLuma16(wide)));
+        assert_eq!(grey, pixel_hash(&DynamicImage::ImageLumaA8(with_alpha)));
+    }
+
     /// The counting percentile agrees with sorting.
     #[test]
     fn nth_smallest_matches_a_sort() {

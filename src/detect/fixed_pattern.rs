@@ -43,7 +43,7 @@ use super::DetectorScores;
 use super::detector::{Calibration, Detail, Detector, DetectorInfo, Evidence, Role, ScanContext};
 use super::trigger::localize::{self, evenly};
 use super::trigger::{Findings, FixedFound, ImageStack, PixelStep, Trigger};
-use crate::stats::benjamini_hochberg;
+use crate::stats::{self, benjamini_hochberg};
 
 /// The fixed-pattern detector (see the module documentation).
 pub struct FixedPattern;
@@ -421,7 +421,7 @@ impl ClassSearch<'_> {
                 let rate = (elsewhere + 1.0) / (n_other + 1.0);
                 let share = f64::from(held) / n_fit as f64;
                 let specific = held >= MIN_HOLDERS && share >= SPECIFICITY * rate;
-                (specific && binomial_tail_bound(held, n_fit, rate) <= self.alpha)
+                (specific && stats::binomial_tail_bound(held, n_fit, rate) <= self.alpha)
                     .then_some((k, value as u8))
             })
             .collect()
@@ -460,7 +460,7 @@ impl ClassSearch<'_> {
             }
         }
         let mean = rate / non_flat.max(1) as f64;
-        (matched, binomial_tail_bound(matched, non_flat, mean))
+        (matched, stats::binomial_tail_bound(matched, non_flat, mean))
     }
 
     /// How many of `pattern`'s steps image `i` matches exactly.
@@ -603,22 +603,6 @@ impl Carriers {
             ));
         }
     }
-}
-
-/// Upper bound on P(X ≥ k) for X ~ Binomial(n, rate) (Chernoff–Hoeffding:
-/// exp(−n·KL(k/n ‖ rate))); 1 when k/n does not exceed the rate. A bound
-/// keeps the test valid (it can only make the test stricter).
-fn binomial_tail_bound(k: u32, n: usize, rate: f64) -> f64 {
-    let a = f64::from(k) / n.max(1) as f64;
-    if a <= rate || rate <= 0.0 {
-        return if a <= rate { 1.0 } else { 0.0 };
-    }
-    let kl = if a >= 1.0 {
-        -rate.ln()
-    } else {
-        a * (a / rate).ln() + (1.0 - a) * ((1.0 - a) / (1.0 - rate)).ln()
-    };
-    (-(n as f64) * kl).exp()
 }
 
 #[cfg(test)]
@@ -897,14 +881,5 @@ mod tests {
         let names: Vec<String> = (0..3000).map(|c| c.to_string()).collect();
         let (s, found) = search(&stack, &labels, &names, 0.05);
         assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
-    }
-
-    #[test]
-    fn tail_bound_is_a_valid_p_value() {
-        assert_eq!(binomial_tail_bound(1, 100, 0.5), 1.0);
-        let p = binomial_tail_bound(30, 100, 0.01);
-        assert!(p > 0.0 && p < 1e-20, "{p}");
-        // Exact P(X ≥ 3 | n = 10, 0.1) ≈ 0.0702; the bound is above it.
-        assert!(binomial_tail_bound(3, 10, 0.1) >= 0.0702);
     }
 }

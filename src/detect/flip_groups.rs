@@ -40,6 +40,8 @@
 use rayon::prelude::*;
 
 use super::input_view::{InputView, label_votes};
+use crate::linalg::squared_distance;
+use crate::stats;
 
 /// Fewest images of one class looking like another that are tested as a
 /// group (fewer say nothing about how they are spread).
@@ -120,33 +122,10 @@ pub fn find(labels: &[u32], view: &InputView, fdr: f64) -> Vec<FlipGroup> {
     for f in &mut found {
         f.the_other_way = count((f.looks, f.given));
         let k = f.members.len();
-        f.p_value = (at_least_half(k, k + f.the_other_way) * tested).min(1.0);
+        f.p_value = (stats::fair_coin_tail(k, k + f.the_other_way) * tested).min(1.0);
     }
     found.retain(|f| f.p_value <= fdr);
     found
-}
-
-/// Chance that at least `k` of `n` fair coin tosses come up heads: how
-/// surprising `k` odd images one way are when `n - k` go the other way.
-fn at_least_half(k: usize, n: usize) -> f64 {
-    if k == 0 {
-        return 1.0;
-    }
-    if k > n {
-        return 0.0;
-    }
-    // ln C(n, i) 2^-n for i = n down to k, summed stably.
-    let half = -(n as f64) * std::f64::consts::LN_2;
-    let mut log_c = 0.0;
-    let mut logs = Vec::with_capacity(n - k + 1);
-    for i in (k..=n).rev() {
-        logs.push(log_c + half);
-        log_c += (i as f64).ln() - ((n - i + 1) as f64).ln();
-    }
-    let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    (top + logs.iter().map(|l| (l - top).exp()).sum::<f64>().ln())
-        .exp()
-        .min(1.0)
 }
 
 /// The label most of sample `i`'s readable input-view neighbours carry
@@ -195,12 +174,12 @@ fn test_pair(
     let gap = |i: usize| -> f32 {
         native_g
             .iter()
-            .map(|&j| distance2(view, i, j))
+            .map(|&j| squared_distance(view.matrix.row(i), view.matrix.row(j)))
             .fold(f32::INFINITY, f32::min)
     };
     let from_group: Vec<f32> = evenly(members.to_vec()).into_iter().map(gap).collect();
     let from_a: Vec<f32> = native_a.iter().map(|&i| gap(i)).collect();
-    let nearer = chance_smaller(&from_group, &from_a);
+    let nearer = stats::chance_smaller(&from_group, &from_a);
     (nearer < MAX_NEARER).then_some(FlipGroup {
         given: g,
         looks: a,
@@ -234,30 +213,6 @@ fn evenly(rows: Vec<usize>) -> Vec<usize> {
         .into_iter()
         .map(|k| rows[k])
         .collect()
-}
-
-/// Squared distance between samples `i` and `j` in the input view.
-fn distance2(view: &InputView, i: usize, j: usize) -> f32 {
-    view.matrix
-        .row(i)
-        .iter()
-        .zip(view.matrix.row(j))
-        .map(|(x, y)| (x - y) * (x - y))
-        .sum()
-}
-
-/// Chance that a value of `x` is below a value of `y` (ties count half):
-/// the Mann–Whitney statistic over all pairs.
-fn chance_smaller(x: &[f32], y: &[f32]) -> f64 {
-    let mut sorted = y.to_vec();
-    sorted.sort_by(f32::total_cmp);
-    let mut wins = 0.0;
-    for &v in x {
-        let below = sorted.partition_point(|&w| w < v);
-        let not_above = sorted.partition_point(|&w| w <= v);
-        wins += (sorted.len() - not_above) as f64 + 0.5 * (not_above - below) as f64;
-    }
-    wins / (x.len() * y.len()).max(1) as f64
 }
 
 #[cfg(test)]
@@ -350,21 +305,5 @@ mod tests {
         }
         let found = find(&labels, &view_with(&points), 0.05);
         assert!(found.is_empty(), "{found:?}");
-    }
-
-    #[test]
-    fn at_least_half_is_the_binomial_upper_tail() {
-        assert!((at_least_half(8, 8) - 1.0 / 256.0).abs() < 1e-12);
-        assert!((at_least_half(2, 3) - 0.5).abs() < 1e-12);
-        assert!((at_least_half(0, 5) - 1.0).abs() < 1e-12);
-        assert!(at_least_half(600, 1000) < 1e-9);
-        assert_eq!(at_least_half(4, 3), 0.0);
-    }
-
-    #[test]
-    fn chance_smaller_counts_pairs_and_halves_ties() {
-        assert_eq!(chance_smaller(&[1.0], &[2.0, 3.0]), 1.0);
-        assert_eq!(chance_smaller(&[2.0], &[1.0, 2.0]), 0.25);
-        assert_eq!(chance_smaller(&[], &[1.0]), 0.0);
     }
 }

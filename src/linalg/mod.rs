@@ -159,17 +159,27 @@ impl Pca {
         }
     }
 
+    /// `row`'s coordinate on each component: the row is centred once (into
+    /// `centred`, reusable scratch), then projected.
+    fn coordinates<'a>(
+        &'a self,
+        row: &[f32],
+        centred: &'a mut Vec<f64>,
+    ) -> impl Iterator<Item = f64> + 'a {
+        centred.clear();
+        centred.extend(row.iter().zip(&self.mean).map(|(&v, m)| v as f64 - m));
+        let centred = &*centred;
+        self.components
+            .iter()
+            .map(move |c| centred.iter().zip(c).map(|(v, w)| v * w).sum())
+    }
+
     /// Projects every row of `x` onto the components (N×k, f64).
     pub fn transform(&self, x: &Matrix) -> Vec<Vec<f64>> {
         (0..x.rows)
             .into_par_iter()
             .map_init(Vec::new, |centred: &mut Vec<f64>, i| {
-                centred.clear();
-                centred.extend(x.row(i).iter().zip(&self.mean).map(|(&v, m)| v as f64 - m));
-                self.components
-                    .iter()
-                    .map(|c| centred.iter().zip(c).map(|(v, w)| v * w).sum())
-                    .collect()
+                self.coordinates(x.row(i), centred).collect()
             })
             .collect()
     }
@@ -199,20 +209,23 @@ impl Pca {
     pub fn transform_matrix(&self, x: &Matrix) -> Matrix {
         let k = self.components.len();
         let mut data = vec![0f32; x.rows * k];
-        // Each row centred once, then projected (the same sums as
-        // [`Pca::transform`], without a vector per row).
+        // Written in place: no vector per row.
         data.par_chunks_mut(k.max(1)).enumerate().for_each_init(
             Vec::new,
             |centred: &mut Vec<f64>, (i, out)| {
-                centred.clear();
-                centred.extend(x.row(i).iter().zip(&self.mean).map(|(&v, m)| v as f64 - m));
-                for (o, c) in out.iter_mut().zip(&self.components) {
-                    *o = centred.iter().zip(c).map(|(v, w)| v * w).sum::<f64>() as f32;
+                for (o, v) in out.iter_mut().zip(self.coordinates(x.row(i), centred)) {
+                    *o = v as f32;
                 }
             },
         );
         Matrix::new(x.rows, k, data)
     }
+}
+
+/// Squared Euclidean distance between two rows of equal length (summed
+/// in order, so the same pair always gives the same value).
+pub fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
 /// Column means in f64.

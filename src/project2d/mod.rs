@@ -66,13 +66,7 @@ pub fn tsne(x: &Matrix, pca_view: &Projection, progress: &dyn Fn(f32)) -> Projec
             ]
         })
         .collect();
-    let euclid = |a: &&[f32], b: &&[f32]| {
-        a.iter()
-            .zip(b.iter())
-            .map(|(x, y)| (x - y) * (x - y))
-            .sum::<f32>()
-            .sqrt()
-    };
+    let euclid = |a: &&[f32], b: &&[f32]| crate::linalg::squared_distance(a, b).sqrt();
     let mut t: bhtsne::tSNE<f32, &[f32]> = bhtsne::tSNE::new(&rows);
     t.perplexity(30.0f32.min(((n.saturating_sub(1)) as f32 / 3.0).max(1.0)))
         .epochs(EPOCHS)

@@ -130,30 +130,24 @@ fn localize_with(
     let rest = evenly(&valid(rest), SAMPLE_CAP);
     let others = evenly(&valid(others), SAMPLE_CAP);
     let pattern = median_image(stack, &group);
+    // The map is at most fg, then at most fg − fr: where such a bound is
+    // already below MAP_FLOOR, no stamp's threshold ([`find_patch`]) can be
+    // reached whatever the rest does. A stamp-only search (the window
+    // leads, dozens per scan) compares the rest and the other classes only
+    // where it still can; the map shown for a group or a selection keeps
+    // its faint areas.
+    let may_reach = |at: Vec<usize>, bound: &dyn Fn(usize) -> f32| -> Vec<usize> {
+        if with_blend {
+            at
+        } else {
+            at.into_iter().filter(|&p| bound(p) >= MAP_FLOOR).collect()
+        }
+    };
     let all: Vec<usize> = (0..stack.width * stack.height).collect();
     let fg = agree_fraction(stack, &group, &pattern, &all);
-    // Where less than MAP_FLOOR of the group agrees, the map stays below
-    // any stamp's threshold ([`find_patch`]) whatever the rest does: a
-    // stamp-only search (the window leads, dozens per scan) compares the
-    // rest and the other classes only where it can matter; the map shown
-    // for a group or a selection keeps its faint areas.
-    let shared: Vec<usize> = if with_blend {
-        all
-    } else {
-        all.into_iter().filter(|&p| fg[p] >= MAP_FLOOR).collect()
-    };
+    let shared = may_reach(all, &|p| fg[p]);
     let fr = agree_fraction(stack, &rest, &pattern, &shared);
-    // The map is at most fg − fr: where that is below the floor already,
-    // the other classes need not be compared either (same test).
-    let open: Vec<usize> = if with_blend {
-        shared.clone()
-    } else {
-        shared
-            .iter()
-            .copied()
-            .filter(|&p| fg[p] - fr[p] >= MAP_FLOOR)
-            .collect()
-    };
+    let open = may_reach(shared, &|p| fg[p] - fr[p]);
     let fo = agree_fraction(stack, &others, &pattern, &open);
     let mut map = vec![0f32; fg.len()];
     for &p in &open {
@@ -337,13 +331,12 @@ fn find_patch(
     }
     let thr = (0.5 * peak).max(MAP_FLOOR);
     let valid: Vec<usize> = (0..stack.len()).filter(|&i| stack.valid[i]).collect();
-    let in_group: std::collections::HashSet<usize> = group.iter().copied().collect();
     components(map, w, h, thr)
         .into_iter()
         .take(5)
         .filter_map(|mask| {
             let mask = with_shared_box(mask, shared, w, h);
-            test_region(stack, group, &in_group, &valid, pattern, mask)
+            test_region(stack, group, &valid, pattern, mask)
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(p, _)| p)
@@ -380,7 +373,6 @@ fn with_shared_box(mut mask: Vec<bool>, shared: &[f32], w: usize, h: usize) -> V
 fn test_region(
     stack: &ImageStack,
     group: &[usize],
-    in_group: &std::collections::HashSet<usize>,
     valid: &[usize],
     pattern: &[u8],
     mask: Vec<bool>,
@@ -392,23 +384,19 @@ fn test_region(
     }
     let (pixels, ring) = pixels_and_ring(&mask, w, h);
     let matched = |i: usize| match_at(stack, stack.image(i), pattern, &pixels, 0, 0).unwrap_or(0.0);
-    // The group's own match first: most regions fail it, and then the
-    // whole dataset need not be matched (window leads test dozens).
-    let group_exact_first = group.iter().filter(|&&i| matched(i) >= 0.95).count();
-    if (group_exact_first as f32 / group.len() as f32) < 0.5 {
+    // The group's own match first (its images are all readable, so among
+    // `valid`): most regions fail it, and then the whole dataset need not
+    // be matched (window leads test dozens).
+    let group_exact = group.iter().filter(|&&i| matched(i) >= 0.95).count();
+    let group_match = group_exact as f32 / group.len() as f32;
+    if group_match < 0.5 {
         return None;
     }
     let matches: Vec<f32> = valid.par_iter().map(|&i| matched(i)).collect();
     let exact = matches.iter().filter(|&&m| m >= 0.95).count();
     let partial = matches.iter().filter(|&&m| m >= 0.5).count();
     let exactness = exact as f32 / partial.max(1) as f32;
-    let group_exact = valid
-        .iter()
-        .zip(&matches)
-        .filter(|(i, m)| in_group.contains(i) && **m >= 0.95)
-        .count();
-    let group_match = group_exact as f32 / group.len() as f32;
-    if exactness < 0.85 || group_match < 0.5 || exact * 4 > valid.len() {
+    if exactness < 0.85 || exact * 4 > valid.len() {
         return None;
     }
     let mut contrasts: Vec<f32> = group
