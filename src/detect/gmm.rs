@@ -127,17 +127,21 @@ fn e_step(z: &[Vec<f64>], model: &Model, resp: &mut [Vec<f64>]) -> f64 {
     // was a third of a fit's time).
     let mut logp = vec![0.0; k];
     let mut y = vec![0.0; model.means.first().map_or(0, Vec::len)];
+    // Each point costs one exp per component and one ln (the weights' logs
+    // are taken once, the posteriors divide the exps already taken):
+    // transcendentals were most of an E step in 10 dimensions.
+    let log_weights: Vec<f64> = model.weights.iter().map(|w| w.ln()).collect();
     for (x, r) in z.iter().zip(resp.iter_mut()) {
         for (c, v) in logp.iter_mut().enumerate() {
-            *v = model.weights[c].ln() + model.comps[c].log_pdf(x, &model.means[c], &mut y);
+            *v = log_weights[c] + model.comps[c].log_pdf(x, &model.means[c], &mut y);
         }
         let m = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let s: f64 = logp.iter().map(|v| (v - m).exp()).sum();
-        let lse = m + s.ln();
-        ll += lse;
+        logp.iter_mut().for_each(|v| *v = (*v - m).exp());
+        let s: f64 = logp.iter().sum();
+        ll += m + s.ln();
         r.resize(k, 0.0);
         for c in 0..k {
-            r[c] = (logp[c] - lse).exp();
+            r[c] = logp[c] / s;
         }
     }
     ll / z.len().max(1) as f64
@@ -164,6 +168,11 @@ struct Component {
     /// Lower Cholesky factor (row-major d×d); diagonal-only for `Diagonal`.
     chol: Vec<f64>,
     log_det: f64,
+    /// d·ln(2π), the density's constant (taken once, not per point).
+    log_2pi_d: f64,
+    /// Reciprocals of the factor's diagonal: a multiplication per
+    /// dimension and point instead of a division.
+    inv_diag: Vec<f64>,
     d: usize,
     kind: CovKind,
 }
@@ -194,9 +203,12 @@ impl Component {
             }
         }
         let log_det = 2.0 * (0..d).map(|a| l[a * d + a].ln()).sum::<f64>();
+        let inv_diag = (0..d).map(|a| 1.0 / l[a * d + a]).collect();
         Component {
             chol: l,
             log_det,
+            log_2pi_d: d as f64 * (2.0 * std::f64::consts::PI).ln(),
+            inv_diag,
             d,
             kind,
         }
@@ -214,10 +226,10 @@ impl Component {
                     s -= self.chol[i * d + p] * y[p];
                 }
             }
-            y[i] = s / self.chol[i * d + i];
+            y[i] = s * self.inv_diag[i];
             maha += y[i] * y[i];
         }
-        -0.5 * (maha + self.log_det + d as f64 * (2.0 * std::f64::consts::PI).ln())
+        -0.5 * (maha + self.log_det + self.log_2pi_d)
     }
 }
 
