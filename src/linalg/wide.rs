@@ -8,7 +8,7 @@
 use ndarray::{Array2, s};
 use rayon::prelude::*;
 
-use super::{Matrix, XorShift, jacobi_eigen, orthonormalize};
+use super::{Matrix, XorShift, orthonormalize, symmetric_eigen};
 
 /// Dimensions from which the covariance matrix is no longer formed.
 pub const WIDE: usize = 1024;
@@ -33,7 +33,7 @@ pub fn top_components(x: &Matrix, mean: &[f64], k: usize) -> (Vec<f64>, Vec<Vec<
     }
     let y = apply_covariance(x, mean, &q);
     let small = q.t().dot(&y);
-    let (vals, vecs) = jacobi_eigen(small.as_slice().expect("contiguous"), p);
+    let (vals, vecs) = symmetric_eigen(small.as_slice().expect("contiguous"), p);
     let comps = vecs
         .iter()
         .take(k)
