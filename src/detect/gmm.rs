@@ -79,28 +79,10 @@ fn m_step(z: &[Vec<f64>], resp: &[Vec<f64>], kind: CovKind) -> Model {
             }
         }
         mu.iter_mut().for_each(|v| *v /= nk);
-        let mut cov = vec![0.0; d * d];
-        let mut diff = vec![0.0; d];
-        for (x, r) in z.iter().zip(resp) {
-            let w = r[c];
-            if w < 1e-12 {
-                continue;
-            }
-            for ((v, &x), &m) in diff.iter_mut().zip(x).zip(&mu) {
-                *v = x - m;
-            }
-            for a in 0..d {
-                let wa = w * diff[a];
-                match kind {
-                    CovKind::Full => {
-                        for (acc, &db) in cov[a * d..a * d + a + 1].iter_mut().zip(&diff) {
-                            *acc += wa * db;
-                        }
-                    }
-                    CovKind::Diagonal => cov[a * d + a] += wa * diff[a],
-                }
-            }
-        }
+        let mut cov = match kind {
+            CovKind::Full => weighted_scatter(z, resp, c, &mu),
+            CovKind::Diagonal => weighted_variances(z, resp, c, &mu),
+        };
         for a in 0..d {
             for b in 0..=a {
                 let v = cov[a * d + b] / nk + if a == b { REG } else { 0.0 };
@@ -118,22 +100,63 @@ fn m_step(z: &[Vec<f64>], resp: &[Vec<f64>], kind: CovKind) -> Model {
     }
 }
 
+/// Σ w·(x − μ)(x − μ)ᵀ over the points of `z`, weighted by their
+/// responsibility `w` for component `c` (points below 1e-12 left out), as
+/// one matrix product (d×n by n×d) rather than a rank-one update per point:
+/// the M step was half of a mixture fit's time. Row-major d×d; the lower
+/// triangle is what [`m_step`] reads.
+fn weighted_scatter(z: &[Vec<f64>], resp: &[Vec<f64>], c: usize, mu: &[f64]) -> Vec<f64> {
+    let d = mu.len();
+    let mut diff = ndarray::Array2::<f64>::zeros((z.len(), d));
+    let mut weighted = ndarray::Array2::<f64>::zeros((z.len(), d));
+    for (i, (x, r)) in z.iter().zip(resp).enumerate() {
+        let w = r[c];
+        if w < 1e-12 {
+            continue;
+        }
+        for j in 0..d {
+            let v = x[j] - mu[j];
+            diff[[i, j]] = v;
+            weighted[[i, j]] = w * v;
+        }
+    }
+    weighted.t().dot(&diff).into_raw_vec_and_offset().0
+}
+
+/// The diagonal of [`weighted_scatter`] (zeros elsewhere), for diagonal
+/// components.
+fn weighted_variances(z: &[Vec<f64>], resp: &[Vec<f64>], c: usize, mu: &[f64]) -> Vec<f64> {
+    let d = mu.len();
+    let mut cov = vec![0.0; d * d];
+    for (x, r) in z.iter().zip(resp) {
+        let w = r[c];
+        if w < 1e-12 {
+            continue;
+        }
+        for a in 0..d {
+            let v = x[a] - mu[a];
+            cov[a * d + a] += w * v * v;
+        }
+    }
+    cov
+}
+
 /// Posteriors of every point under `model` (written into `resp`); returns
 /// the mean log-likelihood per point.
 fn e_step(z: &[Vec<f64>], model: &Model, resp: &mut [Vec<f64>]) -> f64 {
     let k = model.weights.len();
     let mut ll = 0.0;
-    // Scratch reused for every point (allocating per point and component
-    // was a third of a fit's time).
-    let mut logp = vec![0.0; k];
-    let mut y = vec![0.0; model.means.first().map_or(0, Vec::len)];
     // Each point costs one exp per component and one ln (the weights' logs
     // are taken once, the posteriors divide the exps already taken):
     // transcendentals were most of an E step in 10 dimensions.
     let log_weights: Vec<f64> = model.weights.iter().map(|w| w.ln()).collect();
-    for (x, r) in z.iter().zip(resp.iter_mut()) {
+    let densities: Vec<Vec<f64>> = (0..k)
+        .map(|c| model.comps[c].log_pdfs(z, &model.means[c]))
+        .collect();
+    let mut logp = vec![0.0; k];
+    for (i, r) in resp.iter_mut().enumerate() {
         for (c, v) in logp.iter_mut().enumerate() {
-            *v = log_weights[c] + model.comps[c].log_pdf(x, &model.means[c], &mut y);
+            *v = log_weights[c] + densities[c][i];
         }
         let m = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         logp.iter_mut().for_each(|v| *v = (*v - m).exp());
@@ -165,16 +188,17 @@ pub fn extend(
 
 /// A component's covariance, factorised once per EM step.
 struct Component {
-    /// Lower Cholesky factor (row-major d×d); diagonal-only for `Diagonal`.
-    chol: Vec<f64>,
+    /// Log-determinant of the covariance.
     log_det: f64,
     /// d·ln(2π), the density's constant (taken once, not per point).
     log_2pi_d: f64,
     /// Reciprocals of the factor's diagonal: a multiplication per
     /// dimension and point instead of a division.
     inv_diag: Vec<f64>,
+    /// (L⁻¹)ᵀ for a full component: the points' differences from the mean
+    /// times it, in one matrix product, are their whitened coordinates.
+    whiten: Option<ndarray::Array2<f64>>,
     d: usize,
-    kind: CovKind,
 }
 
 impl Component {
@@ -203,34 +227,69 @@ impl Component {
             }
         }
         let log_det = 2.0 * (0..d).map(|a| l[a * d + a].ln()).sum::<f64>();
-        let inv_diag = (0..d).map(|a| 1.0 / l[a * d + a]).collect();
+        let inv_diag: Vec<f64> = (0..d).map(|a| 1.0 / l[a * d + a]).collect();
+        let whiten = (kind == CovKind::Full).then(|| inverse_transposed(&l, &inv_diag, d));
         Component {
-            chol: l,
             log_det,
             log_2pi_d: d as f64 * (2.0 * std::f64::consts::PI).ln(),
             inv_diag,
+            whiten,
             d,
-            kind,
         }
     }
 
-    /// Log density at `x` of the component centred at `mu`; `y` is scratch
-    /// of at least `d` values.
-    fn log_pdf(&self, x: &[f64], mu: &[f64], y: &mut [f64]) -> f64 {
-        let d = self.d;
-        let mut maha = 0.0;
-        for i in 0..d {
-            let mut s = x[i] - mu[i];
-            if self.kind == CovKind::Full {
-                for p in 0..i {
-                    s -= self.chol[i * d + p] * y[p];
-                }
+    /// Log densities of every point of `z` under the component centred at
+    /// `mu`: a full component whitens all points with one matrix product
+    /// (a triangular solve per point was half of an E step).
+    fn log_pdfs(&self, z: &[Vec<f64>], mu: &[f64]) -> Vec<f64> {
+        let constant = self.log_det + self.log_2pi_d;
+        let Some(whiten) = &self.whiten else {
+            return z.iter().map(|x| self.log_pdf_diagonal(x, mu)).collect();
+        };
+        let mut diff = ndarray::Array2::<f64>::zeros((z.len(), self.d));
+        for (i, x) in z.iter().enumerate() {
+            for j in 0..self.d {
+                diff[[i, j]] = x[j] - mu[j];
             }
-            y[i] = s * self.inv_diag[i];
-            maha += y[i] * y[i];
+        }
+        diff.dot(whiten)
+            .rows()
+            .into_iter()
+            .map(|y| -0.5 * (y.dot(&y) + constant))
+            .collect()
+    }
+
+    /// Log density at `x` of a diagonal component centred at `mu`.
+    fn log_pdf_diagonal(&self, x: &[f64], mu: &[f64]) -> f64 {
+        let mut maha = 0.0;
+        for i in 0..self.d {
+            let y = (x[i] - mu[i]) * self.inv_diag[i];
+            maha += y * y;
         }
         -0.5 * (maha + self.log_det + self.log_2pi_d)
     }
+}
+
+/// (L⁻¹)ᵀ of the lower-triangular row-major d×d `l` (whose diagonal's
+/// reciprocals are `inv_diag`), by forward substitution on each column of
+/// the identity.
+fn inverse_transposed(l: &[f64], inv_diag: &[f64], d: usize) -> ndarray::Array2<f64> {
+    let mut out = ndarray::Array2::<f64>::zeros((d, d));
+    for col in 0..d {
+        // Solve L·x = e_col; x is column `col` of L⁻¹, row `col` of out.
+        let mut x = vec![0.0; d];
+        for i in col..d {
+            let mut s = if i == col { 1.0 } else { 0.0 };
+            for p in col..i {
+                s -= l[i * d + p] * x[p];
+            }
+            x[i] = s * inv_diag[i];
+        }
+        for (i, v) in x.into_iter().enumerate() {
+            out[[col, i]] = v;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
