@@ -54,17 +54,20 @@ pub fn input_view(gray: &image::GrayImage) -> Vec<f32> {
     // a sample's column depends only on (ox, sx) and its row on (oy, sy).
     let xs = sample_positions(cx - extent / 2.0, cell, side, w);
     let ys = sample_positions(cy - extent / 2.0, cell, side, h);
+    // Each cell's sum takes its samples in the same order as a cell-by-cell
+    // loop would (row by row, then along the row), but a sampled image row
+    // is walked once for all cells of an output row.
     let mut out = vec![0f32; side * side];
     for (oy, row) in out.chunks_mut(side).enumerate() {
-        for (ox, v) in row.iter_mut().enumerate() {
-            let mut sum = 0.0;
-            for y in ys[oy * SUB..(oy + 1) * SUB].iter().flatten() {
-                for x in xs[ox * SUB..(ox + 1) * SUB].iter().flatten() {
-                    sum += f[y * w + x];
+        for &y in ys[oy * SUB..(oy + 1) * SUB].iter().flatten() {
+            let pixels = &f[y * w..(y + 1) * w];
+            for (ox, sum) in row.iter_mut().enumerate() {
+                for &x in xs[ox * SUB..(ox + 1) * SUB].iter().flatten() {
+                    *sum += pixels[x];
                 }
             }
-            *v = sum / (SUB * SUB) as f32;
         }
+        row.iter_mut().for_each(|v| *v /= (SUB * SUB) as f32);
     }
     out
 }
