@@ -306,7 +306,7 @@ fn knn_ivf_watched(x: &Matrix, k: usize, watch: &Watch) -> Neighbors {
                 let ni = norms[i as usize];
                 for ((&j, &nj), &dt) in cand.iter().zip(&cand_norms).zip(row.iter()) {
                     let d = ni + nj - 2.0 * dt;
-                    if d < top.worst && j != i {
+                    if j != i {
                         top.push(d.max(0.0), j);
                     }
                 }

@@ -214,10 +214,14 @@ fn agree_fraction(stack: &ImageStack, set: &[usize], pattern: &[u8], at: &[usize
     }
     let c = stack.channels;
     let straight = at.len() * 8 > pixels;
-    let mut mask = vec![0u8; pixels];
-    for &p in at {
-        mask[p] = 1;
-    }
+    // The straight pass's mask (1 where asked); the gathering pass needs none.
+    let mask = if straight {
+        let mut m = vec![0u8; pixels];
+        at.iter().for_each(|&p| m[p] = 1);
+        m
+    } else {
+        Vec::new()
+    };
     let counts = set
         .par_chunks(AGREE_CHUNK)
         .map(|chunk| {
