@@ -250,9 +250,13 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
     let per_image: Vec<Vec<u64>> = sample
         .par_iter()
         .map(|&i| {
-            let mut v: Vec<u64> = window_hashes(stack, i).into_iter().map(|t| t.0).collect();
+            // Collected into a new, exact-size vector: collected in place,
+            // each image kept its positions' allocation (twice the size),
+            // 20,000 images 200 MB of the scan's peak.
+            let mut v: Vec<u64> = window_hashes(stack, i).iter().map(|t| t.0).collect();
             v.sort_unstable();
             v.dedup();
+            v.shrink_to_fit();
             v
         })
         .collect();
