@@ -195,6 +195,32 @@ fn symlink_out_of_the_folder_is_refused_at_access() {
     assert!(poisonlens::dataset::images::load(&ds, 0).is_err());
 }
 
+/// The dataset's folder is resolved once when it is opened: a folder
+/// reached through a symlink still serves its own files, and a folder
+/// symlinked inside it that leads out is still refused.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_dataset_folder_serves_its_files_and_no_others() {
+    let outside = tempfile::tempdir().unwrap();
+    png(outside.path(), "secret.png", 200);
+    let real = tempfile::tempdir().unwrap();
+    png(real.path(), "fine.png", 10);
+    std::os::unix::fs::symlink(outside.path(), real.path().join("out")).unwrap();
+    write(
+        real.path(),
+        "manifest.csv",
+        "id,label,path\na,x,fine.png\nb,y,out/secret.png\n",
+    );
+    let links = tempfile::tempdir().unwrap();
+    let via = links.path().join("dataset");
+    std::os::unix::fs::symlink(real.path(), &via).unwrap();
+    let ds = open(&via).unwrap();
+    assert!(ds.real_root.is_some());
+    assert!(poisonlens::dataset::images::load(&ds, 0).is_ok());
+    let e = ds.file_path(1).unwrap_err().to_string();
+    assert!(e.contains("outside the dataset folder"), "{e}");
+}
+
 #[test]
 fn single_sample_class_warns_and_scan_goes_on() {
     let d = tempfile::tempdir().unwrap();

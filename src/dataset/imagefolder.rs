@@ -61,6 +61,7 @@ pub fn open(root: &Path, opts: &OpenOptions) -> Result<Dataset> {
     Ok(Dataset {
         source: root.to_path_buf(),
         root: root.to_path_buf(),
+        real_root: None,
         manifest: None,
         ids: rel_paths.clone(),
         labels,

@@ -292,6 +292,7 @@ fn from_frame(file: &Path, df: DataFrame, opts: &OpenOptions) -> Result<Dataset>
     Ok(Dataset {
         source: file.to_path_buf(),
         root,
+        real_root: None,
         manifest: Some(file.to_path_buf()),
         ids,
         labels,

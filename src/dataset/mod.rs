@@ -49,6 +49,10 @@ pub struct Dataset {
     pub source: PathBuf,
     /// The folder that sample paths are relative to; nothing outside it is read.
     pub root: PathBuf,
+    /// `root`'s real path (symlinks resolved), taken once when the dataset
+    /// is opened; None for a dataset held in memory or a root that could
+    /// not be resolved (each file's check then resolves `root` itself).
+    pub real_root: Option<PathBuf>,
     /// The manifest file, if any (ImageFolder datasets have none).
     pub manifest: Option<PathBuf>,
     /// Sample ids, unique, as text.
@@ -96,6 +100,7 @@ impl Dataset {
             manifest::open(path, opts)?
         };
         ds.source = path.to_path_buf();
+        ds.real_root = ds.root.canonicalize().ok();
         ds.check_class_sizes();
         Ok(ds)
     }
@@ -111,6 +116,7 @@ impl Dataset {
         Dataset {
             source: PathBuf::from("<memory>"),
             root: PathBuf::from("."),
+            real_root: None,
             manifest: None,
             ids,
             labels,
@@ -147,7 +153,10 @@ impl Dataset {
             .and_then(|p| p.get(i))
             .filter(|p| !p.is_empty())
             .ok_or_else(|| Error::Other(format!("sample '{}' has no file", self.ids[i])))?;
-        paths::resolve_existing(&self.root, rel)
+        match &self.real_root {
+            Some(real_root) => paths::resolve_within(&self.root, real_root, rel),
+            None => paths::resolve_existing(&self.root, rel),
+        }
     }
 
     /// Per-class sample counts, indexed like `classes`.

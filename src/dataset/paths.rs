@@ -41,10 +41,21 @@ pub fn resolve_existing(root: &Path, rel: &str) -> Result<PathBuf> {
     if let Some(problem) = lexical_problem(rel) {
         return Err(Error::file(&root.join(rel), problem));
     }
+    let real_root = root.canonicalize().map_err(|e| Error::io(root, e))?;
+    resolve_within(root, &real_root, rel)
+}
+
+/// [`resolve_existing`] with the root's real path already known
+/// (`real_root`, `root` canonicalized): a dataset resolves its folder once,
+/// not once per file (resolving it again for each of 20,000 images was 2%
+/// of a scan's CPU).
+pub fn resolve_within(root: &Path, real_root: &Path, rel: &str) -> Result<PathBuf> {
+    if let Some(problem) = lexical_problem(rel) {
+        return Err(Error::file(&root.join(rel), problem));
+    }
     let joined = root.join(rel);
     let real = joined.canonicalize().map_err(|e| Error::io(&joined, e))?;
-    let real_root = root.canonicalize().map_err(|e| Error::io(root, e))?;
-    if !real.starts_with(&real_root) {
+    if !real.starts_with(real_root) {
         return Err(Error::file(
             &joined,
             format!(
