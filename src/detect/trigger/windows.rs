@@ -249,15 +249,8 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
     let sample = sample_images(stack);
     let per_image: Vec<Vec<u64>> = sample
         .par_iter()
-        .map(|&i| {
-            // Collected into a new, exact-size vector: collected in place,
-            // each image kept its positions' allocation (twice the size),
-            // 20,000 images 200 MB of the scan's peak.
-            let mut v: Vec<u64> = window_hashes(stack, i).iter().map(|t| t.0).collect();
-            v.sort_unstable();
-            v.dedup();
-            v.shrink_to_fit();
-            v
+        .map_init(Distinct::default, |set, &i| {
+            set.of(&window_hashes(stack, i))
         })
         .collect();
     // Most windows occur once. A counting sketch (8-bit counts in 2^25
@@ -375,7 +368,7 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
 
 /// Fills in every candidate's holders (all images, not only the searched
 /// sample) and an example, in one pass over the images. `searched` are the
-/// searched images and `hashes` their sorted window hashes: an image whose
+/// searched images and `hashes` their distinct window hashes: an image whose
 /// list holds no candidate is skipped without hashing it again.
 fn locate(stack: &ImageStack, searched: &[usize], hashes: &[Vec<u64>], found: &mut [StampWindow]) {
     let wanted: HashKeyed<usize> = found.iter().enumerate().map(|(k, s)| (s.hash, k)).collect();
@@ -389,8 +382,7 @@ fn locate(stack: &ImageStack, searched: &[usize], hashes: &[Vec<u64>], found: &m
     let per_image: Vec<Vec<(usize, usize, usize)>> = (0..stack.len())
         .into_par_iter()
         .map(|i| {
-            let holds_any =
-                known[i].is_none_or(|h| wanted.keys().any(|k| h.binary_search(k).is_ok()));
+            let holds_any = known[i].is_none_or(|h| h.iter().any(|k| wanted.contains_key(k)));
             if !holds_any {
                 return Vec::new();
             }
@@ -413,6 +405,56 @@ fn locate(stack: &ImageStack, searched: &[usize], hashes: &[Vec<u64>], found: &m
         if let Some((i, at)) = s.holders.first() {
             s.example = (*i, at[0].0, at[0].1);
         }
+    }
+}
+
+/// The distinct window hashes of one image at a time, found without
+/// sorting: an open-addressed set indexed by the hashes' high bits (they
+/// are mixed; the low bits are the class's room), reused from image to
+/// image — a stamp per slot says which image filled it, so nothing is
+/// cleared in between. (Sorting each image's 625 windows to drop repeats
+/// was the window search's largest cost after hashing.)
+#[derive(Default)]
+struct Distinct {
+    keys: Vec<u64>,
+    stamps: Vec<u32>,
+    now: u32,
+}
+
+impl Distinct {
+    /// The distinct hashes of `windows`, in first-seen order, in a vector
+    /// of exactly their number.
+    fn of(&mut self, windows: &[(u64, u16, u16)]) -> Vec<u64> {
+        let need = (2 * windows.len()).next_power_of_two().max(16);
+        if self.keys.len() < need {
+            self.keys = vec![0; need];
+            self.stamps = vec![0; need];
+            self.now = 0;
+        }
+        self.now = self.now.wrapping_add(1);
+        if self.now == 0 {
+            self.stamps.fill(0);
+            self.now = 1;
+        }
+        let mask = self.keys.len() - 1;
+        let mut out = Vec::with_capacity(windows.len());
+        for &(h, _, _) in windows {
+            let mut slot = (h >> 40) as usize & mask;
+            loop {
+                if self.stamps[slot] != self.now {
+                    self.stamps[slot] = self.now;
+                    self.keys[slot] = h;
+                    out.push(h);
+                    break;
+                }
+                if self.keys[slot] == h {
+                    break;
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+        out.shrink_to_fit();
+        out
     }
 }
 
@@ -467,6 +509,36 @@ pub fn positions(stack: &ImageStack, i: usize, hash: u64) -> Vec<(usize, usize)>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each image's distinct hashes, whatever came before in the reused set:
+    /// repeats dropped, first-seen order kept, one image's hashes never
+    /// hiding another's.
+    #[test]
+    fn distinct_hashes_per_image_through_a_reused_set() {
+        let mut set = Distinct::default();
+        let w =
+            |hs: &[u64]| -> Vec<(u64, u16, u16)> { hs.iter().map(|&h| (h << 20, 0, 0)).collect() };
+        assert_eq!(
+            set.of(&w(&[5, 3, 5, 9, 3])),
+            vec![5 << 20, 3 << 20, 9 << 20]
+        );
+        // The same values in the next image are counted again.
+        assert_eq!(set.of(&w(&[9, 9, 1])), vec![9 << 20, 1 << 20]);
+        assert!(set.of(&[]).is_empty());
+        // Many values sharing their high bits (one probe chain), and a set
+        // that has to grow.
+        let many: Vec<u64> = (0..3000).chain(0..3000).collect();
+        let got = set.of(&w(&many));
+        assert_eq!(got, (0..3000).map(|h| h << 20).collect::<Vec<_>>());
+        let mut rng = crate::linalg::XorShift::new(7);
+        let random: Vec<u64> = (0..700).map(|_| (rng.next_f64() * 64.0) as u64).collect();
+        let mut want: Vec<u64> = random.iter().map(|&h| h << 20).collect();
+        want.sort_unstable();
+        want.dedup();
+        let mut got = set.of(&w(&random));
+        got.sort_unstable();
+        assert_eq!(got, want);
+    }
 
     /// Whether a 4×4 grey image (16 values, row by row) gives its one
     /// window a hash.
