@@ -118,9 +118,10 @@ struct TopK {
 }
 
 /// A (distance, index) pair as one word whose integer order is the pair's
-/// order (distance, then index): the distance's bits above the index. Distances are
-/// never negative here (every caller clamps them at 0), and the bits of a
-/// non-negative float order as the float does; a −0.0 counts as 0.
+/// order (distance, then index): the distance's bits above the index.
+/// Distances are never negative here (every caller clamps them at 0), and
+/// the bits of a non-negative float order as the float does; a −0.0 counts
+/// as 0.
 fn ranked(d: f32, j: u32) -> u64 {
     let bits = if d.is_sign_negative() { 0 } else { d.to_bits() };
     (u64::from(bits) << 32) | u64::from(j)

@@ -38,9 +38,6 @@ pub fn lexical_problem(rel: &str) -> Option<String> {
 /// Resolves `rel` against `root` following symlinks, and refuses the result
 /// unless it is still inside `root`.
 pub fn resolve_existing(root: &Path, rel: &str) -> Result<PathBuf> {
-    if let Some(problem) = lexical_problem(rel) {
-        return Err(Error::file(&root.join(rel), problem));
-    }
     let real_root = root.canonicalize().map_err(|e| Error::io(root, e))?;
     resolve_within(root, &real_root, rel)
 }
