@@ -235,7 +235,7 @@ pub fn summary_table(r: &Report) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "* = class splits into two real groups (activation clusters); its smaller group is flagged.\nspectral and outlier flag in the total only where both agree."
+        "* = class splits into two real groups (activation clusters); its smaller group is flagged.\nspectral, outlier and model disagrees never flag in the total on their own: they add their reasons to samples others flag."
     );
     for t in &r.triggers {
         let _ = writeln!(

@@ -17,12 +17,10 @@ use crate::knn::Neighbors;
 pub enum Role {
     /// Flags on its own.
     Primary,
-    /// Fires on odd-but-clean samples too: flags only when every
-    /// supporting detector agrees.
-    Supporting,
     /// Never flags a sample by itself: adds its reason (and suggested
     /// label) to samples the others flag, and its own flags can be listed
-    /// (the workbench's detector filter).
+    /// (the workbench's detector filter). For detectors that fire on
+    /// odd-but-clean samples in every dataset.
     Corroborating,
 }
 

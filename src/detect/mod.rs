@@ -10,8 +10,9 @@
 //! `duplicate`) finds flipped labels but is blind to backdoors, because the
 //! model learned the trigger as the target class; activation clustering and
 //! the trigger search find backdoors but not scattered flips. Any primary
-//! detector flags a sample; `spectral` and `outlier` fire on odd-but-clean
-//! samples too, so they flag only together ([`Role`]).
+//! detector flags a sample; `spectral`, `outlier` and `model_prediction`
+//! fire on odd-but-clean samples too, so they only add their reasons to
+//! samples others flag ([`Role`]).
 
 pub mod activation_clustering;
 mod assemble;
@@ -298,8 +299,9 @@ pub fn budget_note(fdr: f64, flagged: &dyn Fn(&str) -> usize) -> String {
     let promises: Vec<String> = detector_infos()
         .filter_map(|d| d.calibration.promise(fdr, flagged(d.name)))
         .collect();
+    // Corroborating detectors never flag on their own: nothing to cover.
     let uncovered: Vec<&str> = detector_infos()
-        .filter(|d| d.calibration == Calibration::Threshold)
+        .filter(|d| d.calibration == Calibration::Threshold && d.role != Role::Corroborating)
         .map(|d| d.title)
         .collect();
     format!(

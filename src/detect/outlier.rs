@@ -1,8 +1,9 @@
 //! Outliers in embedding space: samples unusually far from their nearest
 //! neighbours compared with the rest of their class (robust z-score of the
-//! mean distance to the 10 nearest, median/MAD per class). Supporting
-//! evidence: it flags in the combined report only together with the spectral
-//! signature, since odd-but-clean samples exist in every real dataset.
+//! mean distance to the 10 nearest, median/MAD per class). It corroborates:
+//! odd-but-clean samples exist in every real dataset, so it never flags a
+//! sample in the combined report, it adds its reason to samples others flag
+//! (see [`super::spectral`] for what flagging with it cost).
 
 use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role, ScanContext};
 use super::{DetectorScores, Features};
@@ -16,7 +17,7 @@ static INFO: DetectorInfo = DetectorInfo {
     title: "outlier",
     finds: "far from the rest of its class",
     doing: "measuring distances",
-    role: Role::Supporting,
+    role: Role::Corroborating,
     calibration: Calibration::Threshold,
 };
 

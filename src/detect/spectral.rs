@@ -4,8 +4,11 @@
 //! sample by its squared projection. ART then cuts every class at a fixed
 //! assumed poison rate (flagging ~50%); here the cut comes from the class's own
 //! score distribution: Tukey's far-out fence (Q3 + 3·IQR). Because a clean
-//! class's top direction also has a heavy tail, this detector is supporting
-//! evidence: on its own it never flags a sample in the combined report.
+//! class's top direction also has a heavy tail, this detector corroborates:
+//! it never flags a sample in the combined report, it adds its reason to
+//! samples others flag. (Until session 17 it flagged where the outlier
+//! detector agreed: over 112 zoo sets that agreement alone flagged 302
+//! samples, 299 of them clean.)
 
 use rayon::prelude::*;
 
@@ -21,7 +24,7 @@ static INFO: DetectorInfo = DetectorInfo {
     title: "spectral signature",
     finds: "far out along a class's top direction",
     doing: "spectral signatures",
-    role: Role::Supporting,
+    role: Role::Corroborating,
     calibration: Calibration::Threshold,
 };
 
