@@ -112,7 +112,7 @@ pub fn write(r: &Report, out: &Path) -> Result<()> {
                     .map_err(|e| write_err(e.to_string()))?;
             }
             "json" => {
-                let v = to_json(r);
+                let v = JsonReport(r);
                 // Buffered: serde_json writes token by token, and unbuffered
                 // that was a system call each (1.8 s of a 20,000-sample
                 // report's 14.7 MB).
@@ -135,48 +135,135 @@ pub fn write(r: &Report, out: &Path) -> Result<()> {
     std::fs::rename(&tmp, out).map_err(|e| Error::io(out, e))
 }
 
-fn to_json(r: &Report) -> serde_json::Value {
-    let samples: Vec<serde_json::Value> = (0..r.ids.len())
-        .map(|i| {
-            let mut scores = serde_json::Map::new();
-            for d in &r.detectors {
-                scores.insert(d.name.to_string(), serde_json::json!(d.score[i]));
-            }
-            serde_json::json!({
-                "id": r.ids[i],
-                "label": r.class_names[r.labels[i] as usize],
-                "score": r.score[i],
-                "flagged": r.flagged[i],
-                "reasons": r.reasons[i],
-                "suggested_label": r.suggested_label[i].map(|l| r.class_names[l as usize].clone()),
-                "suggested_confidence": r.suggested_confidence[i],
-                "cluster": r.cluster_of[i],
-                "flagged_by": r.detectors.iter().filter(|d| d.flagged[i]).map(|d| d.name).collect::<Vec<_>>(),
-                "trigger_box": r.trigger_box[i],
-                "scores": scores,
+/// The JSON report, serialized as it is written: the samples one at a
+/// time, never the whole document as a `serde_json::Value` tree (a million
+/// samples took gigabytes that way, and building the tree was a tenth of a
+/// 20,000-sample scan). Keys come in alphabetical order, as the tree wrote
+/// them; the small nested parts (clusters, triggers) still go through a
+/// `Value`, which sorts their keys the same way.
+struct JsonReport<'a>(&'a Report);
+
+impl serde::Serialize for JsonReport<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeMap};
+        let r = self.0;
+        let value = |v: std::result::Result<serde_json::Value, serde_json::Error>| {
+            v.map_err(S::Error::custom)
+        };
+        let triggers: Vec<serde_json::Value> = r
+            .triggers
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "class": r.class_names[t.class as usize],
+                    "kind": t.kind,
+                    "box_at_common_size": t.bbox,
+                    "common_size": [t.width, t.height],
+                    "group_size": t.group_size,
+                    "carriers": t.carriers,
+                    "summary": t.summary,
+                    "pattern": t.pattern,
+                })
             })
-        })
-        .collect();
-    serde_json::json!({
-        "poisonlens_version": env!("CARGO_PKG_VERSION"),
-        "features": r.feature_source,
-        "warnings": r.warnings,
-        "fdr": r.fdr,
-        "false_flag_note": r.budget_note(),
-        "classes": r.class_names,
-        "clusters": r.clusters,
-        "triggers": r.triggers.iter().map(|t| serde_json::json!({
-            "class": r.class_names[t.class as usize],
-            "kind": t.kind,
-            "box_at_common_size": t.bbox,
-            "common_size": [t.width, t.height],
-            "group_size": t.group_size,
-            "carriers": t.carriers,
-            "summary": t.summary,
-            "pattern": t.pattern,
-        })).collect::<Vec<_>>(),
-        "samples": samples,
-    })
+            .collect();
+        let mut m = s.serialize_map(Some(9))?;
+        m.serialize_entry("classes", &r.class_names)?;
+        m.serialize_entry("clusters", &value(serde_json::to_value(&r.clusters))?)?;
+        m.serialize_entry("false_flag_note", &r.budget_note())?;
+        m.serialize_entry("fdr", &r.fdr)?;
+        m.serialize_entry("features", &r.feature_source)?;
+        m.serialize_entry("poisonlens_version", env!("CARGO_PKG_VERSION"))?;
+        m.serialize_entry("samples", &JsonSamples(r))?;
+        m.serialize_entry("triggers", &triggers)?;
+        m.serialize_entry("warnings", &r.warnings)?;
+        m.end()
+    }
+}
+
+/// Every sample of a [`JsonReport`], in order.
+struct JsonSamples<'a>(&'a Report);
+
+impl serde::Serialize for JsonSamples<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let r = self.0;
+        // The per-detector scores by detector name (a sorted map).
+        let mut by_name: Vec<usize> = (0..r.detectors.len()).collect();
+        by_name.sort_by_key(|&k| r.detectors[k].name);
+        let mut seq = s.serialize_seq(Some(r.ids.len()))?;
+        for i in 0..r.ids.len() {
+            seq.serialize_element(&JsonSample {
+                r,
+                i,
+                by_name: &by_name,
+            })?;
+        }
+        seq.end()
+    }
+}
+
+/// One sample of a [`JsonReport`]: its fields in alphabetical order, its
+/// scores as the numbers the tree held (f32 widened to f64).
+struct JsonSample<'a> {
+    r: &'a Report,
+    i: usize,
+    by_name: &'a [usize],
+}
+
+impl serde::Serialize for JsonSample<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (r, i) = (self.r, self.i);
+        let flagged_by: Vec<&str> = r
+            .detectors
+            .iter()
+            .filter(|d| d.flagged[i])
+            .map(|d| d.name)
+            .collect();
+        let scores = JsonScores {
+            r,
+            i,
+            by_name: self.by_name,
+        };
+        let mut m = s.serialize_map(Some(11))?;
+        m.serialize_entry("cluster", &r.cluster_of[i])?;
+        m.serialize_entry("flagged", &r.flagged[i])?;
+        m.serialize_entry("flagged_by", &flagged_by)?;
+        m.serialize_entry("id", &r.ids[i])?;
+        m.serialize_entry("label", &r.class_names[r.labels[i] as usize])?;
+        m.serialize_entry("reasons", &r.reasons[i])?;
+        m.serialize_entry("score", &f64::from(r.score[i]))?;
+        m.serialize_entry("scores", &scores)?;
+        m.serialize_entry(
+            "suggested_confidence",
+            &f64::from(r.suggested_confidence[i]),
+        )?;
+        m.serialize_entry(
+            "suggested_label",
+            &r.suggested_label[i].map(|l| &r.class_names[l as usize]),
+        )?;
+        m.serialize_entry("trigger_box", &r.trigger_box[i])?;
+        m.end()
+    }
+}
+
+/// A sample's score from each detector, by detector name.
+struct JsonScores<'a> {
+    r: &'a Report,
+    i: usize,
+    by_name: &'a [usize],
+}
+
+impl serde::Serialize for JsonScores<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.by_name.len()))?;
+        for &k in self.by_name {
+            let d = &self.r.detectors[k];
+            m.serialize_entry(d.name, &f64::from(d.score[self.i]))?;
+        }
+        m.end()
+    }
 }
 
 /// The per-class table printed after a scan.
