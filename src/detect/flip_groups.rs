@@ -27,6 +27,18 @@
 //!   after a Bonferroni correction over the groups that passed the first
 //!   two tests.
 //!
+//! And one test in the model's own view: **the model did not learn them
+//! as their label**. A flipped image is one the model had to memorise; in
+//! its embedding it still sits among the class it came from. Natural
+//! look-alikes (T-shirts that look like pullovers) are learnt as what they
+//! are labelled: a group whose members have more model neighbours carrying
+//! their label than the class they look like, beyond a fair coin at the
+//! budget (a sign test over the members), is not flagged. (So is a
+//! backdoor's carriers' group — the model learnt the trigger as the label;
+//! the trigger search flags those.) Session 17, over 136 sets: 38 clean
+//! flags fewer (most from the natural groups of T-shirts that look like
+//! pullovers in z1604 and z2610), no poisoned sample lost.
+//!
 //! Measured (session 14, prototype and builds over the devzoo and draws
 //! 1000–1811, 96 sets): natural look-alike groups between Coat, Pullover
 //! and Shirt had 6–15% of the `a` images' neighbours looking like `g` one
@@ -40,6 +52,7 @@
 use rayon::prelude::*;
 
 use super::input_view::{InputView, label_votes};
+use crate::knn::Neighbors;
 use crate::linalg::squared_distance;
 use crate::stats;
 
@@ -82,8 +95,9 @@ pub struct FlipGroup {
 
 /// The groups of images flipped in bulk ([`FlipGroup`]), from the input
 /// view `view` of images labelled `labels`; `fdr` bounds the chance that
-/// any group flagged is only natural oddness (Bonferroni).
-pub fn find(labels: &[u32], view: &InputView, fdr: f64) -> Vec<FlipGroup> {
+/// any group flagged is only natural oddness (Bonferroni). `model` is the
+/// model's own neighbours of every sample ([`model_learnt_label`]).
+pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Vec<FlipGroup> {
     let n = labels.len();
     let looks: Vec<Option<u32>> = (0..n)
         .into_par_iter()
@@ -124,8 +138,31 @@ pub fn find(labels: &[u32], view: &InputView, fdr: f64) -> Vec<FlipGroup> {
         let k = f.members.len();
         f.p_value = (stats::fair_coin_tail(k, k + f.the_other_way) * tested).min(1.0);
     }
-    found.retain(|f| f.p_value <= fdr);
+    found.retain(|f| f.p_value <= fdr && !model_learnt_label(f, labels, model, fdr));
     found
+}
+
+/// Whether the model's view places `group` with its label: more of its
+/// members have model neighbours carrying their given label than the
+/// class they look like than a fair coin would give, at the budget `fdr`
+/// (one-sided sign test; ties left out). See the module docs.
+pub fn model_learnt_label(group: &FlipGroup, labels: &[u32], model: &Neighbors, fdr: f64) -> bool {
+    let (mut given, mut looks) = (0, 0);
+    for &i in &group.members {
+        let carrying = |c: u32| {
+            model
+                .of(i)
+                .iter()
+                .filter(|&&j| labels[j as usize] == c)
+                .count()
+        };
+        match carrying(group.given).cmp(&carrying(group.looks)) {
+            std::cmp::Ordering::Greater => given += 1,
+            std::cmp::Ordering::Less => looks += 1,
+            std::cmp::Ordering::Equal => {}
+        }
+    }
+    stats::fair_coin_tail(given, given + looks) <= fdr
 }
 
 /// The label most of sample `i`'s readable input-view neighbours carry
@@ -255,7 +292,8 @@ mod tests {
         let labels: Vec<u32> = (0..1200)
             .map(|i| if flipped[i] { 0 } else { (i / 400) as u32 })
             .collect();
-        let found = find(&labels, &view_with(&points), 0.05);
+        let view = view_with(&points);
+        let found = find(&labels, &view, &view.nb, 0.05);
         assert_eq!(found.len(), 1, "{found:?}");
         let g = &found[0];
         assert_eq!((g.given, g.looks), (0, 1));
@@ -276,11 +314,12 @@ mod tests {
                 if odd(i % 400) { 1 - home } else { home }
             })
             .collect();
-        let found = find(&labels, &view_with(&points), 0.05);
+        let view = view_with(&points);
+        let found = find(&labels, &view, &view.nb, 0.05);
         assert!(found.is_empty(), "{found:?}");
         // The same images one way only are a flip.
         let one_way: Vec<u32> = (0..800).map(|i| u32::from(i >= 400 || odd(i))).collect();
-        let found = find(&one_way, &view_with(&points), 0.05);
+        let found = find(&one_way, &view, &view.nb, 0.05);
         assert_eq!(found.len(), 1, "{found:?}");
     }
 
@@ -303,7 +342,41 @@ mod tests {
             points.push((6.0 + rng.normal(), rng.normal()));
             labels.push(1);
         }
-        let found = find(&labels, &view_with(&points), 0.05);
+        let view = view_with(&points);
+        let found = find(&labels, &view, &view.nb, 0.05);
         assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn a_group_the_model_learnt_as_its_label_is_not_a_flip() {
+        // The relabelled quarter of class 1 from the first test, as the
+        // input view sees it; in the model's view those images sit among
+        // class 0, their label — natural look-alikes the model learnt as
+        // what they are labelled (or a backdoor's carriers), not flips it
+        // had to memorise.
+        let points: Vec<(f32, f32)> = [0.0, 10.0, 20.0].iter().flat_map(|&x| grid(x)).collect();
+        let flipped: Vec<bool> = (0..1200)
+            .map(|i| (400..800).contains(&i) && (i % 20) % 2 == 0 && (i / 20) % 2 == 0)
+            .collect();
+        let labels: Vec<u32> = (0..1200)
+            .map(|i| if flipped[i] { 0 } else { (i / 400) as u32 })
+            .collect();
+        let view = view_with(&points);
+        let learnt: Vec<(f32, f32)> = points
+            .iter()
+            .zip(&flipped)
+            .map(|(&(x, y), &f)| {
+                if f {
+                    (x - 10.0 + 0.15, y + 0.15)
+                } else {
+                    (x, y)
+                }
+            })
+            .collect();
+        let model = view_with(&learnt).nb;
+        assert!(find(&labels, &view, &model, 0.05).is_empty());
+        // Where the model still places them with the class they came
+        // from, they are the flip the first test found.
+        assert_eq!(find(&labels, &view, &view.nb, 0.05).len(), 1);
     }
 }

@@ -46,7 +46,8 @@ impl Detector for LabelFlip {
         let looks = looks.as_ref().map(|(votes, valid)| Looks { votes, valid });
         let mut scores = flag(ctx.features, ctx.votes, looks);
         if let Some(view) = ctx.view {
-            let groups = flip_groups::find(&ctx.features.labels, view, ctx.options.fdr);
+            let groups =
+                flip_groups::find(&ctx.features.labels, view, ctx.neighbours, ctx.options.fdr);
             flag_groups(
                 &mut scores,
                 &groups,
