@@ -33,7 +33,9 @@
 //! look-alikes (T-shirts that look like pullovers) are learnt as what they
 //! are labelled: a group whose members have more model neighbours carrying
 //! their label than the class they look like, beyond a fair coin at the
-//! budget (a sign test over the members), is not flagged. (So is a
+//! budget (a sign test over the members), is not flagged; a flagged group's
+//! reason says how many of its members the model places among the class
+//! they look like. (So is a
 //! backdoor's carriers' group — the model learnt the trigger as the label;
 //! the trigger search flags those.) Session 17, over 136 sets: 38 clean
 //! flags fewer (most from the natural groups of T-shirts that look like
@@ -91,6 +93,10 @@ pub struct FlipGroup {
     /// images as likely to go either way, times the groups tested
     /// (Bonferroni): at most the false-flag budget.
     pub p_value: f64,
+    /// Members the model's own view places among `looks` (more of their
+    /// model neighbours carry `looks` than `given`), and among `given`
+    /// ([`model_sides`]).
+    pub model_sides: (usize, usize),
 }
 
 /// The groups of images flipped in bulk ([`FlipGroup`]), from the input
@@ -138,15 +144,26 @@ pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Ve
         let k = f.members.len();
         f.p_value = (stats::fair_coin_tail(k, k + f.the_other_way) * tested).min(1.0);
     }
-    found.retain(|f| f.p_value <= fdr && !model_learnt_label(f, labels, model, fdr));
+    for f in &mut found {
+        f.model_sides = model_sides(f, labels, model);
+    }
+    found.retain(|f| f.p_value <= fdr && !model_learnt_label(f.model_sides, fdr));
     found
 }
 
-/// Whether the model's view places `group` with its label: more of its
-/// members have model neighbours carrying their given label than the
-/// class they look like than a fair coin would give, at the budget `fdr`
-/// (one-sided sign test; ties left out). See the module docs.
-pub fn model_learnt_label(group: &FlipGroup, labels: &[u32], model: &Neighbors, fdr: f64) -> bool {
+/// Whether the model's view places a group with its label, from its
+/// [`model_sides`] `(looks, given)`: more members among their given label
+/// than among the class they look like than a fair coin would give, at
+/// the budget `fdr` (one-sided sign test; ties left out). See the module
+/// docs.
+pub fn model_learnt_label((looks, given): (usize, usize), fdr: f64) -> bool {
+    stats::fair_coin_tail(given, given + looks) <= fdr
+}
+
+/// How many of `group`'s members the model's neighbours (`model`) place
+/// among the class they look like — more neighbours carrying `looks`
+/// than `given` — and how many among their given label; ties in neither.
+pub fn model_sides(group: &FlipGroup, labels: &[u32], model: &Neighbors) -> (usize, usize) {
     let (mut given, mut looks) = (0, 0);
     for &i in &group.members {
         let carrying = |c: u32| {
@@ -162,7 +179,7 @@ pub fn model_learnt_label(group: &FlipGroup, labels: &[u32], model: &Neighbors, 
             std::cmp::Ordering::Equal => {}
         }
     }
-    stats::fair_coin_tail(given, given + looks) <= fdr
+    (looks, given)
 }
 
 /// The label most of sample `i`'s readable input-view neighbours carry
@@ -225,6 +242,7 @@ fn test_pair(
         touching,
         the_other_way: 0,
         p_value: 1.0,
+        model_sides: (0, 0),
     })
 }
 

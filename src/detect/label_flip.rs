@@ -76,7 +76,7 @@ fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[Strin
             scores.reasons.set(
                 i,
                 format!(
-                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does, 50% for a random sample), and {} the other way: labels flipped from '{}' in bulk",
+                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does, 50% for a random sample), {} the other way, and the model itself places {} of them among '{}' images, {} among '{}': labels flipped from '{}' in bulk",
                     g.members.len(),
                     names[g.given as usize],
                     names[g.looks as usize],
@@ -86,6 +86,10 @@ fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[Strin
                     names[g.given as usize],
                     names[g.looks as usize],
                     g.the_other_way,
+                    g.model_sides.0,
+                    names[g.looks as usize],
+                    g.model_sides.1,
+                    names[g.given as usize],
                     names[g.looks as usize]
                 ),
             );
@@ -222,6 +226,7 @@ mod tests {
             touching: 0.0,
             the_other_way: 0,
             p_value: 0.001,
+            model_sides: (9, 1),
         };
         flag_groups(&mut s, &[group], &f.class_names, 0.05);
         assert_eq!(s.flagged, vec![true, false, false, true]);
