@@ -402,10 +402,10 @@ mod tests {
         };
         let z = pca.transform(&x);
         let m = pca.transform_matrix(&x);
-        for i in 0..n {
+        for (i, zi) in z.iter().enumerate() {
             for (c, w) in pca.components.iter().enumerate() {
                 assert_eq!(
-                    z[i][c].to_bits(),
+                    zi[c].to_bits(),
                     dot(i, w).to_bits(),
                     "row {i}, component {c}"
                 );
