@@ -220,11 +220,6 @@ impl serde::Serialize for JsonSample<'_> {
             .filter(|d| d.flagged[i])
             .map(|d| d.name)
             .collect();
-        let scores = JsonScores {
-            r,
-            i,
-            by_name: self.by_name,
-        };
         let mut m = s.serialize_map(Some(11))?;
         m.serialize_entry("cluster", &r.cluster_of[i])?;
         m.serialize_entry("flagged", &r.flagged[i])?;
@@ -233,7 +228,7 @@ impl serde::Serialize for JsonSample<'_> {
         m.serialize_entry("label", &r.class_names[r.labels[i] as usize])?;
         m.serialize_entry("reasons", &r.reasons[i])?;
         m.serialize_entry("score", &f64::from(r.score[i]))?;
-        m.serialize_entry("scores", &scores)?;
+        m.serialize_entry("scores", &JsonScores(self))?;
         m.serialize_entry(
             "suggested_confidence",
             &f64::from(r.suggested_confidence[i]),
@@ -247,20 +242,17 @@ impl serde::Serialize for JsonSample<'_> {
     }
 }
 
-/// A sample's score from each detector, by detector name.
-struct JsonScores<'a> {
-    r: &'a Report,
-    i: usize,
-    by_name: &'a [usize],
-}
+/// A [`JsonSample`]'s score from each detector, by detector name.
+struct JsonScores<'a>(&'a JsonSample<'a>);
 
 impl serde::Serialize for JsonScores<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(self.by_name.len()))?;
-        for &k in self.by_name {
-            let d = &self.r.detectors[k];
-            m.serialize_entry(d.name, &f64::from(d.score[self.i]))?;
+        let JsonSample { r, i, by_name } = *self.0;
+        let mut m = s.serialize_map(Some(by_name.len()))?;
+        for &k in by_name {
+            let d = &r.detectors[k];
+            m.serialize_entry(d.name, &f64::from(d.score[i]))?;
         }
         m.end()
     }

@@ -174,11 +174,17 @@ fn path_escaping_the_folder_is_refused() {
     assert!(e.contains("row 1") && e.contains("absolute path"), "{e}");
 }
 
+/// A folder outside any dataset holding an image, `secret.png`.
+fn outside_with_a_secret() -> tempfile::TempDir {
+    let outside = tempfile::tempdir().unwrap();
+    png(outside.path(), "secret.png", 200);
+    outside
+}
+
 #[cfg(unix)]
 #[test]
 fn symlink_out_of_the_folder_is_refused_at_access() {
-    let outside = tempfile::tempdir().unwrap();
-    png(outside.path(), "secret.png", 200);
+    let outside = outside_with_a_secret();
     let d = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(outside.path().join("secret.png"), d.path().join("link.png"))
         .unwrap();
@@ -197,12 +203,13 @@ fn symlink_out_of_the_folder_is_refused_at_access() {
 
 /// The dataset's folder is resolved once when it is opened: a folder
 /// reached through a symlink still serves its own files, and a folder
-/// symlinked inside it that leads out is still refused.
+/// symlinked inside it that leads out is still refused. Swapped after
+/// opening for one that lies (the same path now leading elsewhere), or
+/// taken away, it serves nothing — an error, not a panic.
 #[cfg(unix)]
 #[test]
 fn a_symlinked_dataset_folder_serves_its_files_and_no_others() {
-    let outside = tempfile::tempdir().unwrap();
-    png(outside.path(), "secret.png", 200);
+    let outside = outside_with_a_secret();
     let real = tempfile::tempdir().unwrap();
     png(real.path(), "fine.png", 10);
     std::os::unix::fs::symlink(outside.path(), real.path().join("out")).unwrap();
@@ -219,6 +226,18 @@ fn a_symlinked_dataset_folder_serves_its_files_and_no_others() {
     assert!(poisonlens::dataset::images::load(&ds, 0).is_ok());
     let e = ds.file_path(1).unwrap_err().to_string();
     assert!(e.contains("outside the dataset folder"), "{e}");
+    // The link now leads to another folder with a file of the same name.
+    let other = tempfile::tempdir().unwrap();
+    png(other.path(), "fine.png", 99);
+    std::fs::remove_file(&via).unwrap();
+    std::os::unix::fs::symlink(other.path(), &via).unwrap();
+    let e = ds.file_path(0).unwrap_err().to_string();
+    assert!(e.contains("outside the dataset folder"), "{e}");
+    assert!(poisonlens::dataset::images::load(&ds, 0).is_err());
+    // And then to nothing at all.
+    drop(other);
+    let e = ds.file_path(0).unwrap_err().to_string();
+    assert!(e.contains("fine.png"), "{e}");
 }
 
 #[test]

@@ -298,11 +298,10 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_quarter_of_a_class_relabelled_evenly_is_found_as_one_group() {
-        // Classes 0, 1, 2 side by side; every fourth image of class 1 (by
-        // its grid row and column, so spread evenly over the class) is
-        // labelled 0: the flipped images are spread as the class is.
+    /// Classes 0, 1, 2 side by side; every fourth image of class 1 (by its
+    /// grid row and column, so spread evenly over the class) is labelled 0:
+    /// the points, which are flipped, and the labels.
+    fn a_quarter_of_class_one_flipped() -> (Vec<(f32, f32)>, Vec<bool>, Vec<u32>) {
         let points: Vec<(f32, f32)> = [0.0, 10.0, 20.0].iter().flat_map(|&x| grid(x)).collect();
         let flipped: Vec<bool> = (0..1200)
             .map(|i| (400..800).contains(&i) && (i % 20) % 2 == 0 && (i / 20) % 2 == 0)
@@ -310,6 +309,13 @@ mod tests {
         let labels: Vec<u32> = (0..1200)
             .map(|i| if flipped[i] { 0 } else { (i / 400) as u32 })
             .collect();
+        (points, flipped, labels)
+    }
+
+    #[test]
+    fn a_quarter_of_a_class_relabelled_evenly_is_found_as_one_group() {
+        // The flipped images are spread as their class is.
+        let (points, flipped, labels) = a_quarter_of_class_one_flipped();
         let view = view_with(&points);
         let found = find(&labels, &view, &view.nb, 0.05);
         assert_eq!(found.len(), 1, "{found:?}");
@@ -372,13 +378,7 @@ mod tests {
         // class 0, their label — natural look-alikes the model learnt as
         // what they are labelled (or a backdoor's carriers), not flips it
         // had to memorise.
-        let points: Vec<(f32, f32)> = [0.0, 10.0, 20.0].iter().flat_map(|&x| grid(x)).collect();
-        let flipped: Vec<bool> = (0..1200)
-            .map(|i| (400..800).contains(&i) && (i % 20) % 2 == 0 && (i / 20) % 2 == 0)
-            .collect();
-        let labels: Vec<u32> = (0..1200)
-            .map(|i| if flipped[i] { 0 } else { (i / 400) as u32 })
-            .collect();
+        let (points, flipped, labels) = a_quarter_of_class_one_flipped();
         let view = view_with(&points);
         let learnt: Vec<(f32, f32)> = points
             .iter()

@@ -106,21 +106,24 @@ fn m_step(z: &[Vec<f64>], resp: &[Vec<f64>], kind: CovKind) -> Model {
 /// the M step was half of a mixture fit's time. Row-major d×d; the lower
 /// triangle is what [`m_step`] reads.
 fn weighted_scatter(z: &[Vec<f64>], resp: &[Vec<f64>], c: usize, mu: &[f64]) -> Vec<f64> {
-    let d = mu.len();
-    let mut diff = ndarray::Array2::<f64>::zeros((z.len(), d));
-    let mut weighted = ndarray::Array2::<f64>::zeros((z.len(), d));
-    for (i, (x, r)) in z.iter().zip(resp).enumerate() {
-        let w = r[c];
-        if w < 1e-12 {
-            continue;
-        }
-        for j in 0..d {
-            let v = x[j] - mu[j];
-            diff[[i, j]] = v;
-            weighted[[i, j]] = w * v;
-        }
+    let diff = differences(z, mu);
+    let mut weighted = diff.clone();
+    for (mut row, r) in weighted.rows_mut().into_iter().zip(resp) {
+        let w = if r[c] < 1e-12 { 0.0 } else { r[c] };
+        row.mapv_inplace(|v| w * v);
     }
     weighted.t().dot(&diff).into_raw_vec_and_offset().0
+}
+
+/// The points of `z` minus `mu`, one row each.
+fn differences(z: &[Vec<f64>], mu: &[f64]) -> ndarray::Array2<f64> {
+    let mut diff = ndarray::Array2::<f64>::zeros((z.len(), mu.len()));
+    for (mut row, x) in diff.rows_mut().into_iter().zip(z) {
+        for ((v, &x), &m) in row.iter_mut().zip(x).zip(mu) {
+            *v = x - m;
+        }
+    }
+    diff
 }
 
 /// The diagonal of [`weighted_scatter`] (zeros elsewhere), for diagonal
@@ -246,13 +249,8 @@ impl Component {
         let Some(whiten) = &self.whiten else {
             return z.iter().map(|x| self.log_pdf_diagonal(x, mu)).collect();
         };
-        let mut diff = ndarray::Array2::<f64>::zeros((z.len(), self.d));
-        for (i, x) in z.iter().enumerate() {
-            for j in 0..self.d {
-                diff[[i, j]] = x[j] - mu[j];
-            }
-        }
-        diff.dot(whiten)
+        differences(z, mu)
+            .dot(whiten)
             .rows()
             .into_iter()
             .map(|y| -0.5 * (y.dot(&y) + constant))

@@ -25,7 +25,7 @@
 //! background recurs exactly in many images of a class (47 clean sneakers
 //! at 44 places in z2008_clean, a false trigger until session 14).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use rayon::prelude::*;
@@ -221,13 +221,15 @@ fn mix(mut z: u64) -> u64 {
 
 /// Window hashes are already mixed ([`mix`]), so maps keyed by them need no
 /// second hash: this hasher passes the key through (SipHash made the
-/// counting pass several times slower).
+/// counting pass several times slower), its high half folded onto the low
+/// one — a window hash's low [`CLASS_MASK`] bits are zero, and hash tables
+/// place keys by their low bits.
 #[derive(Default, Clone, Copy)]
 struct PassThrough(u64);
 
 impl std::hash::Hasher for PassThrough {
     fn finish(&self) -> u64 {
-        self.0
+        self.0 ^ (self.0 >> 32)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -242,6 +244,21 @@ impl std::hash::Hasher for PassThrough {
 /// A map keyed by window hash.
 type HashKeyed<V> = HashMap<u64, V, std::hash::BuildHasherDefault<PassThrough>>;
 
+/// A set of window hashes.
+type HashesSeen = HashSet<u64, std::hash::BuildHasherDefault<PassThrough>>;
+
+/// The distinct hashes of one image's `windows`, in first-seen order, in a
+/// vector of exactly their number; `seen` is scratch reused from image to
+/// image. (Sorting each image's 625 windows to drop repeats took over half
+/// as long as hashing them.)
+fn distinct(windows: &[(u64, u16, u16)], seen: &mut HashesSeen) -> Vec<u64> {
+    seen.clear();
+    let mut out = Vec::with_capacity(windows.len());
+    out.extend(windows.iter().map(|t| t.0).filter(|&h| seen.insert(h)));
+    out.shrink_to_fit();
+    out
+}
+
 /// The windows that recur in one class beyond what the other classes'
 /// exclusive windows make plausible, most significant first (one per class
 /// and carrier set: windows of one stamp share their carriers).
@@ -249,8 +266,8 @@ pub fn find(stack: &ImageStack, labels: &[u32], fdr: f64) -> Vec<StampWindow> {
     let sample = sample_images(stack);
     let per_image: Vec<Vec<u64>> = sample
         .par_iter()
-        .map_init(Distinct::default, |set, &i| {
-            set.of(&window_hashes(stack, i))
+        .map_init(HashesSeen::default, |seen, &i| {
+            distinct(&window_hashes(stack, i), seen)
         })
         .collect();
     // Most windows occur once. A counting sketch (8-bit counts in 2^25
@@ -408,56 +425,6 @@ fn locate(stack: &ImageStack, searched: &[usize], hashes: &[Vec<u64>], found: &m
     }
 }
 
-/// The distinct window hashes of one image at a time, found without
-/// sorting: an open-addressed set indexed by the hashes' high bits (they
-/// are mixed; the low bits are the class's room), reused from image to
-/// image — a stamp per slot says which image filled it, so nothing is
-/// cleared in between. (Sorting each image's 625 windows to drop repeats
-/// took over half as long as hashing them.)
-#[derive(Default)]
-struct Distinct {
-    keys: Vec<u64>,
-    stamps: Vec<u32>,
-    now: u32,
-}
-
-impl Distinct {
-    /// The distinct hashes of `windows`, in first-seen order, in a vector
-    /// of exactly their number.
-    fn of(&mut self, windows: &[(u64, u16, u16)]) -> Vec<u64> {
-        let need = (2 * windows.len()).next_power_of_two().max(16);
-        if self.keys.len() < need {
-            self.keys = vec![0; need];
-            self.stamps = vec![0; need];
-            self.now = 0;
-        }
-        self.now = self.now.wrapping_add(1);
-        if self.now == 0 {
-            self.stamps.fill(0);
-            self.now = 1;
-        }
-        let mask = self.keys.len() - 1;
-        let mut out = Vec::with_capacity(windows.len());
-        for &(h, _, _) in windows {
-            let mut slot = (h >> 40) as usize & mask;
-            loop {
-                if self.stamps[slot] != self.now {
-                    self.stamps[slot] = self.now;
-                    self.keys[slot] = h;
-                    out.push(h);
-                    break;
-                }
-                if self.keys[slot] == h {
-                    break;
-                }
-                slot = (slot + 1) & mask;
-            }
-        }
-        out.shrink_to_fit();
-        out
-    }
-}
-
 /// Power-law exponent of counts ≥ [`MIN_COUNT`], from the 90th percentile
 /// (P(count ≥ q90) = 0.1): the bulk of natural windows sets it, not the few
 /// planted ones. None with fewer than 20 counts.
@@ -512,32 +479,23 @@ mod tests {
 
     /// Each image's distinct hashes, whatever came before in the reused set:
     /// repeats dropped, first-seen order kept, one image's hashes never
-    /// hiding another's.
+    /// hiding another's — also when all share their low bits.
     #[test]
     fn distinct_hashes_per_image_through_a_reused_set() {
-        let mut set = Distinct::default();
+        let mut seen = HashesSeen::default();
         let w =
             |hs: &[u64]| -> Vec<(u64, u16, u16)> { hs.iter().map(|&h| (h << 20, 0, 0)).collect() };
         assert_eq!(
-            set.of(&w(&[5, 3, 5, 9, 3])),
+            distinct(&w(&[5, 3, 5, 9, 3]), &mut seen),
             vec![5 << 20, 3 << 20, 9 << 20]
         );
         // The same values in the next image are counted again.
-        assert_eq!(set.of(&w(&[9, 9, 1])), vec![9 << 20, 1 << 20]);
-        assert!(set.of(&[]).is_empty());
-        // Many values sharing their high bits (one probe chain), and a set
-        // that has to grow.
+        assert_eq!(distinct(&w(&[9, 9, 1]), &mut seen), vec![9 << 20, 1 << 20]);
+        assert!(distinct(&[], &mut seen).is_empty());
         let many: Vec<u64> = (0..3000).chain(0..3000).collect();
-        let got = set.of(&w(&many));
+        let got = distinct(&w(&many), &mut seen);
         assert_eq!(got, (0..3000).map(|h| h << 20).collect::<Vec<_>>());
-        let mut rng = crate::linalg::XorShift::new(7);
-        let random: Vec<u64> = (0..700).map(|_| (rng.next_f64() * 64.0) as u64).collect();
-        let mut want: Vec<u64> = random.iter().map(|&h| h << 20).collect();
-        want.sort_unstable();
-        want.dedup();
-        let mut got = set.of(&w(&random));
-        got.sort_unstable();
-        assert_eq!(got, want);
+        assert_eq!(got.capacity(), 3000);
     }
 
     /// Whether a 4×4 grey image (16 values, row by row) gives its one
