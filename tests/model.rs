@@ -430,8 +430,13 @@ fn the_models_own_verdict_flags_labels_changed_since_training() {
     std::fs::write(data.join("manifest.csv"), lines.join("\n") + "\n").unwrap();
     let ds = Dataset::open(&data, &OpenOptions::default()).unwrap();
     let model = Model::load(&ModelOptions::new(sample_model()), ds.classes.len()).unwrap();
+    // Without the images' own look (no input view) only the model's
+    // neighbourhoods judge the labels, and twenty changed labels side by
+    // side shield each other there: what the model's verdict adds shows.
+    // (With images the flip-group test finds all twenty itself.)
     let opts = poisonlens::detect::ScanOptions {
         model: Some(std::sync::Arc::new(model)),
+        use_images: false,
         ..Default::default()
     };
     let r = poisonlens::detect::scan(&ds, &opts, &|_, _| {}).unwrap();
@@ -474,6 +479,19 @@ fn the_models_own_verdict_flags_labels_changed_since_training() {
         .collect();
     assert!(!alone.is_empty(), "some of its marks are its own");
     assert!(alone.iter().all(|&i| !r.flagged[i]), "it flagged alone");
+    // With the images, the twenty are a group of bags that look like
+    // trousers, spread as trousers are: labels flipped in bulk.
+    let with_images = poisonlens::detect::ScanOptions {
+        use_images: true,
+        ..opts
+    };
+    let r = poisonlens::detect::scan(&ds, &with_images, &|_, _| {}).unwrap();
+    let found = changed.iter().filter(|&&i| r.flagged[i]).count();
+    assert_eq!(
+        found,
+        changed.len(),
+        "{found} of the changed labels flagged"
+    );
 }
 
 /// The signed record names the model (file, SHA-256, layer, preparation);

@@ -18,7 +18,12 @@
 //!   images of `a` at random, so a member is no likelier to lie nearer to
 //!   the `g`-looking images than an image of `a` is — that chance stays
 //!   below [`MAX_NEARER`] (0.5 for a random sample; the odd images of `a`
-//!   that happen to look like `g` lie nearer).
+//!   that happen to look like `g` lie nearer), or, for a group too small
+//!   for its chance to mean much, is neither above 0.5 nor below a
+//!   natural group's [`NATURAL_NEARER`] by more than chance at the
+//!   false-flag budget (one-sided Mann–Whitney tests: 31 sandals flipped
+//!   to Shirt read 0.59, which a random sample of 31 reaches one time in
+//!   sixteen).
 //! - **it goes one way**: between classes that stay apart, odd images
 //!   look like the other class about as often both ways (a strange bag
 //!   like a sandal, a strange sandal like a bag); relabelling moves many
@@ -66,6 +71,17 @@ pub const MIN_GROUP: usize = 8;
 /// label than a member of that class does is below this (0.5 exactly for
 /// a random sample; natural look-alike groups lie nearer: median 0.75).
 pub const MAX_NEARER: f64 = 0.55;
+/// How much nearer natural look-alike groups lie (session 14: median
+/// 0.75 over the devzoo and draws 1000–1811). A group above
+/// [`MAX_NEARER`] is still a random sample when its chance is not above
+/// 0.5 beyond noise and is below this beyond noise, both at the budget.
+/// Session 18, 136 sets: z2803 (31 sandals flipped to Shirt, 0.59) 0.20 →
+/// 0.86, z2305 0.04 → 0.29, z2710 0.75 → 0.82; 113 flags more that are
+/// poison, 13 more that are not (z1006 0.84 → 0.81: 11 T-shirts that look
+/// like coats), no clean set flagged more. Without the second condition,
+/// small natural groups (8 T-shirts that look like coats, 0.60) passed
+/// too: 27 clean flags, z2407 0.93 → 0.87.
+pub const NATURAL_NEARER: f64 = 0.75;
 /// Images of each side compared at most (evenly drawn beyond): the test
 /// is about distributions, which this many describe.
 const COMPARED: usize = 500;
@@ -133,6 +149,7 @@ pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Ve
                 native(g),
                 native(a),
                 (g, a),
+                fdr,
             )
         })
         .collect();
@@ -209,6 +226,7 @@ fn test_pair(
     native_g: &[usize],
     native_a: &[usize],
     (g, a): (u32, u32),
+    fdr: f64,
 ) -> Option<FlipGroup> {
     let native_g = evenly(native_g.to_vec());
     let native_a = evenly(native_a.to_vec());
@@ -234,7 +252,10 @@ fn test_pair(
     let from_group: Vec<f32> = evenly(members.to_vec()).into_iter().map(gap).collect();
     let from_a: Vec<f32> = native_a.iter().map(|&i| gap(i)).collect();
     let nearer = stats::chance_smaller(&from_group, &from_a);
-    (nearer < MAX_NEARER).then_some(FlipGroup {
+    let (nx, ny) = (from_group.len(), from_a.len());
+    let lies_nearer = stats::chance_smaller_p(nearer, nx, ny) <= fdr;
+    let below_natural = stats::chance_smaller_p_vs(nearer, NATURAL_NEARER, nx, ny) <= fdr;
+    (nearer < MAX_NEARER || (!lies_nearer && below_natural)).then_some(FlipGroup {
         given: g,
         looks: a,
         members: members.to_vec(),
@@ -323,6 +344,32 @@ mod tests {
         assert_eq!((g.given, g.looks), (0, 1));
         assert!(g.members.iter().all(|&i| flipped[i]), "{g:?}");
         assert!(g.members.len() >= 90, "{} of 100 found", g.members.len());
+    }
+
+    #[test]
+    fn a_small_flipped_group_that_reads_a_little_nearer_by_chance_is_found() {
+        // Sixteen images of class 1 labelled 0, one from each of the
+        // columns 0–15 of its grid (so they read nearer to class 0 than a
+        // random sample: 0.6 against 0.5, which sixteen images do by
+        // chance one time in eleven, and well below a natural look-alike
+        // group's 0.75).
+        let points: Vec<(f32, f32)> = [0.0, 10.0].iter().flat_map(|&x| grid(x)).collect();
+        let flipped = |i: usize| {
+            (400..800).contains(&i) && {
+                let (row, col) = ((i - 400) / 20, (i - 400) % 20);
+                col < 16 && row == (3 * col + 1) % 20
+            }
+        };
+        let labels: Vec<u32> = (0..800)
+            .map(|i| if flipped(i) { 0 } else { (i / 400) as u32 })
+            .collect();
+        let view = view_with(&points);
+        let found = find(&labels, &view, &view.nb, 0.05);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let g = &found[0];
+        assert!(g.nearer > MAX_NEARER && g.nearer < 0.65, "{g:?}");
+        assert_eq!(g.members.len(), 16);
+        assert!(g.members.iter().all(|&i| flipped(i)));
     }
 
     #[test]
