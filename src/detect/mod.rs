@@ -455,13 +455,22 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
         progress: &|done| progress("finding neighbours", 0.1 + 0.35 * done),
         cancelled,
     };
-    let nb = knn_watched(&f.matrix, k, &watch).ok_or(Error::Cancelled)?;
+    // The model's neighbours and the images' own look need nothing of
+    // each other: each runs while the other waits on memory or a serial
+    // step, so the two cores stay busy.
+    let (nb, (view, images)) = rayon::join(
+        || knn_watched(&f.matrix, k, &watch),
+        || {
+            let view = input_view::InputView::build(&digests, k);
+            let images = trigger::ImageStack::from_digests(&mut digests).map(Arc::new);
+            (view, images)
+        },
+    );
+    let nb = nb.ok_or(Error::Cancelled)?;
     let shown = nb.nearest(SHOWN_NEIGHBOURS);
     let votes = votes::vote(&f, &nb);
     check()?;
     progress("describing images", 0.5);
-    let view = input_view::InputView::build(&digests, k);
-    let images = trigger::ImageStack::from_digests(&mut digests).map(std::sync::Arc::new);
     let mut evidence: Vec<Evidence> = Vec::with_capacity(REGISTRY.len());
     for (done, detector) in REGISTRY.iter().enumerate() {
         check()?;
