@@ -517,11 +517,18 @@ pub fn run(
     fdr: f64,
 ) -> TriggerScan {
     let n = labels.len();
-    // Classes are independent: localized in parallel, kept in class order.
-    let triggers: Vec<Trigger> = (0..class_names.len())
-        .into_par_iter()
-        .filter_map(|c| group_trigger(stack, labels, cluster_of, class_names, c as u32))
-        .collect();
+    // Classes are independent: localized in parallel, kept in class order;
+    // the window search needs nothing of them and runs alongside (the
+    // classes' work is uneven, so one core would often wait).
+    let (triggers, windows_found): (Vec<Trigger>, _) = rayon::join(
+        || {
+            (0..class_names.len())
+                .into_par_iter()
+                .filter_map(|c| group_trigger(stack, labels, cluster_of, class_names, c as u32))
+                .collect()
+        },
+        || windows::find(stack, labels, fdr),
+    );
     let mut scored: Vec<(Trigger, Vec<Hit>)> = triggers
         .into_iter()
         .map(|t| {
@@ -530,7 +537,7 @@ pub fn run(
         })
         .filter(|(t, hits)| is_specific(t.class, hits, labels))
         .collect();
-    let candidates: Vec<(Trigger, Vec<Hit>)> = windows::find(stack, labels, fdr)
+    let candidates: Vec<(Trigger, Vec<Hit>)> = windows_found
         .into_par_iter()
         .filter_map(|found| window_trigger(stack, labels, class_names, &found))
         .collect();
