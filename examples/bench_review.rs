@@ -21,9 +21,7 @@ fn main() {
     let tmp = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).expect("temp dir");
     let data = tmp.path().join("data");
     copy_dir(&src, &data);
-    for f in ["manifest.review.sqlite"] {
-        let _ = std::fs::remove_file(data.join(f));
-    }
+    let _ = std::fs::remove_file(data.join("manifest.review.sqlite"));
     let ds = Dataset::open(&data, &Default::default()).expect("open");
     let n = ds.len();
     println!(

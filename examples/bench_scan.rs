@@ -30,9 +30,9 @@ fn synthetic(n: usize, d: usize, classes: usize) -> Dataset {
             (c, c)
         };
         labels.push(label as u32);
-        for j in 0..d {
+        for &c in &centres[centre][..d] {
             let g: f32 = (0..4).map(|_| rnd()).sum::<f32>() - 2.0;
-            data.push(centres[centre][j] + g);
+            data.push(c + g);
         }
     }
     common::in_memory(n, d, classes, labels, data)

@@ -86,7 +86,7 @@ fn label_flips_get_flagged_with_the_true_class_suggested() {
     let r = scan(&ds, &ScanOptions::default(), &|_, _| {}).unwrap();
     for &i in &flipped {
         assert!(r.flagged[i], "flip {i} missed");
-        assert_eq!(r.suggested_label[i], Some(((ds.labels[i] + 3) % 4) as u32));
+        assert_eq!(r.suggested_label[i], Some((ds.labels[i] + 3) % 4));
         assert!(r.reasons[i].contains("label looks flipped"));
     }
     assert!(r.flagged_count() <= flipped.len() + 3);

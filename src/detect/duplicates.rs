@@ -143,7 +143,7 @@ fn copy_distance(space: &Neighbors, valid: &[bool], fdr: f64) -> Option<f32> {
     let p: Vec<f64> = (0..valid.len())
         .map(|i| match (valid[i], d2[i]) {
             (false, _) => f64::NAN,
-            (true, d) if d == 0.0 => 0.0,
+            (true, 0.0) => 0.0,
             _ => fit.p_low(log_d[i]),
         })
         .collect();

@@ -378,7 +378,7 @@ mod tests {
         // (spread like it) as the other way round: natural oddness, not
         // relabelling, whatever their spread.
         let points: Vec<(f32, f32)> = [0.0, 10.0].iter().flat_map(|&x| grid(x)).collect();
-        let odd = |i: usize| (i % 20) % 4 == 0 && (i / 20) % 4 == 0;
+        let odd = |i: usize| (i % 20).is_multiple_of(4) && (i / 20).is_multiple_of(4);
         let labels: Vec<u32> = (0..800)
             .map(|i| {
                 let home = (i / 400) as u32;

@@ -258,7 +258,7 @@ mod tests {
         flagged[40] = true;
         let rows: Vec<[u32; 4]> = (0..80u32)
             .map(|i| {
-                let among_zeros = i < 40 || i == 40 || (41..41 + look_alikes as u32).contains(&i);
+                let among_zeros = i <= 40 || (41..41 + look_alikes as u32).contains(&i);
                 let base = if among_zeros { 0 } else { 41 };
                 std::array::from_fn(|k| base + (i + 1 + k as u32) % 39)
             })

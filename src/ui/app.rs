@@ -276,10 +276,10 @@ impl Workbench {
         if let Some((r, _)) = take_finished(&mut self.state.tasks.export) {
             self.finish_export(r);
         }
-        if let Some((r, cancelled)) = take_finished(&mut self.state.tasks.trigger) {
-            if !cancelled {
-                self.finish_trigger(r);
-            }
+        if let Some((r, cancelled)) = take_finished(&mut self.state.tasks.trigger)
+            && !cancelled
+        {
+            self.finish_trigger(r);
         }
         self.show_saved(false);
         self.closing.retain_mut(|l| {

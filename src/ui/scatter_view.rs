@@ -333,7 +333,7 @@ pub fn show(
 fn settle_click(ui: &egui::Ui, pending_id: egui::Id, double: bool) -> Option<usize> {
     let pending: Option<(usize, f64)> = ui.ctx().data(|d| d.get_temp(pending_id));
     let (point, at) = pending?;
-    let wait = f64::from(ui.ctx().options(|o| o.input_options.max_double_click_delay));
+    let wait = ui.ctx().options(|o| o.input_options.max_double_click_delay);
     let now = ui.input(|i| i.time);
     if double {
         ui.ctx().data_mut(|d| d.remove::<(usize, f64)>(pending_id));
@@ -431,7 +431,8 @@ fn raster_area(
     let mut size = [0u32; 2];
     for a in 0..2 {
         let per_cell = (b.max()[a] - b.min()[a]) / cells[a];
-        if !(per_cell > 0.0) {
+        // A NaN cell size (an empty or broken bound) stops too.
+        if per_cell.is_nan() || per_cell <= 0.0 {
             return None;
         }
         let first = ((extent[a] as f64 - b.min()[a]) / per_cell)

@@ -80,7 +80,7 @@ pub fn signed() -> Signed {
     }
 }
 
-pub fn verify_args<'a>(t: &'a Signed) -> Vec<&'a str> {
+pub fn verify_args(t: &Signed) -> Vec<&str> {
     vec!["verify", s(&t.out), "--allowed-signers", s(&t.allowed)]
 }
 
