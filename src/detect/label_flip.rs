@@ -75,6 +75,11 @@ impl Detector for LabelFlip {
 fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[String], fdr: f64) {
     for g in groups {
         let strength = 0.5 + 0.5 * (1.0 - g.p_value / fdr).clamp(0.0, 1.0);
+        let chance = if g.nearer >= flip_groups::MAX_NEARER {
+            format!(", within chance for {} images", g.members.len())
+        } else {
+            String::new()
+        };
         for &i in &g.members {
             if scores.flagged[i] {
                 continue;
@@ -85,7 +90,7 @@ fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[Strin
             scores.reasons.set(
                 i,
                 format!(
-                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does, 50% for a random sample), {} the other way, and the model itself places {} of them among '{}' images, {} among '{}': labels flipped from '{}' in bulk",
+                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does, 50% for a random sample{chance}), {} the other way, and the model itself places {} of them among '{}' images, {} among '{}': labels flipped from '{}' in bulk",
                     g.members.len(),
                     names[g.given as usize],
                     names[g.looks as usize],
@@ -380,7 +385,7 @@ mod tests {
             p_value: 0.001,
             model_sides: (9, 1),
         };
-        flag_groups(&mut s, &[group], &f.class_names, 0.05);
+        flag_groups(&mut s, std::slice::from_ref(&group), &f.class_names, 0.05);
         assert_eq!(s.flagged, vec![true, false, false, true]);
         assert_eq!(s.suggestion(0), Some(2));
         assert!(
@@ -392,5 +397,21 @@ mod tests {
         assert_eq!((s.suggestion(3), s.reason(3)), (None, None));
         // p 0.001 against a budget of 0.05: strong.
         assert!((s.score[0] - 0.99).abs() < 1e-6, "{}", s.score[0]);
+        assert!(!s.reason(0).unwrap().contains("within chance"));
+        // A group that reads nearer than the bar (accepted for its size)
+        // says why it still counts as a random sample.
+        let mut s = flag(&f, &votes(&f.labels, &[0.9; 4]), None, 0.05);
+        let nearer = FlipGroup {
+            nearer: 0.6,
+            ..group
+        };
+        flag_groups(&mut s, &[nearer], &f.class_names, 0.05);
+        assert!(
+            s.reason(0).is_some_and(
+                |r| r.contains("60% chance") && r.contains("within chance for 2 images")
+            ),
+            "{:?}",
+            s.reason(0)
+        );
     }
 }
