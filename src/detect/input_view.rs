@@ -8,7 +8,7 @@
 //! its neighbours are computed once per scan.
 
 use crate::dataset::images::{self, ImageDigest};
-use crate::knn::{Neighbors, knn};
+use crate::knn::{Neighbors, Watch, knn_watched};
 use crate::linalg::{Matrix, Pca};
 
 /// Dimensions the input view is reduced to before neighbour search.
@@ -26,8 +26,13 @@ pub struct InputView {
 
 impl InputView {
     /// Builds the view from the scan's image digests; None when fewer than
-    /// three images were readable.
-    pub fn build(digests: &[Result<ImageDigest, String>], k: usize) -> Option<InputView> {
+    /// three images were readable, or when `cancelled` stopped its
+    /// neighbour search (the scan built beside it checks again at once).
+    pub fn build(
+        digests: &[Result<ImageDigest, String>],
+        k: usize,
+        cancelled: &(dyn Fn() -> bool + Sync),
+    ) -> Option<InputView> {
         let valid: Vec<bool> = digests.iter().map(Result::is_ok).collect();
         if valid.iter().filter(|&&v| v).count() < 3 {
             return None;
@@ -38,7 +43,11 @@ impl InputView {
         } else {
             full
         };
-        let nb = knn(&matrix, k.min(matrix.rows - 1));
+        let watch = Watch {
+            progress: &|_| {},
+            cancelled,
+        };
+        let nb = knn_watched(&matrix, k.min(matrix.rows - 1), &watch)?;
         Some(InputView { matrix, valid, nb })
     }
 }
@@ -212,6 +221,26 @@ mod tests {
                 dist2: vec![1.0; rows.len() * K],
             },
         }
+    }
+
+    #[test]
+    fn a_cancelled_build_stops_and_says_so() {
+        // Twelve small images, each a bar at its own place.
+        let digests: Vec<Result<ImageDigest, String>> = (0..12u32)
+            .map(|k| {
+                let img = image::GrayImage::from_fn(28, 28, |x, y| {
+                    image::Luma([if (x + 2 * k) % 28 < 4 && y > k {
+                        255
+                    } else {
+                        0
+                    }])
+                });
+                Ok(images::digest(&image::DynamicImage::ImageLuma8(img), 28))
+            })
+            .collect();
+        let view = InputView::build(&digests, 5, &|| false).expect("a view");
+        assert_eq!((view.nb.k, view.valid.len()), (5, 12));
+        assert!(InputView::build(&digests, 5, &|| true).is_none());
     }
 
     #[test]

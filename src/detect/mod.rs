@@ -461,7 +461,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
     let (nb, (view, images)) = rayon::join(
         || knn_watched(&f.matrix, k, &watch),
         || {
-            let view = input_view::InputView::build(&digests, k);
+            let view = input_view::InputView::build(&digests, k, cancelled);
             let images = trigger::ImageStack::from_digests(&mut digests).map(Arc::new);
             (view, images)
         },
