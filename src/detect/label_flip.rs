@@ -169,8 +169,15 @@ pub fn flag(f: &Features, votes: &Votes, looks: Option<Looks>, fdr: f64) -> Dete
         if flag {
             scores.flagged[i] = true;
             let rarity = p_rare.flatten().map_or(String::new(), |p| {
+                // A normal tail's p-value below one in a million says only
+                // "far out"; its digits would claim more.
+                let p = if p < 1e-6 {
+                    "p < 1e-6".to_string()
+                } else {
+                    format!("p = {p:.1e}")
+                };
                 format!(
-                    " (so low a share is rare among images that look like '{}': p = {p:.1e})",
+                    " (so low a share is rare among images that look like '{}': {p})",
                     f.class_names[given]
                 )
             });
@@ -335,10 +342,9 @@ mod tests {
         let s = flag(&f, &model, Some(looks), 0.05);
         assert_eq!(s.flagged[..4], [false, true, false, true]);
         assert!(s.flagged[4..].iter().all(|&x| !x));
-        assert!(
-            s.reason(1)
-                .is_some_and(|r| r.contains("flipped") && r.contains("rare"))
-        );
+        assert!(s.reason(1).is_some_and(|r| r.contains("flipped")
+            && r.contains("rare")
+            && r.contains("p < 1e-6")));
         // Without images every doubted label is flagged.
         let s = flag(&f, &model, None, 0.05);
         assert_eq!(s.flagged[..4], [true; 4]);
