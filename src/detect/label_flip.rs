@@ -19,7 +19,11 @@
 //! votes of the class's images that look like it in the input view are
 //! its null, and a doubted vote passes when Benjamini–Hochberg at the
 //! scan's false-flag budget keeps its p-value under that null
-//! ([`rare_for_class`]).
+//! ([`rare_for_class`]). Where hundreds of labels are doubted at once —
+//! bulk random flips, whose neighbourhoods share their wrong labels and so
+//! vote above the bar — a label whose vote few of its class's
+//! native-looking images reach is flagged too (a rank test against the
+//! same null, at the same budget).
 //!
 //! Labels flipped in bulk shield each other from that per-sample check
 //! (a quarter of a flipped bag's neighbours carry its wrong label too);
@@ -139,19 +143,19 @@ impl Looks<'_> {
 /// Flags the samples whose label the vote puts at [`THRESHOLD`] or below
 /// (and another class above it), unless they look like their label in the
 /// input view (`looks`, when images were read); with images, a flag must
-/// also pass the class's own null at the false-flag budget `fdr`
+/// also be rare for its class at the false-flag budget `fdr`, and a label
+/// doubted less is flagged where many are doubted as much
 /// ([`rare_for_class`]).
 pub fn flag(f: &Features, votes: &Votes, looks: Option<Looks>, fdr: f64) -> DetectorScores {
     let n = f.labels.len();
     let mut scores = DetectorScores::new(INFO.name, n);
-    let doubted: Vec<bool> = (0..n)
-        .map(|i| {
-            votes.p_given[i] <= THRESHOLD
-                && votes.label[i] != f.labels[i]
-                && !looks.is_some_and(|l| l.native(i))
-        })
+    let disputed: Vec<bool> = (0..n)
+        .map(|i| votes.label[i] != f.labels[i] && !looks.is_some_and(|l| l.native(i)))
         .collect();
-    let rare = looks.map(|l| rare_for_class(&f.labels, votes, l, &doubted, fdr));
+    let doubted: Vec<bool> = (0..n)
+        .map(|i| disputed[i] && votes.p_given[i] <= THRESHOLD)
+        .collect();
+    let rare = looks.map(|l| rare_for_class(&f.labels, votes, l, (&disputed, &doubted), fdr));
     for i in 0..n {
         let given = f.labels[i] as usize;
         let (best, bp, pg) = (
@@ -159,28 +163,35 @@ pub fn flag(f: &Features, votes: &Votes, looks: Option<Looks>, fdr: f64) -> Dete
             f64::from(votes.confidence[i]),
             votes.p_given[i],
         );
-        let p_rare = rare.as_ref().map(|r| r[i]);
-        let flag = doubted[i] && p_rare.is_none_or(|p| p.is_some());
+        let why = rare.as_ref().map(|r| r[i]);
+        let flag = match why {
+            None => doubted[i],
+            Some(why) => why.is_some(),
+        };
         scores.score[i] = if flag {
-            calibrate(pg)
+            calibrate(pg).max(0.5)
         } else {
             calibrate(pg).min(0.499)
         } as f32;
         if flag {
             scores.flagged[i] = true;
-            let rarity = p_rare.flatten().map_or(String::new(), |p| {
-                // A normal tail's p-value below one in a million says only
-                // "far out"; its digits would claim more.
-                let p = if p < 1e-6 {
-                    "p < 1e-6".to_string()
-                } else {
-                    format!("p = {p:.1e}")
-                };
-                format!(
-                    " (so low a share is rare among images that look like '{}': {p})",
-                    f.class_names[given]
-                )
-            });
+            let look = &f.class_names[given];
+            let rarity = match why.flatten() {
+                None => String::new(),
+                Some(Rare::Fitted(p)) => {
+                    // A normal tail's p-value below one in a million says
+                    // only "far out"; its digits would claim more.
+                    let p = if p < 1e-6 {
+                        "p < 1e-6".to_string()
+                    } else {
+                        format!("p = {p:.1e}")
+                    };
+                    format!(" (so low a share is rare among images that look like '{look}': {p})")
+                }
+                Some(Rare::Ranked { below, of }) => format!(
+                    " (only {below} of the {of} images that look like '{look}' have so low a share, and hundreds of labels here are doubted as much)"
+                ),
+            };
             scores.reasons.set(
                 i,
                 format!(
@@ -197,70 +208,122 @@ pub fn flag(f: &Features, votes: &Votes, looks: Option<Looks>, fdr: f64) -> Dete
 }
 
 /// Fewest images of a class that look like it from which its null is
-/// fitted; with fewer, the class's own images are used, all of them.
+/// taken; with fewer, the class's own images are used, all of them.
 const NULL_MIN: usize = 20;
 
-/// Which of the `doubted` samples' low votes for their label are rare for
-/// their class — the p-value of each that passes, None for one that does
-/// not (and for samples not doubted).
+/// Why a doubted label is rare for its class ([`rare_for_class`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rare {
+    /// Its vote's lower-tail p-value under the fit to the class's null.
+    Fitted(f64),
+    /// Only `below` of the `of` images of the class's null vote as low.
+    Ranked { below: usize, of: usize },
+}
+
+/// Which labels are rare for their class, and why; None for the rest.
 ///
-/// Why: how low the model's neighbourhood vote for a correct label goes
+/// How low the model's neighbourhood vote for a correct label goes
 /// depends on the model. A weak model (65% accurate on 60-pixel colour
 /// images) mixes its classes, and clean images' votes for their label fall
 /// under [`THRESHOLD`] by the dozen; a strong one keeps them near 1. The
 /// class's own images that look like their label in the input view (at
 /// least [`LOOKS_NATIVE`] of its vote: a flipped image does not) show how
-/// its correct labels vote: a robust normal fit to the log-odds of their
-/// votes is the null, each doubted sample's vote gets its lower-tail
-/// p-value under it, and Benjamini–Hochberg over all samples at the
-/// scan's budget keeps the rare ones. Measured (session 18, 136 sets: the
-/// devsets, devzoo and draws 1000–2800): mean F1 over the poisoned sets
-/// 0.850 → 0.858, 29 sets higher, 1 lower (z2402 0.79 → 0.78), clean sets
-/// flagged at most 1.33% → 1.10%. Fitted to every image of the class
-/// instead, sets with many flips in a class lose them (the flips widen
-/// the fit): z2803 0.20 → 0.05.
+/// its correct labels vote — the class's null — and Benjamini–Hochberg
+/// over all samples at the scan's budget `fdr` keeps, two ways:
+/// - **fitted**: a `doubted` vote (at most [`THRESHOLD`]) whose lower-tail
+///   p-value under a robust normal fit to the log-odds of the null's
+///   votes passes. Session 18, 136 sets: mean F1 over the poisoned sets
+///   0.850 → 0.858, 29 sets higher, 1 lower (z2402 0.79 → 0.78), clean
+///   sets flagged at most 1.33% → 1.10%. Fitted to every image of the
+///   class instead, a class holding many flips widens its own null and
+///   loses them (z2803 0.20 → 0.05).
+/// - **ranked**: a `disputed` vote (any; another class above it) that few
+///   of the null reach: p-value (null votes as low + 1) / (null + 1). With
+///   a null of a few hundred images that passes only where a couple of
+///   hundred labels are doubted that much at once — labels flipped at
+///   random at a high rate, whose neighbourhoods share their wrong labels
+///   and so vote above the bar. The null is cleaner than the clean images
+///   that do not look like their class, so these flags are not held to
+///   the budget: measured, 45–62% of them are flips (sets whose flips are
+///   ~20% of the data). Session 18: 136 sets, 230 flips more for 161 clean
+///   flags (z1907 0.75 → 0.82, z2811 0.76 → 0.80, z2706 0.77 → 0.80, z1001
+///   0.79 → 0.83; the devset `flip` 0.83 → 0.82), no clean set flagged
+///   more; the unseen draw 3000: z3000 0.72 → 0.80, z3001 0.77 → 0.84;
+///   draw 2900: z2903 0.83 both (73 flags more, 32 flips).
 fn rare_for_class(
     labels: &[u32],
     votes: &Votes,
     looks: Looks,
-    doubted: &[bool],
+    (disputed, doubted): (&[bool], &[bool]),
     fdr: f64,
-) -> Vec<Option<f64>> {
+) -> Vec<Option<Rare>> {
     let n = labels.len();
     let classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
-    let log_odds = |p: f64| {
-        let p = p.clamp(1e-4, 1.0 - 1e-4);
-        (p / (1.0 - p)).ln()
-    };
     let mut natives = vec![Vec::new(); classes];
     let mut every = vec![Vec::new(); classes];
     for i in 0..n {
-        let x = log_odds(votes.p_given[i]);
-        every[labels[i] as usize].push(x);
+        every[labels[i] as usize].push(votes.p_given[i]);
         if looks.native(i) {
-            natives[labels[i] as usize].push(x);
+            natives[labels[i] as usize].push(votes.p_given[i]);
         }
     }
-    let fits: Vec<Option<RobustFit>> = (0..classes)
-        .map(|c| {
-            let from = if natives[c].len() >= NULL_MIN {
-                &natives[c]
+    let null: Vec<Vec<f64>> = natives
+        .into_iter()
+        .zip(every)
+        .map(|(native, every)| {
+            let mut v = if native.len() >= NULL_MIN {
+                native
             } else {
-                &every[c]
+                every
             };
-            RobustFit::fit(from, 1e-3)
+            v.sort_by(f64::total_cmp);
+            v
         })
         .collect();
-    let p: Vec<f64> = (0..n)
+    let fits: Vec<Option<RobustFit>> = null
+        .iter()
+        .map(|v| RobustFit::fit(&v.iter().map(|&p| log_odds(p)).collect::<Vec<_>>(), 1e-3))
+        .collect();
+    let below = |i: usize| {
+        let null = &null[labels[i] as usize];
+        (null.partition_point(|&v| v <= votes.p_given[i]), null.len())
+    };
+    let fitted: Vec<f64> = (0..n)
         .map(|i| match (doubted[i], fits[labels[i] as usize]) {
             (true, Some(fit)) => fit.p_low(log_odds(votes.p_given[i])),
             _ => 1.0,
         })
         .collect();
-    let (kept, _) = benjamini_hochberg(&p, fdr);
+    let ranked: Vec<f64> = (0..n)
+        .map(|i| {
+            let (below, of) = below(i);
+            if disputed[i] && of >= NULL_MIN {
+                (below + 1) as f64 / (of + 1) as f64
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let (by_fit, _) = benjamini_hochberg(&fitted, fdr);
+    let (by_rank, _) = benjamini_hochberg(&ranked, fdr);
     (0..n)
-        .map(|i| (doubted[i] && kept[i]).then_some(p[i]))
+        .map(|i| {
+            if doubted[i] && by_fit[i] {
+                Some(Rare::Fitted(fitted[i]))
+            } else if disputed[i] && by_rank[i] && ranked[i] < 1.0 {
+                let (below, of) = below(i);
+                Some(Rare::Ranked { below, of })
+            } else {
+                None
+            }
+        })
         .collect()
+}
+
+/// The log-odds of a share, kept finite.
+fn log_odds(p: f64) -> f64 {
+    let p = p.clamp(1e-4, 1.0 - 1e-4);
+    (p / (1.0 - p)).ln()
 }
 
 /// Maps P(given) to a 0..1 suspicion with 0.5 exactly at the threshold.
@@ -373,6 +436,43 @@ mod tests {
             assert_eq!(s.flagged[..3], [flagged; 3], "{:?}", &model_p[..3]);
             // Not flagged, its suspicion stays under one half.
             assert_eq!(s.score[0] >= 0.5, flagged);
+        }
+    }
+
+    #[test]
+    fn labels_doubted_less_are_flagged_only_where_hundreds_are() {
+        // Images labelled 0 whose neighbours give their label 10% (above
+        // the bar) and that do not look like it, beside 300 of each class
+        // that look like theirs and get 50–99%. A few such labels are
+        // natural confusion; 250 at once are labels flipped in bulk.
+        for (doubted, flagged) in [(5usize, false), (250, true)] {
+            let mut labels = vec![0u32; doubted];
+            let (mut model_p, mut view_p) = (vec![0.1; doubted], vec![0.05; doubted]);
+            for c in 0..3 {
+                for k in 0..300 {
+                    labels.push(c);
+                    model_p.push(0.5 + 0.49 * k as f64 / 300.0);
+                    view_p.push(0.9);
+                }
+            }
+            let f = features_of(labels);
+            let valid = vec![true; f.labels.len()];
+            let (model, view) = (votes(&f.labels, &model_p), votes(&f.labels, &view_p));
+            let looks = Looks {
+                votes: &view,
+                valid: &valid,
+            };
+            let s = flag(&f, &model, Some(looks), 0.05);
+            assert!(
+                s.flagged[..doubted].iter().all(|&x| x == flagged),
+                "{doubted}"
+            );
+            assert!(s.flagged[doubted..].iter().all(|&x| !x));
+            if flagged {
+                let r = s.reason(0).unwrap();
+                assert!(r.contains("only 0 of the 300"), "{r}");
+                assert!(s.score[0] >= 0.5);
+            }
         }
     }
 
