@@ -284,10 +284,13 @@ fn rare_for_class(
         .iter()
         .map(|v| RobustFit::fit(&v.iter().map(|&p| log_odds(p)).collect::<Vec<_>>(), 1e-3))
         .collect();
-    let below = |i: usize| {
-        let null = &null[labels[i] as usize];
-        (null.partition_point(|&v| v <= votes.p_given[i]), null.len())
-    };
+    // Per sample: how many of its class's null vote as low, of how many.
+    let ranks: Vec<(usize, usize)> = (0..n)
+        .map(|i| {
+            let null = &null[labels[i] as usize];
+            (null.partition_point(|&v| v <= votes.p_given[i]), null.len())
+        })
+        .collect();
     let fitted: Vec<f64> = (0..n)
         .map(|i| match (doubted[i], fits[labels[i] as usize]) {
             (true, Some(fit)) => fit.p_low(log_odds(votes.p_given[i])),
@@ -296,7 +299,7 @@ fn rare_for_class(
         .collect();
     let ranked: Vec<f64> = (0..n)
         .map(|i| {
-            let (below, of) = below(i);
+            let (below, of) = ranks[i];
             if disputed[i] && of >= NULL_MIN {
                 (below + 1) as f64 / (of + 1) as f64
             } else {
@@ -311,7 +314,7 @@ fn rare_for_class(
             if doubted[i] && by_fit[i] {
                 Some(Rare::Fitted(fitted[i]))
             } else if disputed[i] && by_rank[i] && ranked[i] < 1.0 {
-                let (below, of) = below(i);
+                let (below, of) = ranks[i];
                 Some(Rare::Ranked { below, of })
             } else {
                 None
@@ -367,17 +370,18 @@ mod tests {
         }
     }
 
-    /// `labels` followed by 30 images of each class that look like it
-    /// (input vote 0.9) with model votes for their label from `native`
-    /// (called with 0..30): the class's null.
+    /// `labels` followed by `per_class` images of each class that look
+    /// like it (input vote 0.9) with model votes for their label from
+    /// `native` (called with 0..per_class): the class's null.
     fn with_natives(
         labels: &[u32],
+        per_class: usize,
         native: impl Fn(usize) -> f64,
     ) -> (Features, Vec<f64>, Vec<f64>) {
         let mut all = labels.to_vec();
         let mut model = vec![f64::NAN; labels.len()];
         for c in 0..3 {
-            for k in 0..30 {
+            for k in 0..per_class {
                 all.push(c);
                 model.push(native(k));
             }
@@ -386,10 +390,22 @@ mod tests {
         (features_of(all), model, input)
     }
 
+    /// [`flag`] at a budget of 5% with the model's and the input view's
+    /// votes for every label (`model_p`, `view_p`) and the readable images.
+    fn flag_seen(f: &Features, model_p: &[f64], view_p: &[f64], valid: &[bool]) -> DetectorScores {
+        let (model, view) = (votes(&f.labels, model_p), votes(&f.labels, view_p));
+        let looks = Looks {
+            votes: &view,
+            valid,
+        };
+        flag(f, &model, Some(looks), 0.05)
+    }
+
     #[test]
     fn a_sample_that_looks_like_its_label_is_not_flagged() {
         // Natives whose labels the model's neighbours back (90–99%).
-        let (f, mut model_p, mut view_p) = with_natives(&[0, 1, 2, 0], |k| 0.9 + 0.003 * k as f64);
+        let (f, mut model_p, mut view_p) =
+            with_natives(&[0, 1, 2, 0], 30, |k| 0.9 + 0.003 * k as f64);
         // The model's neighbours doubt the first four labels (3%).
         model_p[..4].copy_from_slice(&[0.03; 4]);
         // The input view: 0 looks like its label, 1 does not, 2 just
@@ -397,19 +413,14 @@ mod tests {
         view_p[..4].copy_from_slice(&[0.6, 0.05, LOOKS_NATIVE, 0.9]);
         let mut valid = vec![true; f.labels.len()];
         valid[3] = false;
-        let (model, view) = (votes(&f.labels, &model_p), votes(&f.labels, &view_p));
-        let looks = Looks {
-            votes: &view,
-            valid: &valid,
-        };
-        let s = flag(&f, &model, Some(looks), 0.05);
+        let s = flag_seen(&f, &model_p, &view_p, &valid);
         assert_eq!(s.flagged[..4], [false, true, false, true]);
         assert!(s.flagged[4..].iter().all(|&x| !x));
         assert!(s.reason(1).is_some_and(|r| r.contains("flipped")
             && r.contains("rare")
             && r.contains("p < 1e-6")));
         // Without images every doubted label is flagged.
-        let s = flag(&f, &model, None, 0.05);
+        let s = flag(&f, &votes(&f.labels, &model_p), None, 0.05);
         assert_eq!(s.flagged[..4], [true; 4]);
     }
 
@@ -422,17 +433,10 @@ mod tests {
         let weak = |k: usize| 0.01 + 0.03 * k as f64;
         let strong = |k: usize| 0.9 + 0.003 * k as f64;
         for (native, flagged) in [(weak as fn(usize) -> f64, false), (strong, true)] {
-            let (f, mut model_p, view_p) = with_natives(&doubted, native);
+            let (f, mut model_p, mut view_p) = with_natives(&doubted, 30, native);
             model_p[..3].copy_from_slice(&[0.03; 3]);
-            let mut view_p = view_p;
             view_p[..3].copy_from_slice(&[0.05; 3]);
-            let valid = vec![true; f.labels.len()];
-            let (model, view) = (votes(&f.labels, &model_p), votes(&f.labels, &view_p));
-            let looks = Looks {
-                votes: &view,
-                valid: &valid,
-            };
-            let s = flag(&f, &model, Some(looks), 0.05);
+            let s = flag_seen(&f, &model_p, &view_p, &vec![true; f.labels.len()]);
             assert_eq!(s.flagged[..3], [flagged; 3], "{:?}", &model_p[..3]);
             // Not flagged, its suspicion stays under one half.
             assert_eq!(s.score[0] >= 0.5, flagged);
@@ -446,23 +450,11 @@ mod tests {
         // that look like theirs and get 50–99%. A few such labels are
         // natural confusion; 250 at once are labels flipped in bulk.
         for (doubted, flagged) in [(5usize, false), (250, true)] {
-            let mut labels = vec![0u32; doubted];
-            let (mut model_p, mut view_p) = (vec![0.1; doubted], vec![0.05; doubted]);
-            for c in 0..3 {
-                for k in 0..300 {
-                    labels.push(c);
-                    model_p.push(0.5 + 0.49 * k as f64 / 300.0);
-                    view_p.push(0.9);
-                }
-            }
-            let f = features_of(labels);
-            let valid = vec![true; f.labels.len()];
-            let (model, view) = (votes(&f.labels, &model_p), votes(&f.labels, &view_p));
-            let looks = Looks {
-                votes: &view,
-                valid: &valid,
-            };
-            let s = flag(&f, &model, Some(looks), 0.05);
+            let (f, mut model_p, mut view_p) =
+                with_natives(&vec![0; doubted], 300, |k| 0.5 + 0.49 * k as f64 / 300.0);
+            model_p[..doubted].fill(0.1);
+            view_p[..doubted].fill(0.05);
+            let s = flag_seen(&f, &model_p, &view_p, &vec![true; f.labels.len()]);
             assert!(
                 s.flagged[..doubted].iter().all(|&x| x == flagged),
                 "{doubted}"
