@@ -90,6 +90,39 @@ fn opens_the_sample_with_a_queue_most_suspicious_first() {
 }
 
 #[test]
+fn the_queue_keeps_the_current_row_in_view_however_far_it_moves() {
+    // Sixty presses in one frame (a held key, a fast hand) move the cursor
+    // past every row laid out; the list still scrolls to it.
+    let mut h = harness();
+    for _ in 0..60 {
+        h.key_press(Key::J);
+    }
+    for _ in 0..4 {
+        h.step();
+    }
+    let w = h.state();
+    assert_eq!(w.cursor, 60);
+    let l = w.loaded.as_ref().unwrap();
+    let id = l.report.ids[w.current().unwrap()].clone();
+    let row = h.get_by_label_contains(&format!("{id:<10} ")).rect();
+    let list = h.get_by_label_contains(" in queue · 61 of ").rect();
+    assert!(
+        row.top() > list.bottom() && row.bottom() <= 860.0,
+        "row {row:?} below the queue's header {list:?} and in the window"
+    );
+    // And back up by as much.
+    for _ in 0..60 {
+        h.key_press(Key::K);
+    }
+    for _ in 0..4 {
+        h.step();
+    }
+    let first = h.state().loaded.as_ref().unwrap().report.ids[h.state().current().unwrap()].clone();
+    let row = h.get_by_label_contains(&format!("{first:<10} ")).rect();
+    assert!(row.top() > list.bottom(), "{row:?}");
+}
+
+#[test]
 fn keyboard_triage_with_undo_and_redo() {
     let mut h = harness();
     let first = h.state().current().unwrap();

@@ -77,42 +77,89 @@ pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
     ));
     ui.separator();
     let row_h = ui.text_style_height(&egui::TextStyle::Body) + 6.0;
-    egui::ScrollArea::vertical()
-        .auto_shrink([false, false])
-        .show_rows(ui, row_h, w.queue.len(), |ui, range| {
-            for pos in range {
-                let i = w.queue[pos];
-                let r = &l.report;
-                let decided = l.review().decision(i).map(|e| e.decision);
-                let mark = match decided {
-                    _ if l.saver.pending_for(i).is_some() => "…  ",
-                    None => "   ",
-                    Some(Decision::Keep) => "K  ",
-                    Some(Decision::Exclude) => "X  ",
-                    Some(Decision::Relabel(_)) => "R  ",
-                };
-                // A relabelled sample reads with the label it now has.
-                let label = match decided {
-                    Some(Decision::Relabel(c)) => format!("→{}", l.dataset.classes[c as usize]),
-                    _ => l.dataset.classes[r.labels[i] as usize].clone(),
-                };
-                let text = format!("{mark}{:<10} {label:<12} {:.2}", r.ids[i], r.score[i]);
-                let resp =
-                    ui.selectable_label(pos == w.cursor, egui::RichText::new(text).monospace());
-                if pos == w.cursor
-                    && ui.ctx().input(|inp| {
-                        inp.events
-                            .iter()
-                            .any(|e| matches!(e, egui::Event::Key { .. }))
-                    })
-                {
-                    resp.scroll_to_me(None);
-                }
-                if resp.clicked() {
-                    actions.push(Action::Select(i));
-                }
+    let follow = FollowCursor::new(ui, row_h);
+    let mut area = egui::ScrollArea::vertical().auto_shrink([false, false]);
+    if let Some(offset) = follow.offset(w.cursor) {
+        area = area.vertical_scroll_offset(offset);
+    }
+    area.show_rows(ui, row_h, w.queue.len(), |ui, range| {
+        follow.remember(ui, w.cursor, range.clone());
+        for pos in range {
+            let i = w.queue[pos];
+            let r = &l.report;
+            let decided = l.review().decision(i).map(|e| e.decision);
+            let mark = match decided {
+                _ if l.saver.pending_for(i).is_some() => "…  ",
+                None => "   ",
+                Some(Decision::Keep) => "K  ",
+                Some(Decision::Exclude) => "X  ",
+                Some(Decision::Relabel(_)) => "R  ",
+            };
+            // A relabelled sample reads with the label it now has.
+            let label = match decided {
+                Some(Decision::Relabel(c)) => format!("→{}", l.dataset.classes[c as usize]),
+                _ => l.dataset.classes[r.labels[i] as usize].clone(),
+            };
+            let text = format!("{mark}{:<10} {label:<12} {:.2}", r.ids[i], r.score[i]);
+            let resp = ui.selectable_label(pos == w.cursor, egui::RichText::new(text).monospace());
+            if resp.clicked() {
+                actions.push(Action::Select(i));
             }
-        });
+        }
+    });
+}
+
+/// Keeps the queue's current row in view when the cursor moves (keys, a
+/// click in the plot, a decision moving on), and only then: scrolling the
+/// list by hand away from the cursor is left alone.
+///
+/// Only the rows in view are laid out, so a row cannot scroll itself into
+/// view once the cursor has jumped past them (several key presses in one
+/// frame, a held key, a pick in the plot); the offset is set from the
+/// rows shown last frame instead.
+struct FollowCursor {
+    id: egui::Id,
+    /// Row height with the spacing between rows.
+    row: f32,
+    /// Height the list has to show rows in.
+    view: f32,
+    /// The cursor and the rows in view at the last frame.
+    last: Option<(usize, std::ops::Range<usize>)>,
+}
+
+impl FollowCursor {
+    fn new(ui: &egui::Ui, row_h: f32) -> FollowCursor {
+        let id = ui.make_persistent_id("queue rows in view");
+        FollowCursor {
+            id,
+            row: row_h + ui.spacing().item_spacing.y,
+            view: ui.available_height(),
+            last: ui.ctx().data(|d| d.get_temp(id)),
+        }
+    }
+
+    /// The scroll offset that brings `cursor` into view, when it moved
+    /// since the last frame and out of the rows shown then.
+    fn offset(&self, cursor: usize) -> Option<f32> {
+        let (before, shown) = self.last.as_ref()?;
+        // The last row laid out may be only partly in view.
+        let fully = shown.start..shown.end.saturating_sub(1);
+        if *before == cursor || fully.contains(&cursor) {
+            return None;
+        }
+        let top = cursor as f32 * self.row;
+        Some(if cursor < fully.start {
+            top
+        } else {
+            (top + self.row - self.view).max(0.0)
+        })
+    }
+
+    /// Notes the cursor and the rows laid out this frame.
+    fn remember(&self, ui: &egui::Ui, cursor: usize, shown: std::ops::Range<usize>) {
+        ui.ctx()
+            .data_mut(|d| d.insert_temp(self.id, (cursor, shown)));
+    }
 }
 
 /// Budgets offered for the calibrated tests.
