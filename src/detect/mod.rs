@@ -32,6 +32,7 @@ pub mod predictions;
 pub mod registry;
 pub mod sparse;
 pub mod spectral;
+pub mod split_sides;
 pub mod trigger;
 pub mod trigger_search;
 pub mod votes;
@@ -491,6 +492,12 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
         };
         let e = detector.run(&ctx);
         evidence.push(e);
+        finished(&evidence);
+    }
+    // A trigger found in a class says which side of its split the poison
+    // is on, which the clustering (run before the trigger search) could
+    // only guess for images that look like their class.
+    if !split_sides::side_with_carriers(&mut evidence, &f.labels, &f.class_names).is_empty() {
         finished(&evidence);
     }
     // The full neighbour lists (k per sample) are done with: free them

@@ -33,6 +33,13 @@ impl<T> Sparse<T> {
         self.0.insert(k, v);
     }
 
+    /// Takes sample `i`'s value away, if it had one.
+    pub fn remove(&mut self, i: usize) {
+        if let Ok(k) = u32::try_from(i) {
+            self.0.remove(&k);
+        }
+    }
+
     /// Samples holding a value, with it, by index.
     pub fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
         self.0.iter().map(|(&k, v)| (k as usize, v))
