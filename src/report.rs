@@ -314,7 +314,7 @@ pub fn summary_table(r: &Report) -> String {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "* = class splits into two real groups (activation clusters); its smaller group is flagged.\nspectral, outlier and model disagrees never flag in the total on their own: they add their reasons to samples others flag."
+        "* = class splits into two real groups (activation clusters); its suspect group (the one least like its class, or holding a found trigger) is flagged.\nspectral, outlier and model disagrees never flag in the total on their own: they add their reasons to samples others flag."
     );
     for t in &r.triggers {
         let _ = writeln!(
