@@ -36,21 +36,19 @@ pub fn side_with_carriers(
         return Vec::new();
     };
     let scores = std::sync::Arc::make_mut(&mut e.scores);
+    let members = flagged_class_members(split, labels);
     let mut swapped = Vec::new();
-    for c in 0..split.clusters.len() {
+    for (c, members) in members.iter().enumerate() {
         let class = split.clusters[c].class;
-        let members: Vec<usize> = (0..labels.len()).filter(|&i| labels[i] == class).collect();
-        let Some(shares) = carrier_shares(&members, &scores.flagged, &carriers) else {
+        let Some(shares) = carrier_shares(members, &scores.flagged, &carriers) else {
             continue;
         };
-        if split.clusters[c].flagged
-            && shares.suspect.0 * shares.main.1 < shares.main.0 * shares.suspect.1
-        {
+        if shares.suspect.0 * shares.main.1 < shares.main.0 * shares.suspect.1 {
             swap(
                 scores,
                 split,
                 c,
-                &members,
+                members,
                 shares,
                 &class_names[class as usize],
             );
@@ -58,6 +56,28 @@ pub fn side_with_carriers(
         }
     }
     swapped
+}
+
+/// The samples of each class whose split is flagged, indexed like
+/// `split.clusters` (empty for the others): one pass over the labels, so
+/// a dataset of many classes is not walked once per class.
+fn flagged_class_members(split: &ClassSplit, labels: &[u32]) -> Vec<Vec<usize>> {
+    let mut slot = std::collections::HashMap::new();
+    for (c, info) in split.clusters.iter().enumerate() {
+        if info.flagged {
+            slot.insert(info.class, c);
+        }
+    }
+    let mut members = vec![Vec::new(); split.clusters.len()];
+    if slot.is_empty() {
+        return members;
+    }
+    for (i, l) in labels.iter().enumerate() {
+        if let Some(&c) = slot.get(l) {
+            members[c].push(i);
+        }
+    }
+    members
 }
 
 /// Per sample, whether a detector with trigger findings flagged it.
