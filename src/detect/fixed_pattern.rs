@@ -507,7 +507,8 @@ impl ClassSearch<'_> {
             held_by,
             need,
             shared: shared.len(),
-            pixels: stamp_pixels(&shared, self.stack.channels),
+            pixels: stamp_pixels(&shared, self.stack.channels)
+                .max(beyond_two_pixels(shared.len(), self.stack.channels)),
         }
     }
 }
@@ -522,6 +523,21 @@ struct Holdings {
     shared: usize,
     /// Pixels what they share marks as stamped ([`stamp_pixels`]).
     pixels: usize,
+}
+
+/// [`localize::MIN_STAMP_PIXELS`] when `shared` steps and values are more
+/// than any stamp of one or two pixels leaves (each pixel: its value and
+/// four steps, per channel — 10 per channel for two), else 0. With the
+/// steps thinned beyond [`STEP_CAP`] (every other one of a 40 px colour
+/// image) [`stamp_pixels`] sees no pixel between two shared steps: a
+/// clean-label sinusoid on 110 colour ankle boots (z3806) shared 1,085
+/// steps that lay on "0 pixels" and was never a trigger.
+fn beyond_two_pixels(shared: usize, channels: usize) -> usize {
+    if shared > 10 * channels.max(1) {
+        localize::MIN_STAMP_PIXELS
+    } else {
+        0
+    }
 }
 
 /// How many pixels (channels merged) `shared` marks as stamped: a pixel
@@ -756,6 +772,25 @@ mod tests {
         let (stack, labels, _) = tiny_stamp(&[(2, 2), (2, 3)]);
         let (s, found) = search(&stack, &labels, &names(), 0.05);
         assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
+    }
+
+    #[test]
+    fn more_pieces_than_two_pixels_leave_are_a_stamp_of_three_or_more() {
+        // Two pixels leave at most their two values and eight steps per
+        // channel: 30 in colour. More lie on three pixels at least, even
+        // where thinned steps leave no pixel between two of them.
+        assert_eq!(beyond_two_pixels(30, 3), 0);
+        assert_eq!(beyond_two_pixels(31, 3), localize::MIN_STAMP_PIXELS);
+        assert_eq!(beyond_two_pixels(10, 1), 0);
+        assert_eq!(beyond_two_pixels(1085, 3), localize::MIN_STAMP_PIXELS);
+        // Every other step across a row: no pixel between two shared steps.
+        let thinned: Vec<PixelStep> = (0..20u32)
+            .map(|k| PixelStep {
+                from: 2 * k,
+                to: 2 * k + 1,
+            })
+            .collect();
+        assert_eq!(stamp_pixels(&thinned, 1), 0);
     }
 
     #[test]
