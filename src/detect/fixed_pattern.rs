@@ -521,7 +521,9 @@ struct Holdings {
     need: u32,
     /// Steps the stronger half of the carriers share.
     shared: usize,
-    /// Pixels what they share marks as stamped ([`stamp_pixels`]).
+    /// Pixels what they share marks as stamped ([`stamp_pixels`]), or at
+    /// least [`localize::MIN_STAMP_PIXELS`] when they share more pieces
+    /// than two pixels leave ([`beyond_two_pixels`]).
     pixels: usize,
 }
 

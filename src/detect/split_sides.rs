@@ -25,35 +25,34 @@ pub fn side_with_carriers(
     class_names: &[String],
 ) -> Vec<u32> {
     let carriers = trigger_carriers(evidence, labels.len());
-    let Some(split_at) = evidence
-        .iter()
-        .position(|e| matches!(e.detail, Detail::ClassSplit(_)))
+    let Some(Evidence { scores, detail }) = evidence
+        .iter_mut()
+        .find(|e| matches!(e.detail, Detail::ClassSplit(_)))
     else {
         return Vec::new();
     };
-    let e = &mut evidence[split_at];
-    let Detail::ClassSplit(split) = &mut e.detail else {
+    let Detail::ClassSplit(split) = detail else {
         return Vec::new();
     };
-    let scores = std::sync::Arc::make_mut(&mut e.scores);
     let members = flagged_class_members(split, labels);
-    let mut swapped = Vec::new();
-    for (c, members) in members.iter().enumerate() {
+    // Decided on the shared scores; they are copied (a window showing the
+    // scan stage by stage holds them too) only when a side changes.
+    let turned: Vec<(usize, Shares)> = members
+        .iter()
+        .enumerate()
+        .filter_map(|(c, m)| Some((c, carrier_shares(m, &scores.flagged, &carriers)?)))
+        .filter(|(_, s)| s.suspect.0 * s.main.1 < s.main.0 * s.suspect.1)
+        .collect();
+    if turned.is_empty() {
+        return Vec::new();
+    }
+    let scores = std::sync::Arc::make_mut(scores);
+    let mut swapped = Vec::with_capacity(turned.len());
+    for (c, shares) in turned {
         let class = split.clusters[c].class;
-        let Some(shares) = carrier_shares(members, &scores.flagged, &carriers) else {
-            continue;
-        };
-        if shares.suspect.0 * shares.main.1 < shares.main.0 * shares.suspect.1 {
-            swap(
-                scores,
-                split,
-                c,
-                members,
-                shares,
-                &class_names[class as usize],
-            );
-            swapped.push(class);
-        }
+        let name = &class_names[class as usize];
+        swap(scores, split, c, &members[c], shares, name);
+        swapped.push(class);
     }
     swapped
 }
