@@ -253,7 +253,7 @@ fn devset_quality_targets() {
             assert!(q.f1() >= min_f1, "{name}: F1 {:.3} {q:?}", q.f1());
         }
         // Issue #5: the trigger detector adds recall and no clean flags.
-        let without = quality(&r.ids, &r.flagged_without("trigger"), &truth);
+        let without = quality(&r.ids, &r.flagged_without(&["trigger"]), &truth);
         if q.poisoned > 0 {
             assert!(
                 q.recall() >= without.recall(),

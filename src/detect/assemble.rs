@@ -182,7 +182,7 @@ impl Verdict {
     /// samples labelled `labels`; see [`Report::verdict`].
     pub fn of(detectors: &[&DetectorScores], labels: &[u32], votes: Option<&Votes>) -> Verdict {
         let n = labels.len();
-        let (score, flagged, reasons) = combine(detectors, n, None);
+        let (score, flagged, reasons) = combine(detectors, n, &[]);
         let suggested_label = (0..n)
             .map(|i| {
                 detectors
@@ -207,15 +207,15 @@ fn registry_rank(name: &str) -> Option<usize> {
 }
 
 /// Combined score, verdict and reasons per sample from every detector's
-/// scores (`skip` leaves one primary detector out, to measure what it adds).
+/// scores (`skip` leaves primary detectors out, to measure what they add).
 pub(super) fn combine(
     detectors: &[&DetectorScores],
     n: usize,
-    skip: Option<&str>,
+    skip: &[&str],
 ) -> (Vec<f32>, Vec<bool>, Vec<String>) {
     let primary: Vec<&DetectorScores> = registry::names_with(Role::Primary)
         .into_iter()
-        .filter(|p| Some(*p) != skip)
+        .filter(|p| !skip.contains(p))
         .filter_map(|p| detectors.iter().copied().find(|d| d.name == p))
         .collect();
     let corroborating: Vec<&DetectorScores> = registry::names_with(Role::Corroborating)
@@ -265,7 +265,7 @@ mod tests {
         let label = scores("label_flip", [true, false, false]);
         let spectral = scores("spectral", [true, true, false]);
         let outlier = scores("outlier", [true, true, false]);
-        let (score, flagged, reasons) = combine(&[&label, &spectral, &outlier], 3, None);
+        let (score, flagged, reasons) = combine(&[&label, &spectral, &outlier], 3, &[]);
         assert_eq!(flagged, vec![true, false, false]);
         assert!(reasons[0].contains("label_flip says so"));
         assert!(reasons[0].contains("spectral says so") && reasons[0].contains("outlier says so"));

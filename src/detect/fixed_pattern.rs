@@ -100,6 +100,28 @@ pub const MIN_SHARED_STEPS: usize = 8;
 /// a shape both classes draw, not a stamp. Every pattern accepted on the
 /// 101 sets above shares at least 4 times the null's best.
 pub const TIMES_THE_NULL: usize = 2;
+/// A group holding at least this share of its class needs only half of
+/// [`MIN_SHARED_STEPS`] beyond the null. The margin is there for the
+/// small groups a class's own shapes make by chance — over 285 sets
+/// (devsets, devzoo, sample, draws 1000–4100) the largest such group held
+/// 9.8% of its class (28 of z3608's 286 coats), most 2–8% — while a
+/// backdoor the model learns is carried by a sizeable share of its target
+/// class. A 2×2 stamp leaves only its four inner steps exact in every
+/// carrier: z4103's 156 carriers (34% of 'Pullover') share 7 steps, 4
+/// beyond the null; z3510's 3×3 stamp at the top edge, 71 (19%), 7 beyond.
+pub const WIDE_SHARE: f64 = 0.15;
+
+/// The steps a group of `group` images of a class of `members` must share
+/// beyond the null's best ([`MIN_SHARED_STEPS`], halved for a group of at
+/// least [`WIDE_SHARE`] of its class).
+fn margin(group: usize, members: usize) -> usize {
+    if group as f64 >= WIDE_SHARE * members as f64 {
+        MIN_SHARED_STEPS / 2
+    } else {
+        MIN_SHARED_STEPS
+    }
+}
+
 /// A value (not a step) this close to black or white is no evidence: the
 /// background's noise and saturated areas are exact by clipping, and a
 /// class's shape puts them at its own places (the gap between trouser legs
@@ -324,7 +346,7 @@ impl ClassSearch<'_> {
         let whole = self.pattern(&in_class, members.len(), &in_class);
         let carriers: Vec<usize> = group.iter().map(|&k| members[k]).collect();
         let holdings = self.holdings(&carriers, &whole);
-        if holdings.shared < MIN_SHARED_STEPS + null_max as usize
+        if holdings.shared < margin(group.len(), members.len()) + null_max as usize
             || holdings.shared < TIMES_THE_NULL * null_max as usize
             || holdings.pixels < localize::MIN_STAMP_PIXELS
         {
@@ -776,6 +798,40 @@ mod tests {
         assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
     }
 
+    /// [`textured`] images with a 2×2 diagonal of 200 and 0 at the lower
+    /// edge of the object (rows 11–12, columns 6–7: half on the texture,
+    /// half on the black below) in `carriers` of class 1's 100 images.
+    fn diagonal_at_the_edge(carriers: usize) -> (ImageStack, Vec<u32>, Vec<usize>) {
+        let carriers: Vec<usize> = (0..carriers).map(|k| 1 + 4 * k).collect();
+        let (mut stack, labels) = textured(400);
+        for &i in &carriers {
+            let img = &mut stack.data[i * 256..(i + 1) * 256];
+            for (y, x, v) in [(11, 6, 200), (11, 7, 0), (12, 6, 0), (12, 7, 200)] {
+                img[y * 16 + x] = v;
+            }
+        }
+        (stack, labels, carriers)
+    }
+
+    #[test]
+    fn a_small_stamp_carried_by_a_wide_share_of_its_class_is_found() {
+        // A 2×2 stamp leaves few exact pieces where it lies half on an
+        // object's texture; carried by 30 of its class's 100 images it
+        // needs only half the margin, and is found.
+        let (stack, labels, carriers) = diagonal_at_the_edge(30);
+        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
+        assert_eq!(flagged, carriers, "exactly the stamp's carriers");
+        assert_eq!(found.triggers.len(), 1);
+        // Carried by 10 of them — as small a group as a class's own shapes
+        // make by chance — the same few pieces are not enough.
+        let (stack, labels, _) = diagonal_at_the_edge(10);
+        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
+        assert_eq!(margin(10, 100), MIN_SHARED_STEPS);
+        assert_eq!(margin(15, 100), MIN_SHARED_STEPS / 2);
+    }
+
     #[test]
     fn more_pieces_than_two_pixels_leave_are_a_stamp_of_three_or_more() {
         // Two pixels leave at most their two values and eight steps per
@@ -880,22 +936,25 @@ mod tests {
         assert!(!s.flagged.iter().any(|&f| f));
     }
 
+    /// A fixed-pattern trigger of `class` on a 2×2 stack, `carriers` said.
+    fn fixed_trigger(class: u32, carriers: usize) -> Trigger {
+        Trigger::fixed(
+            FixedFound {
+                class,
+                map: vec![0.0; 4],
+                carriers,
+                summary: String::new(),
+                steps: vec![(PixelStep { from: 0, to: 1 }, 5)],
+                need: 1,
+            },
+            2,
+            2,
+        )
+    }
+
     #[test]
     fn findings_merge_keeps_the_first_trigger_and_offsets_the_second() {
-        let trigger = |class| {
-            Trigger::fixed(
-                FixedFound {
-                    class,
-                    map: vec![0.0; 4],
-                    carriers: 1,
-                    summary: String::new(),
-                    steps: vec![(PixelStep { from: 0, to: 1 }, 5)],
-                    need: 1,
-                },
-                2,
-                2,
-            )
-        };
+        let trigger = |class| fixed_trigger(class, 1);
         let mut a = Findings::none(3);
         a.triggers.push(trigger(0));
         a.trigger_of[0] = Some(0);
@@ -908,6 +967,37 @@ mod tests {
         assert_eq!(a.triggers.len(), 2);
         assert_eq!(a.trigger_of, vec![Some(0), None, Some(1)]);
         assert_eq!(a.boxes[0], Some([0, 0, 1, 1]));
+    }
+
+    #[test]
+    fn findings_merge_lists_a_stamp_found_twice_once() {
+        // Four of five carriers of the second search's trigger carry the
+        // first's, of the same class: the same stamp, listed once, and its
+        // fifth carrier points to the first.
+        let trigger = |class| fixed_trigger(class, 5);
+        let first = |class| {
+            let mut a = Findings::none(6);
+            a.triggers.push(trigger(class));
+            (0..4).for_each(|i| a.trigger_of[i] = Some(0));
+            a
+        };
+        let second = || {
+            let mut b = Findings::none(6);
+            b.triggers.push(trigger(1));
+            (0..5).for_each(|i| b.trigger_of[i] = Some(0));
+            b
+        };
+        let mut a = first(1);
+        a.triggers[0].carriers = 4;
+        a.merge(second());
+        assert_eq!(a.triggers.len(), 1);
+        assert_eq!(a.trigger_of, [vec![Some(0); 5], vec![None]].concat());
+        assert_eq!(a.triggers[0].carriers, 5);
+        // Found in another class, it is another trigger.
+        let mut a = first(0);
+        a.merge(second());
+        assert_eq!(a.triggers.len(), 2);
+        assert_eq!(a.trigger_of[4], Some(1));
     }
 
     #[test]

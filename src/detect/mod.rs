@@ -267,13 +267,13 @@ impl Report {
         self.flagged.iter().filter(|&&f| f).count()
     }
 
-    /// The combined verdict as it would be without one primary detector:
-    /// how much that detector adds (the evaluation and tests use it).
-    pub fn flagged_without(&self, detector: &str) -> Vec<bool> {
+    /// The combined verdict as it would be without some primary
+    /// detectors: how much they add (the evaluation and tests use it).
+    pub fn flagged_without(&self, detectors: &[&str]) -> Vec<bool> {
         assemble::combine(
             &self.detectors.iter().map(|d| &**d).collect::<Vec<_>>(),
             self.ids.len(),
-            Some(detector),
+            detectors,
         )
         .1
     }

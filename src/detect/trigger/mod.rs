@@ -443,16 +443,51 @@ impl Findings {
 
     /// Adds another detector's findings after these: its triggers are
     /// appended, and a sample that carries none of these takes its trigger
-    /// and box from `other`.
+    /// and box from `other`. A trigger of `other` whose carriers mostly
+    /// (four in five) carry one of these of its class already is the same
+    /// stamp found a second way (the fixed-pattern search sees the steps of
+    /// a stamp the window search found): it is not listed twice, and its
+    /// carriers point to the one found first.
     pub fn merge(&mut self, other: Findings) {
         let offset = self.triggers.len();
-        self.triggers.extend(other.triggers);
-        for (i, t) in other.trigger_of.into_iter().enumerate() {
-            if self.trigger_of[i].is_none() && t.is_some() {
-                self.trigger_of[i] = t.map(|k| k + offset);
-                self.boxes[i] = other.boxes[i];
+        let mut to = Vec::with_capacity(other.triggers.len());
+        for (k, t) in other.triggers.into_iter().enumerate() {
+            match self.found_already(&other.trigger_of, k, t.class) {
+                Some(known) => to.push(known),
+                None => {
+                    self.triggers.push(t);
+                    to.push(self.triggers.len() - 1);
+                }
             }
         }
+        for (i, t) in other.trigger_of.into_iter().enumerate() {
+            if let (None, Some(k)) = (self.trigger_of[i], t) {
+                self.trigger_of[i] = Some(to[k]);
+                self.boxes[i] = other.boxes[i];
+                if to[k] < offset {
+                    // A carrier the first search missed joins its trigger.
+                    self.triggers[to[k]].carriers += 1;
+                }
+            }
+        }
+    }
+
+    /// The trigger of `class` among these that at least four in five of
+    /// the carriers of trigger `k` (by `trigger_of`) carry, if any.
+    fn found_already(&self, trigger_of: &[Option<usize>], k: usize, class: u32) -> Option<usize> {
+        let carriers: Vec<usize> = (0..trigger_of.len())
+            .filter(|&i| trigger_of[i] == Some(k))
+            .collect();
+        let mut known = vec![0usize; self.triggers.len()];
+        for &i in &carriers {
+            if let Some(j) = self.trigger_of[i] {
+                known[j] += 1;
+            }
+        }
+        (0..known.len())
+            .filter(|&j| self.triggers[j].class == class)
+            .max_by_key(|&j| known[j])
+            .filter(|&j| !carriers.is_empty() && known[j] * 5 >= carriers.len() * 4)
     }
 }
 
