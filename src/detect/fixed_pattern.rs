@@ -28,7 +28,8 @@
 //!    chance matches (a sub-style's saturated collar, say); a pattern is
 //!    accepted only when at least [`localize::MIN_GROUP`] images carry it,
 //!    the stronger half of them share at least [`MIN_SHARED_STEPS`] of its
-//!    steps *more* than the best-matching image of another class holds, and
+//!    steps *more* than the best-matching image of another class holds (half
+//!    as many for a group of at least [`WIDE_SHARE`] of its class), and
 //!    [`TIMES_THE_NULL`] times as many (one that other classes' images hold
 //!    nearly as well is never accepted), and
 //!    what they share marks at least [`localize::MIN_STAMP_PIXELS`] pixels
