@@ -934,6 +934,28 @@ fn trigger_carriers(h: &Harness<'_, Workbench>) -> Vec<usize> {
 }
 
 #[test]
+fn a_carrier_the_pattern_search_added_to_a_stamp_shows_it_without_a_box() {
+    // The sample's stamp is found by the window search (with a box on each
+    // carrier) and by the fixed-pattern search, listed once; an image only
+    // the second holds points to the stamp and says why it has no box.
+    let mut h = harness();
+    let r = &h.state().loaded.as_ref().unwrap().report;
+    assert_eq!(r.triggers.len(), 1);
+    let joined: Vec<usize> = (0..r.ids.len())
+        .filter(|&i| r.trigger_of[i] == Some(0) && r.trigger_box[i].is_none())
+        .collect();
+    assert!(!joined.is_empty(), "the pattern search adds a carrier");
+    let total = (0..r.ids.len()).filter(|&i| r.trigger_of[i].is_some()).count();
+    assert_eq!(r.triggers[0].carriers, total);
+    h.state_mut().apply(Action::Select(joined[0]));
+    h.step();
+    h.step();
+    h.get_by_label("Suspected trigger (patch)");
+    h.get_by_label_contains("no box: the fixed-pattern search");
+    h.get_by_label(&format!("Select all {total} with this trigger"));
+}
+
+#[test]
 fn the_trigger_is_shown_toggled_with_t_and_its_carriers_selected() {
     let mut h = harness();
     let carriers = trigger_carriers(&h);

@@ -48,8 +48,11 @@ pub fn section(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>, i: usize
         ui.strong(t.heading());
         let key = shortcut_text(ui.ctx(), Command::ToggleTrigger);
         let shown = if w.show_trigger { "shown" } else { "hidden" };
-        if t.kind == TriggerKind::Patch {
+        if t.kind == TriggerKind::Patch && r.trigger_box[i].is_some() {
             ui.label(format!("box {shown} ({key} toggles)"));
+        } else if t.kind == TriggerKind::Patch {
+            // Joined by the fixed-pattern search: its exact steps, no box.
+            ui.label("no box: the fixed-pattern search matched its exact steps");
         }
     });
     ui.label(&t.summary);
