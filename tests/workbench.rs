@@ -945,7 +945,9 @@ fn a_carrier_the_pattern_search_added_to_a_stamp_shows_it_without_a_box() {
         .filter(|&i| r.trigger_of[i] == Some(0) && r.trigger_box[i].is_none())
         .collect();
     assert!(!joined.is_empty(), "the pattern search adds a carrier");
-    let total = (0..r.ids.len()).filter(|&i| r.trigger_of[i].is_some()).count();
+    let total = (0..r.ids.len())
+        .filter(|&i| r.trigger_of[i].is_some())
+        .count();
     assert_eq!(r.triggers[0].carriers, total);
     h.state_mut().apply(Action::Select(joined[0]));
     h.step();
