@@ -268,31 +268,46 @@ mod tests {
     use super::*;
     use crate::linalg::Matrix;
 
+    /// Judges the group of the first `members` samples, labelled as the
+    /// first of `labels` (of `classes` classes), each of whose six
+    /// neighbours `of(i)` gives; the rest are look-alikes outside.
+    fn judged(
+        labels: Vec<u32>,
+        classes: usize,
+        members: usize,
+        of: impl Fn(u32) -> Vec<u32>,
+    ) -> DetectorScores {
+        let n = labels.len();
+        let f = Features {
+            matrix: Matrix::new(n, 1, vec![0.0; n]).into(),
+            labels,
+            n_classes: classes,
+            class_names: (0..classes).map(|c| format!("c{c}")).collect(),
+            ids: (0..n).map(|i| i.to_string()).collect(),
+        };
+        let last = members as u32 - 1;
+        let space = Neighbors {
+            k: 6,
+            idx: (0..n as u32).flat_map(|i| of(i.min(last))).collect(),
+            dist2: vec![1.0; n * 6],
+        };
+        let mut copied = vec![false; n];
+        copied[..members].fill(true);
+        let mut out = DetectorScores::new(INFO.name, n);
+        let group: Vec<usize> = (0..members).collect();
+        judge_group(&f, &space, &group, &copied, &mut out);
+        out
+    }
+
     /// An original (sample 0, class 0) and its copy relabelled 1 (sample
     /// 1), beside four images of class 2 that both copies look like most
     /// and one of class 0.
     #[test]
     fn a_relabelled_copy_is_judged_among_the_group_s_own_labels() {
-        let labels = vec![0, 1, 2, 2, 2, 2, 0];
-        let n = labels.len();
-        let f = Features {
-            matrix: Matrix::new(n, 1, vec![0.0; n]).into(),
-            labels,
-            n_classes: 3,
-            class_names: (0..3).map(|c| format!("c{c}")).collect(),
-            ids: (0..n).map(|i| i.to_string()).collect(),
-        };
         // Both copies' neighbours: each other, the four 2s and the other 0.
-        let of = |i: u32| -> Vec<u32> { [1 - i, 2, 3, 4, 5, 6].to_vec() };
-        let space = Neighbors {
-            k: 6,
-            idx: (0..n as u32).flat_map(|i| of(i.min(1))).collect(),
-            dist2: vec![1.0; n * 6],
-        };
-        let mut copied = vec![false; n];
-        copied[..2].fill(true);
-        let mut out = DetectorScores::new(INFO.name, n);
-        judge_group(&f, &space, &[0, 1], &copied, &mut out);
+        let out = judged(vec![0, 1, 2, 2, 2, 2, 0], 3, 2, |i| {
+            [1 - i, 2, 3, 4, 5, 6].to_vec()
+        });
         // Class 2 is no label of the group: the original's class 0, which
         // its look-alikes carry more than the copy's 1, is the group's.
         assert_eq!(out.flagged[..2], [false, true]);
@@ -305,32 +320,13 @@ mod tests {
     /// fewest label is the group's and the copies are flagged.
     #[test]
     fn a_flood_to_a_look_alike_class_is_told_by_its_numbers() {
-        let labels = vec![0, 1, 1, 1, 1, 1, 0];
-        let n = labels.len();
-        let f = Features {
-            matrix: Matrix::new(n, 1, vec![0.0; n]).into(),
-            labels,
-            n_classes: 2,
-            class_names: (0..2).map(|c| format!("c{c}")).collect(),
-            ids: (0..n).map(|i| i.to_string()).collect(),
-        };
         // Every member's neighbours: the other members, then two
         // look-alikes of class 1 and one of class 0 outside the group.
-        let group = [0u32, 1, 2, 3];
-        let of = |i: u32| -> Vec<u32> {
-            let mut v: Vec<u32> = group.iter().copied().filter(|&j| j != i).collect();
+        let out = judged(vec![0, 1, 1, 1, 1, 1, 0], 2, 4, |i| {
+            let mut v: Vec<u32> = (0..4).filter(|&j| j != i).collect();
             v.extend([4, 5, 6]);
             v
-        };
-        let space = Neighbors {
-            k: 6,
-            idx: (0..n as u32).flat_map(|i| of(i.min(3))).collect(),
-            dist2: vec![1.0; n * 6],
-        };
-        let mut copied = vec![false; n];
-        copied[..4].fill(true);
-        let mut out = DetectorScores::new(INFO.name, n);
-        judge_group(&f, &space, &[0, 1, 2, 3], &copied, &mut out);
+        });
         assert_eq!(out.flagged[..4], [false, true, true, true]);
         assert_eq!(out.suggested.get(2), Some(&0));
         assert_eq!(fewest(&[1, 3]), Some(0));
