@@ -212,10 +212,11 @@ fn judge_group(
     let conflicting = own.iter().filter(|&&c| c > 0).count() > 1;
     // Copies of one image carrying different labels: one of those labels
     // is the original's (relabelling a copy leaves the original's label in
-    // the group), so the right one is chosen among them.
-    // A flood outnumbers the original it copies: where one label has
-    // fewer members than every other, it is the original's.
-    let right = fewest(&own).filter(|_| conflicting).unwrap_or_else(|| {
+    // the group), so the right one is chosen among them. A flood
+    // outnumbers the original it copies: where one label has fewer
+    // members than every other, it is the original's.
+    let by_count = fewest(&own).filter(|_| conflicting);
+    let right = by_count.unwrap_or_else(|| {
         (0..f.n_classes)
             .filter(|&c| !conflicting || own[c] > 0)
             .max_by_key(|&c| (outside[c], own[c], std::cmp::Reverse(c)))
@@ -232,13 +233,26 @@ fn judge_group(
         out.flagged[i] = true;
         out.score[i] = 1.0;
         out.suggested.set(i, right as u32);
-        out.reasons.set(i, format!(
-            "one of {} near-copies; their look-alikes outside the group are labelled '{}' ({:.0}%), this one '{}'",
-            members.len(),
-            f.class_names[right],
-            share * 100.0,
-            f.class_names[given]
-        ));
+        let why = if by_count.is_some() {
+            format!(
+                "{} labelled '{}', fewer than any other label — the original's, which a flood of copies outnumbers;",
+                own[right], f.class_names[right]
+            )
+        } else {
+            format!(
+                "their look-alikes outside the group are labelled '{}' ({:.0}%),",
+                f.class_names[right],
+                share * 100.0
+            )
+        };
+        out.reasons.set(
+            i,
+            format!(
+                "one of {} near-copies; {why} this one '{}'",
+                members.len(),
+                f.class_names[given]
+            ),
+        );
     }
 }
 
@@ -312,6 +326,11 @@ mod tests {
         // its look-alikes carry more than the copy's 1, is the group's.
         assert_eq!(out.flagged[..2], [false, true]);
         assert_eq!(out.suggested.get(1), Some(&0));
+        let why = out.reason(1).unwrap();
+        assert!(
+            why.contains("look-alikes outside the group are labelled 'c0'"),
+            "{why}"
+        );
     }
 
     /// An original (sample 0, class 0) and three copies relabelled 1,
@@ -329,6 +348,11 @@ mod tests {
         });
         assert_eq!(out.flagged[..4], [false, true, true, true]);
         assert_eq!(out.suggested.get(2), Some(&0));
+        let why = out.reason(2).unwrap();
+        assert!(
+            why.contains("1 labelled 'c0', fewer than any other label"),
+            "{why}"
+        );
         assert_eq!(fewest(&[1, 3]), Some(0));
         assert_eq!(fewest(&[2, 2]), None);
         assert_eq!(fewest(&[0, 4, 0]), None);
