@@ -176,10 +176,11 @@ fn fewest(own: &[usize]) -> Option<usize> {
 /// label: relabelling copies leaves the original's label in the group, and
 /// a flood outnumbers the original it copies (session 20: over the 1,211
 /// conflicting groups of 35 flood and mixed sets whose labels are not tied,
-/// the fewest label was the original's in every one, the look-alikes'
-/// vote below in 71 fewer — copies relabelled to a class the original
-/// looks like, z4201's coats copied as shirts). Otherwise its label is the one most of its members'
-/// neighbours outside any copy group carry (copies are no independent
+/// the fewest label was the original's in every one, where the
+/// look-alikes' vote missed it in 71 — copies relabelled to a class the
+/// original looks like, z4201's coats copied as shirts). Otherwise its
+/// label is the one most of its members' neighbours outside any copy
+/// group carry (copies are no independent
 /// witnesses, and floods of other sources may share a wrong label; the
 /// group's own labels break a tie or decide when it has no such
 /// neighbours) — among the group's own labels when they conflict, since

@@ -19,9 +19,9 @@
 //!   the `g`-looking images than an image of `a` is — that chance stays
 //!   below [`MAX_NEARER`] (0.5 for a random sample; the odd images of `a`
 //!   that happen to look like `g` lie nearer), or, for a group too small
-//!   for its chance to mean much, is neither above 0.5 nor below a
-//!   natural group's [`NATURAL_NEARER`] by more than chance at the
-//!   false-flag budget (one-sided Mann–Whitney tests: 31 sandals flipped
+//!   for its chance to mean much, is neither above 0.5 (at the fixed
+//!   [`VETO_LEVEL`]) nor below a natural group's [`NATURAL_NEARER`] by
+//!   more than chance at the budget (one-sided Mann–Whitney tests: 31 sandals flipped
 //!   to Shirt read 0.59, which a random sample of 31 reaches one time in
 //!   sixteen).
 //! - **it goes one way**: between classes that stay apart, odd images
@@ -37,8 +37,8 @@
 //! its embedding it still sits among the class it came from. Natural
 //! look-alikes (T-shirts that look like pullovers) are learnt as what they
 //! are labelled: a group whose members have more model neighbours carrying
-//! their label than the class they look like, beyond a fair coin at the
-//! budget (a sign test over the members), is not flagged; a flagged group's
+//! their label than the class they look like, beyond a fair coin at
+//! [`VETO_LEVEL`] (a sign test over the members), is not flagged; a flagged group's
 //! reason says how many of its members the model places among the class
 //! they look like. (So is a
 //! backdoor's carriers' group — the model learnt the trigger as the label;
@@ -74,7 +74,8 @@ pub const MAX_NEARER: f64 = 0.55;
 /// How much nearer natural look-alike groups lie (session 14: median
 /// 0.75 over the devzoo and draws 1000–1811). A group above
 /// [`MAX_NEARER`] is still a random sample when its chance is not above
-/// 0.5 beyond noise and is below this beyond noise, both at the budget.
+/// 0.5 beyond noise (at [`VETO_LEVEL`]) and is below this beyond noise
+/// (at the budget).
 /// Session 18, 136 sets: z2803 (31 sandals flipped to Shirt, 0.59) 0.20 →
 /// 0.86, z2305 0.04 → 0.29, z2710 0.75 → 0.82; 113 flags more that are
 /// poison, 13 more that are not (z1006 0.84 → 0.81: 11 T-shirts that look
