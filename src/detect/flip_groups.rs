@@ -85,7 +85,7 @@ pub const MAX_NEARER: f64 = 0.55;
 pub const NATURAL_NEARER: f64 = 0.75;
 /// The level of the two tests that withhold a group — it lies nearer to
 /// the images that look like its label than a random sample would
-/// ([`test_pair`]), the model learnt it as its label
+/// (`test_pair`), the model learnt it as its label
 /// ([`model_learnt_label`]) — fixed where they were measured, not the
 /// scan's false-flag budget: a looser budget must never flag fewer. Until
 /// session 20 they took the budget's level, and `--fdr 0.10` flagged none
