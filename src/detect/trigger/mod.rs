@@ -450,9 +450,10 @@ impl Findings {
     /// carriers point to the one found first.
     pub fn merge(&mut self, other: Findings) {
         let offset = self.triggers.len();
+        let overlaps = self.overlaps(&other.trigger_of, other.triggers.len());
         let mut to = Vec::with_capacity(other.triggers.len());
-        for (k, t) in other.triggers.into_iter().enumerate() {
-            match self.found_already(&other.trigger_of, k, t.class) {
+        for (t, overlap) in other.triggers.into_iter().zip(&overlaps) {
+            match self.found_already(overlap, t.class) {
                 Some(known) => to.push(known),
                 None => {
                     self.triggers.push(t);
@@ -461,33 +462,45 @@ impl Findings {
             }
         }
         for (i, t) in other.trigger_of.into_iter().enumerate() {
-            if let (None, Some(k)) = (self.trigger_of[i], t) {
-                self.trigger_of[i] = Some(to[k]);
+            let Some(&k) = t.and_then(|k| to.get(k)) else {
+                continue;
+            };
+            if self.trigger_of[i].is_none() {
+                self.trigger_of[i] = Some(k);
                 self.boxes[i] = other.boxes[i];
-                if to[k] < offset {
+                if k < offset {
                     // A carrier the first search missed joins its trigger.
-                    self.triggers[to[k]].carriers += 1;
+                    self.triggers[k].carriers += 1;
                 }
             }
         }
     }
 
-    /// The trigger of `class` among these that at least four in five of
-    /// the carriers of trigger `k` (by `trigger_of`) carry, if any.
-    fn found_already(&self, trigger_of: &[Option<usize>], k: usize, class: u32) -> Option<usize> {
-        let carriers: Vec<usize> = (0..trigger_of.len())
-            .filter(|&i| trigger_of[i] == Some(k))
-            .collect();
-        let mut known = vec![0usize; self.triggers.len()];
-        for &i in &carriers {
+    /// Per trigger of another search (`count` of them, carried as
+    /// `trigger_of` says): its carriers, and how many of them carry each
+    /// of these triggers — one pass over the samples.
+    fn overlaps(&self, trigger_of: &[Option<usize>], count: usize) -> Vec<(usize, Vec<usize>)> {
+        let mut out = vec![(0, vec![0; self.triggers.len()]); count];
+        for (i, t) in trigger_of.iter().enumerate() {
+            let Some((carriers, known)) = t.and_then(|k| out.get_mut(k)) else {
+                continue;
+            };
+            *carriers += 1;
             if let Some(j) = self.trigger_of[i] {
                 known[j] += 1;
             }
         }
+        out
+    }
+
+    /// The trigger of `class` among these that at least four in five of
+    /// another trigger's carriers carry (`(carriers, known)`, from
+    /// [`Self::overlaps`]), if any.
+    fn found_already(&self, (carriers, known): &(usize, Vec<usize>), class: u32) -> Option<usize> {
         (0..known.len())
             .filter(|&j| self.triggers[j].class == class)
             .max_by_key(|&j| known[j])
-            .filter(|&j| !carriers.is_empty() && known[j] * 5 >= carriers.len() * 4)
+            .filter(|&j| *carriers > 0 && known[j] * 5 >= carriers * 4)
     }
 }
 
