@@ -4,11 +4,12 @@
 //! distribution the **worst** poisoned set, the mean F1 and the flagged share
 //! on clean sets — the figures README's quality table quotes.
 //!
-//! Run: `cargo run --release --no-default-features --example evaluate [--reports DIR] [--fdr Q] [DIR…]`
+//! Run: `cargo run --release --no-default-features --example evaluate [--reports DIR] [--fdr Q] [--no-images] [DIR…]`
 //! (default: ../shared/devsets/*, every set in ../shared/devzoo/sets and
 //! sample_data). A folder holding set folders (e.g. a fresh `make_zoo.py`
 //! draw) may be given instead of each set. `--reports DIR` writes one
-//! `<set>.csv` per set (`id,flagged,score`) for `score_zoo.py`.
+//! `<set>.csv` per set (`id,flagged,score`) for `score_zoo.py`. `--no-images`
+//! scans the embeddings alone, as for a manifest without images.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,7 @@ fn main() -> anyhow::Result<()> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--reports" => reports = args.next().map(PathBuf::from),
+            "--no-images" => opts.use_images = false,
             "--fdr" => {
                 opts.fdr = args
                     .next()
