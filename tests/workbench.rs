@@ -90,6 +90,94 @@ fn opens_the_sample_with_a_queue_most_suspicious_first() {
 }
 
 #[test]
+fn u_queues_a_class_whole_flagged_first_then_the_rest_most_suspicious_first() {
+    let mut h = harness();
+    let (class, flagged_in_class, members) = {
+        let r = &h.state().loaded.as_ref().unwrap().report;
+        let class = r.labels[h.state().queue[0]];
+        let flagged = (0..r.ids.len())
+            .filter(|&i| r.labels[i] == class && r.flagged[i])
+            .count();
+        let members = r.labels.iter().filter(|&&c| c == class).count();
+        (class, flagged, members)
+    };
+    assert!(flagged_in_class > 0 && flagged_in_class < members);
+    h.state_mut().apply(Action::FilterClass(Some(class)));
+    h.step();
+    assert_eq!(h.state().queue.len(), flagged_in_class);
+    h.key_press(Key::U);
+    h.step();
+    {
+        let w = h.state();
+        let r = &w.loaded.as_ref().unwrap().report;
+        assert!(w.filter.unflagged);
+        assert_eq!(w.queue.len(), members, "every sample of the class");
+        assert!(w.queue.iter().all(|&i| r.labels[i] == class));
+        let (flagged, rest) = w.queue.split_at(flagged_in_class);
+        assert!(flagged.iter().all(|&i| r.flagged[i]), "flagged first");
+        assert!(rest.iter().all(|&i| !r.flagged[i]));
+        assert!(
+            rest.windows(2).all(|p| r.score[p[0]] >= r.score[p[1]]),
+            "then the unflagged, most suspicious first"
+        );
+    }
+    h.step();
+    h.get_by_label_contains(&format!("{members} in queue ({flagged_in_class} flagged"));
+    // The same key (or the Show drop-down) goes back to the flagged ones.
+    h.key_press(Key::U);
+    h.step();
+    assert!(!h.state().filter.unflagged);
+    assert_eq!(h.state().queue.len(), flagged_in_class);
+}
+
+#[test]
+fn an_empty_queue_offers_the_unflagged_samples_ranked_by_the_chosen_detector() {
+    let mut h = harness();
+    // A detector and a class it flags nothing in, though its scores there
+    // differ from sample to sample (so the ranking is seen).
+    let (quiet, class) = {
+        let r = &h.state().loaded.as_ref().unwrap().report;
+        let classes = 0..r.labels.iter().max().map_or(0, |&c| c + 1);
+        poisonlens::detect::detector_infos()
+            .filter_map(|d| r.detector(d.name).map(|s| (d.name, s)))
+            .flat_map(|(d, s)| classes.clone().map(move |c| (d, s, c)))
+            .find(|&(_, s, c)| {
+                let of_c: Vec<usize> = (0..r.ids.len()).filter(|&i| r.labels[i] == c).collect();
+                let lo = of_c
+                    .iter()
+                    .map(|&i| s.score[i])
+                    .fold(f32::INFINITY, f32::min);
+                let hi = of_c.iter().map(|&i| s.score[i]).fold(0.0, f32::max);
+                of_c.iter().all(|&i| !s.flagged[i]) && hi > lo
+            })
+            .map(|(d, _, c)| (d, c))
+            .expect("a detector that flags nothing in some class")
+    };
+    h.state_mut().apply(Action::FilterDetector(Some(quiet)));
+    h.state_mut().apply(Action::FilterClass(Some(class)));
+    h.step();
+    h.step();
+    assert!(h.state().queue.is_empty());
+    h.get_by_label("The queue is empty: nothing flagged matches the filter.");
+    h.get_by_label_contains("Show unflagged samples too")
+        .click();
+    h.step();
+    let w = h.state();
+    let r = &w.loaded.as_ref().unwrap().report;
+    let d = r.detector(quiet).unwrap();
+    let members = r.labels.iter().filter(|&&c| c == class).count();
+    assert_eq!(w.queue.len(), members);
+    assert!(
+        w.queue.windows(2).all(|p| d.score[p[0]] >= d.score[p[1]]),
+        "ranked by {quiet}'s own score"
+    );
+    assert!(
+        w.queue.windows(2).any(|p| d.score[p[0]] > d.score[p[1]]),
+        "a ranking, not a tie"
+    );
+}
+
+#[test]
 fn the_queue_keeps_the_current_row_in_view_however_far_it_moves() {
     // Sixty presses in one frame (a held key, a fast hand) move the cursor
     // past every row laid out; the list still scrolls to it.

@@ -442,13 +442,15 @@ impl Workbench {
             return;
         };
         let r = &l.report;
-        // A detector that has not finished yet flags nothing (so far).
+        // A detector that has not finished yet flags nothing (so far), and
+        // has no scores to rank unflagged samples by.
         let det = self.state.filter.detector.map(|d| r.detector(d));
+        let unflagged = self.state.filter.unflagged;
         let mut q: Vec<usize> = (0..r.ids.len())
             .filter(|&i| match det {
-                Some(Some(d)) => d.flagged[i],
+                Some(Some(d)) => unflagged || d.flagged[i],
                 Some(None) => false,
-                None => r.flagged[i],
+                None => unflagged || r.flagged[i],
             })
             .filter(|&i| self.state.filter.class.is_none_or(|c| r.labels[i] == c))
             .filter(|&i| {
@@ -465,7 +467,16 @@ impl Workbench {
                     || Some(i) == current
             })
             .collect();
-        q.sort_by(|&a, &b| r.score[b].total_cmp(&r.score[a]).then(a.cmp(&b)));
+        // Flagged samples first; with unflagged ones shown and a detector
+        // chosen, ranked by that detector's own score.
+        let rank = |i: usize| match det {
+            Some(Some(d)) if unflagged => (d.flagged[i], d.score[i]),
+            _ => (r.flagged[i] || !unflagged, r.score[i]),
+        };
+        q.sort_by(|&a, &b| {
+            let ((fa, sa), (fb, sb)) = (rank(a), rank(b));
+            fb.cmp(&fa).then(sb.total_cmp(&sa)).then(a.cmp(&b))
+        });
         self.state.queue = q;
         self.state.cursor = current
             .and_then(|c| self.state.queue.iter().position(|&i| i == c))
@@ -561,6 +572,10 @@ impl Workbench {
             }
             Action::FilterDecision(d) => {
                 self.state.filter.decision = d;
+                self.rebuild_queue();
+            }
+            Action::FilterUnflagged(u) => {
+                self.state.filter.unflagged = u;
                 self.rebuild_queue();
             }
             Action::ColorBy(c) => self.state.color_by = c,
@@ -720,6 +735,9 @@ impl Workbench {
             }
             Command::SignOff => self.apply(Action::OpenSignoff { sign: true }),
             Command::ToggleTrigger => self.state.show_trigger = !self.state.show_trigger,
+            Command::ToggleUnflagged => {
+                self.apply(Action::FilterUnflagged(!self.state.filter.unflagged));
+            }
             Command::Help => self.state.show_help = !self.state.show_help,
             Command::RelabelPicker => {
                 self.panels.picker = match self.panels.picker {

@@ -33,6 +33,8 @@ pub enum Command {
     SignOff,
     /// Show or hide the suspected trigger box over the image.
     ToggleTrigger,
+    /// Show samples no detector flagged in the queue too, or only flagged ones.
+    ToggleUnflagged,
     /// Close the window (decisions on their way to disk are finished
     /// first: the writer thread is joined).
     Quit,
@@ -173,6 +175,13 @@ pub fn bindings() -> Vec<Binding> {
             description: "Show or hide the suspected trigger over the image",
         },
         Binding {
+            command: Command::ToggleUnflagged,
+            keys: vec![plain(Key::U)],
+            label: "Unflagged samples in the queue",
+            menu: Some(Menu::View),
+            description: "Queue every sample the filter holds, flagged or not, most suspicious first (past the false-flag budget: most unflagged ones are clean), or only the flagged ones",
+        },
+        Binding {
             command: Command::SignOff,
             keys: vec![KeyboardShortcut::new(Modifiers::COMMAND, Key::E)],
             label: "Sign off…",
@@ -261,6 +270,14 @@ pub fn menu_button(ui: &mut egui::Ui, b: &Binding) -> bool {
     ui.add(egui::Button::new(b.label).shortcut_text(shortcut))
         .on_hover_text(b.description)
         .clicked()
+}
+
+/// A command's description, for tooltips of the controls that do the same.
+pub fn command_description(command: Command) -> &'static str {
+    bindings()
+        .into_iter()
+        .find(|b| b.command == command)
+        .map_or("", |b| b.description)
 }
 
 /// Text of a command's first shortcut, e.g. "Ctrl+Z".

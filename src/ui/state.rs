@@ -70,6 +70,8 @@ pub enum Action {
     FilterClass(Option<u32>),
     /// Only show samples with this decision state.
     FilterDecision(DecisionFilter),
+    /// Show samples no detector flagged in the queue too (or only flagged ones).
+    FilterUnflagged(bool),
     /// Change the scatter colouring.
     ColorBy(ColorBy),
     /// Apply a decision to many samples at once (one undo step).
@@ -225,6 +227,10 @@ pub struct QueueFilter {
     pub decision: DecisionFilter,
     /// Only this (class, activation group).
     pub cluster: Option<(u32, u8)>,
+    /// Samples no detector flagged too, most suspicious first: a class or a
+    /// cluster-map group stepped through whole, past the false-flag budget
+    /// (`u`).
+    pub unflagged: bool,
 }
 
 /// What the window shows: the open dataset and its review, the queue and

@@ -1,6 +1,8 @@
-//! The triage queue: flagged samples, most suspicious first, with filters.
+//! The triage queue: flagged samples, most suspicious first, with filters
+//! (and, asked for, the samples no detector flagged after them).
 
 use super::super::ScanState;
+use super::super::commands::{Command, command_description};
 use super::super::state::{Action, DecisionFilter, State};
 use crate::review::Decision;
 
@@ -65,12 +67,34 @@ pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                     }
                 }
             });
+            let shown = if w.filter.unflagged {
+                "every sample"
+            } else {
+                "flagged"
+            };
+            super::combo_row(ui, "Show", shown, |ui| {
+                for (unflagged, name) in [(false, "flagged"), (true, "every sample")] {
+                    if ui
+                        .selectable_label(w.filter.unflagged == unflagged, name)
+                        .on_hover_text(command_description(Command::ToggleUnflagged))
+                        .clicked()
+                    {
+                        actions.push(Action::FilterUnflagged(unflagged));
+                    }
+                }
+            });
             budget(w, ui, actions);
         });
     ui.label(egui::RichText::new(&l.budget_note).small());
     scan_line(w, ui, actions);
+    let flagged = if w.filter.unflagged {
+        let n = w.queue.iter().filter(|&&i| l.report.flagged[i]).count();
+        format!(" ({n} flagged; dim rows: flagged by none)")
+    } else {
+        String::new()
+    };
     ui.label(format!(
-        "{} in queue · {} of {}",
+        "{} in queue{flagged} · {} of {}",
         w.queue.len(),
         (w.cursor + 1).min(w.queue.len()),
         w.queue.len()
@@ -101,7 +125,10 @@ pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 _ => l.dataset.classes[r.labels[i] as usize].clone(),
             };
             let text = format!("{mark}{:<10} {label:<12} {:.2}", r.ids[i], r.score[i]);
-            let resp = ui.selectable_label(pos == w.cursor, egui::RichText::new(text).monospace());
+            // Samples no detector flagged (shown with "every sample") read dim.
+            let text = egui::RichText::new(text).monospace();
+            let text = if r.flagged[i] { text } else { text.weak() };
+            let resp = ui.selectable_label(pos == w.cursor, text);
             if resp.clicked() {
                 actions.push(Action::Select(i));
             }

@@ -15,11 +15,25 @@ pub fn show(w: &State, own: &mut super::PanelState, ui: &mut egui::Ui, actions: 
         ui.add(
             egui::Label::new(if scanning {
                 "Nothing flagged yet: the scan is running, and flags join the queue as each detector finishes. Click a point in the view to look at any sample."
+            } else if w.filter.unflagged {
+                "The queue is empty: no sample matches the filter."
             } else {
                 "The queue is empty: nothing flagged matches the filter."
             })
             .wrap(),
         );
+        if !scanning && !w.filter.unflagged && w.loaded.is_some() {
+            let key = shortcut_text(ui.ctx(), Command::ToggleUnflagged);
+            if ui
+                .add(egui::Button::new("Show unflagged samples too").shortcut_text(key))
+                .on_hover_text(super::super::commands::command_description(
+                    Command::ToggleUnflagged,
+                ))
+                .clicked()
+            {
+                actions.push(Action::FilterUnflagged(true));
+            }
+        }
         return;
     };
     let ctx = ui.ctx().clone();
@@ -119,9 +133,17 @@ pub fn show(w: &State, own: &mut super::PanelState, ui: &mut egui::Ui, actions: 
     let l = w.loaded.as_ref().expect("checked above");
     let r = &l.report;
     ui.separator();
-    ui.strong("Why it was flagged");
     if r.reasons[i].is_empty() {
-        ui.label("Not flagged.");
+        // Reached from a click in the view or the queue's "every sample".
+        ui.strong("Not flagged");
+        ui.add(
+            egui::Label::new(
+                "No detector's evidence reached its bar: the detector scores below say how near each came (0.5 is a detector's bar).",
+            )
+            .wrap(),
+        );
+    } else {
+        ui.strong("Why it was flagged");
     }
     for reason in r.reasons[i].split("; ").filter(|s| !s.is_empty()) {
         ui.label(format!("• {reason}"));
