@@ -4,8 +4,9 @@
 //! DIR) is opened as a user opens it — `Workbench::new` on the path, then
 //! frames as the window draws them — and reports when the first frame with
 //! every sample in the embedding view was drawn, when each detector's flags
-//! reached the queue, when the whole scan was in, and the process's peak
-//! memory. A second open of the same data reads the stored scan.
+//! reached the queue, when the whole scan was in, how long queueing every
+//! sample (`u`) takes, and the process's peak memory. A second open of the
+//! same data reads the stored scan.
 //!
 //! Run: `cargo run --release --example bench_first_picture [N D] [DIR]`
 //! (default 1,000,000 × 64 in `/tmp/poisonlens-bench-N-D`).
@@ -16,7 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
-use poisonlens::ui::{ScanState, Settings, Workbench};
+use poisonlens::ui::{Action, ScanState, Settings, Workbench};
 
 fn main() {
     let (n, d) = common::sizes_from_args(&[(1_000_000, 64)])[0];
@@ -101,6 +102,15 @@ fn open_and_watch(dir: &std::path::Path, state_dir: PathBuf) {
                         origin.short(),
                         l.report.flagged_count(),
                         h.state().queue.len()
+                    );
+                    // What `u` costs: every sample queued, ranked, on the
+                    // window's thread.
+                    let t = Instant::now();
+                    h.state_mut().apply(Action::FilterUnflagged(true));
+                    println!(
+                        "           every sample queued (u): {} in {:.0} ms",
+                        h.state().queue.len(),
+                        t.elapsed().as_secs_f64() * 1e3
                     );
                     return;
                 }
