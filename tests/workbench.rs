@@ -122,7 +122,9 @@ fn u_queues_a_class_whole_flagged_first_then_the_rest_most_suspicious_first() {
         );
     }
     h.step();
-    h.get_by_label_contains(&format!("{members} in queue ({flagged_in_class} flagged"));
+    h.get_by_label_contains(&format!(
+        "{members} in queue ({flagged_in_class} flagged; dim rows: not flagged)"
+    ));
     // The same key (or the Show drop-down) goes back to the flagged ones.
     h.key_press(Key::U);
     h.step();
@@ -175,6 +177,11 @@ fn an_empty_queue_offers_the_unflagged_samples_ranked_by_the_chosen_detector() {
         w.queue.windows(2).any(|p| d.score[p[0]] > d.score[p[1]]),
         "a ranking, not a tie"
     );
+    // Flagged, in the count and the dim rows, means flagged by the detector.
+    h.step();
+    h.get_by_label_contains(&format!(
+        "{members} in queue (0 flagged; dim rows: not flagged)"
+    ));
 }
 
 #[test]

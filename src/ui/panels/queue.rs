@@ -87,9 +87,12 @@ pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
         });
     ui.label(egui::RichText::new(&l.budget_note).small());
     scan_line(w, ui, actions);
+    // Flagged as the queue means it: by the chosen detector, or at all.
+    let chosen = w.filter.detector.and_then(|d| l.report.detector(d));
+    let is_flagged = |i: usize| chosen.map_or(l.report.flagged[i], |d| d.flagged[i]);
     let flagged = if w.filter.unflagged {
-        let n = w.queue.iter().filter(|&&i| l.report.flagged[i]).count();
-        format!(" ({n} flagged; dim rows: flagged by none)")
+        let n = w.queue.iter().filter(|&&i| is_flagged(i)).count();
+        format!(" ({n} flagged; dim rows: not flagged)")
     } else {
         String::new()
     };
@@ -125,9 +128,9 @@ pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
                 _ => l.dataset.classes[r.labels[i] as usize].clone(),
             };
             let text = format!("{mark}{:<10} {label:<12} {:.2}", r.ids[i], r.score[i]);
-            // Samples no detector flagged (shown with "every sample") read dim.
+            // Samples not flagged (shown with "every sample") read dim.
             let text = egui::RichText::new(text).monospace();
-            let text = if r.flagged[i] { text } else { text.weak() };
+            let text = if is_flagged(i) { text } else { text.weak() };
             let resp = ui.selectable_label(pos == w.cursor, text);
             if resp.clicked() {
                 actions.push(Action::Select(i));
