@@ -176,6 +176,60 @@ fn cli_scan_writes_every_report_format() {
 }
 
 #[test]
+fn a_scan_without_images_says_what_it_could_not_do() {
+    // --no-images on a dataset with images: a warning on stderr and in the
+    // report, naming the option.
+    let out = tempfile::tempdir().unwrap();
+    let report = out.path().join("r.json");
+    let o = Command::new(env!("CARGO_BIN_EXE_poisonlens"))
+        .args(["scan", "--no-images", "--no-cache"])
+        .arg(sample())
+        .arg("--out")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: no images were read (--no-images): the trigger and fixed-pattern searches did not run"),
+        "{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("no images were read"))
+    );
+    // With images read, no such warning.
+    let o = scan_sample_cli(&["--no-cache"], &report);
+    assert!(o.status.success());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert!(
+        !json["warnings"].to_string().contains("no images"),
+        "{}",
+        json["warnings"]
+    );
+    // A dataset that names no image files says so instead.
+    let ds = poisonlens::dataset::Dataset::in_memory(
+        (0..40).map(|i| i.to_string()).collect(),
+        (0..40).map(|i| i % 2).collect(),
+        vec!["a".into(), "b".into()],
+        poisonlens::linalg::Matrix::new(40, 2, (0..80).map(|k| k as f32).collect()),
+    );
+    let r = poisonlens::detect::scan(&ds, &Default::default(), &|_, _| {}).unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.starts_with("the dataset names no image files")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
 fn cli_scan_states_its_false_flag_budget() {
     let out = tempfile::tempdir().unwrap();
     let report = out.path().join("r.json");

@@ -768,6 +768,31 @@ fn dropping_a_dataset_onto_the_window_opens_it() {
 }
 
 #[test]
+fn a_dataset_without_images_says_what_its_scan_could_not_do() {
+    let d = tiny_dataset();
+    let mut w = Workbench::new(d.path().to_path_buf(), vec![], settings());
+    w.wait_for_job();
+    let notice = w.notice.clone().unwrap_or_default();
+    assert!(
+        notice.contains(
+            "the dataset names no image files: the trigger and fixed-pattern searches did not run"
+        ),
+        "{notice:?}"
+    );
+    // The bundled sample, whose images are read, says nothing of the kind.
+    let h = harness();
+    assert!(
+        !h.state()
+            .notice
+            .clone()
+            .unwrap_or_default()
+            .contains("image files"),
+        "{:?}",
+        h.state().notice
+    );
+}
+
+#[test]
 fn an_image_that_cannot_be_decoded_shows_the_reason() {
     let d = tempfile::tempdir().unwrap();
     let mut m = String::from("id,label,path,emb_0,emb_1\n");
@@ -797,7 +822,12 @@ fn an_image_that_cannot_be_decoded_shows_the_reason() {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    // The placeholder names the file's problem; the window keeps working.
+    // The scan's notice names the unreadable file; once dismissed, the
+    // placeholder names its problem; the window keeps working.
+    let notice = h.state().notice.clone().unwrap_or_default();
+    assert!(notice.contains("5.png"), "{notice}");
+    h.state_mut().apply(Action::DismissNotice);
+    h.step();
     h.get_by_label_contains("cannot decode image");
     h.key_press(Key::X);
     h.step();
@@ -1009,7 +1039,8 @@ fn reopening_a_changed_dataset_warns_in_the_window() {
         w
     };
     let mut w = open();
-    assert!(w.notice.is_none(), "{:?}", w.notice);
+    let first = w.notice.clone().unwrap_or_default();
+    assert!(!first.contains("the dataset changed"), "{first}");
     w.apply(Action::Batch(vec![3], Decision::Exclude));
     drop(w);
     assert!(d.path().join("manifest.review.sqlite").exists());

@@ -72,6 +72,20 @@ pub struct ScanOptions {
     pub model: Option<Arc<Model>>,
 }
 
+/// What a scan that read no images cannot do (`had_files`: the dataset
+/// names image files, `--no-images` left them unread): said in the report,
+/// so empty trigger columns are not read as "no backdoor".
+pub fn without_images(had_files: bool) -> String {
+    let why = if had_files {
+        "no images were read (--no-images)"
+    } else {
+        "the dataset names no image files"
+    };
+    format!(
+        "{why}: the trigger and fixed-pattern searches did not run, near-copies are judged in the embeddings alone, a class split's suspect group is its smaller one and the label check has no look-alikes to calibrate against — backdoors and clean-label poison go unfound, and more clean samples are flagged (README: Embeddings alone)"
+    )
+}
+
 /// Default false-flag budget ([`ScanOptions::fdr`]).
 pub const DEFAULT_FDR: f64 = 0.05;
 
@@ -389,7 +403,10 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
             note_unreadable(ds, &d, &mut warnings);
             (None, d)
         }
-        None => (None, Vec::new()),
+        None => {
+            warnings.push(without_images(ds.paths.is_some()));
+            (None, Vec::new())
+        }
     };
     let reduce = |m: &Matrix| {
         progress("reducing dimensions", 0.0);

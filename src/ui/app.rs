@@ -253,6 +253,27 @@ impl Workbench {
             self.state.error = Some(format!("The scan stopped: {e}"));
         }
         l.take_scan(r);
+        // What the scan could not do (no images, unreadable files) is said
+        // once it is in, beside any note from opening.
+        let said = self.state.notice.clone().unwrap_or_default();
+        let news: Vec<&String> = l
+            .report
+            .warnings
+            .iter()
+            .filter(|w| !said.contains(w.as_str()))
+            .collect();
+        if !news.is_empty() {
+            let news = news
+                .iter()
+                .map(|w| w.as_str())
+                .collect::<Vec<_>>()
+                .join("\n");
+            self.state.notice = Some(if said.is_empty() {
+                news
+            } else {
+                format!("{said}\n{news}")
+            });
+        }
         self.state.report_generation += 1;
         self.rebuild_queue_as_it_grows();
     }

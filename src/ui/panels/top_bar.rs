@@ -41,21 +41,26 @@ pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             actions.push(Action::Cancel);
         }
     });
+    // The button comes first and the text wraps after it: a long message
+    // (what a scan without images could not do) is read whole and can
+    // always be dismissed.
     if let Some(n) = &w.notice {
-        ui.horizontal(|ui| {
-            // Not a warning: news (an export written, where the review is kept).
-            ui.strong(n);
+        ui.horizontal_wrapped(|ui| {
             if ui.small_button("OK").clicked() {
                 actions.push(Action::DismissNotice);
             }
+            // Not a warning: news (an export written, where the review is kept).
+            ui.add(egui::Label::new(egui::RichText::new(n).strong()).wrap());
         });
     }
     if let Some(e) = &w.error {
-        ui.horizontal(|ui| {
-            ui.colored_label(ui.visuals().error_fg_color, format!("Problem: {e}"));
+        ui.horizontal_wrapped(|ui| {
             if ui.small_button("Dismiss").clicked() {
                 actions.push(Action::DismissError);
             }
+            let text =
+                egui::RichText::new(format!("Problem: {e}")).color(ui.visuals().error_fg_color);
+            ui.add(egui::Label::new(text).wrap());
         });
     }
 }
