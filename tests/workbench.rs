@@ -779,6 +779,15 @@ fn a_dataset_without_images_says_what_its_scan_could_not_do() {
         ),
         "{notice:?}"
     );
+    // Dismissed, it is not raised again by a rescan with another budget.
+    w.apply(Action::DismissNotice);
+    w.set_fdr(0.10);
+    w.wait_for_job();
+    assert!(matches!(
+        w.loaded.as_ref().unwrap().scan,
+        ScanState::Done(_)
+    ));
+    assert!(w.notice.is_none(), "{:?}", w.notice);
     // The bundled sample, whose images are read, says nothing of the kind.
     let h = harness();
     assert!(

@@ -254,20 +254,17 @@ impl Workbench {
         }
         l.take_scan(r);
         // What the scan could not do (no images, unreadable files) is said
-        // once it is in, beside any note from opening.
+        // once it is in, beside any note from opening — once per dataset.
         let said = self.state.notice.clone().unwrap_or_default();
-        let news: Vec<&String> = l
+        let news: Vec<String> = l
             .report
             .warnings
             .iter()
-            .filter(|w| !said.contains(w.as_str()))
+            .filter(|w| l.warned.insert(w.to_string()))
+            .cloned()
             .collect();
         if !news.is_empty() {
-            let news = news
-                .iter()
-                .map(|w| w.as_str())
-                .collect::<Vec<_>>()
-                .join("\n");
+            let news = news.join("\n");
             self.state.notice = Some(if said.is_empty() {
                 news
             } else {

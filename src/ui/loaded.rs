@@ -49,6 +49,9 @@ pub struct Loaded {
     pub budget_note: String,
     /// The user's model, loaded and checked at open; the scan embeds with it.
     pub model: Option<Arc<Model>>,
+    /// Scan warnings already put before the user for this dataset: a
+    /// rescan (another budget) does not raise a dismissed one again.
+    pub warned: std::collections::BTreeSet<String>,
 }
 
 /// Where the scan of the open dataset stands.
@@ -221,6 +224,7 @@ pub fn open(
         saver: super::saver::Saver::start(writer),
         cluster_rows: Vec::new(),
         model,
+        warned: Default::default(),
     })
 }
 

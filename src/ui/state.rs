@@ -253,7 +253,8 @@ pub struct State {
     /// The last failure, shown in plain words until dismissed.
     pub error: Option<String>,
     /// Something to know that is not a failure (where the review is kept,
-    /// the dataset changed under the review, an export finished).
+    /// the dataset changed under the review, an export finished, what the
+    /// scan could not do).
     pub notice: Option<String>,
     /// What the last key did not do (no suggestion to accept; the sample
     /// changed under the user): shown in the status line until the next

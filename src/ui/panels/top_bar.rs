@@ -49,7 +49,8 @@ pub fn show(w: &State, ui: &mut egui::Ui, actions: &mut Vec<Action>) {
             if ui.small_button("OK").clicked() {
                 actions.push(Action::DismissNotice);
             }
-            // Not a warning: news (an export written, where the review is kept).
+            // Not a failure: news (an export written, where the review is
+            // kept) or what the scan could not do.
             ui.add(egui::Label::new(egui::RichText::new(n).strong()).wrap());
         });
     }
