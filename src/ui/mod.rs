@@ -8,6 +8,7 @@ pub mod commands;
 pub mod dialogs;
 mod loaded;
 mod panels;
+pub mod pool;
 pub mod saver;
 pub mod scatter_view;
 mod signoff;

@@ -135,7 +135,10 @@ pub fn show(
                     Some(c) if c.key == key => c.texture,
                     other => {
                         let sorted = spatially_sorted(&ctx, cache_id, input);
-                        let img = density_raster(&sorted.0, &sorted.1, input.colors, &b, size);
+                        let colors = input.colors;
+                        let img = super::pool::on_window_threads(|| {
+                            density_raster(&sorted.0, &sorted.1, colors, &b, size)
+                        });
                         let texture = match other {
                             Some(mut c) => {
                                 c.texture.set(img, TextureOptions::NEAREST);
@@ -403,7 +406,9 @@ fn spatially_sorted(ctx: &egui::Context, cache_id: egui::Id, input: &ScatterInpu
     let (sx, sy) = (255.0 / (x1 - x0).max(1e-30), 255.0 / (y1 - y0).max(1e-30));
     let cell = |p: &[f32; 2]| (((p[1] - y0) * sy) as u32) << 8 | ((p[0] - x0) * sx) as u32;
     let mut order: Vec<u32> = (0..input.points.len() as u32).collect();
-    order.par_sort_unstable_by_key(|&i| cell(&input.points[i as usize]));
+    super::pool::on_window_threads(|| {
+        order.par_sort_unstable_by_key(|&i| cell(&input.points[i as usize]));
+    });
     let pts = order.iter().map(|&i| input.points[i as usize]).collect();
     let grp = order.iter().map(|&i| input.group[i as usize]).collect();
     let sorted: Sorted = std::sync::Arc::new((pts, grp, [x0, y0, x1, y1]));

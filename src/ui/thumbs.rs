@@ -56,7 +56,7 @@ impl Thumbs {
             } else {
                 self.cache.insert(i, Thumb::Loading);
                 let (ds, tx, ctx) = (Arc::clone(&self.dataset), self.tx.clone(), ctx.clone());
-                rayon::spawn(move || {
+                super::pool::spawn_on_window_threads(move || {
                     let r = images::load(&ds, i).map_err(|e| e.to_string()).map(|img| {
                         let rgba = img.to_rgba8();
                         ColorImage::from_rgba_unmultiplied(
