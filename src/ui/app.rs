@@ -255,7 +255,6 @@ impl Workbench {
         l.take_scan(r);
         // What the scan could not do (no images, unreadable files) is said
         // once it is in, beside any note from opening — once per dataset.
-        let said = self.state.notice.clone().unwrap_or_default();
         let news: Vec<String> = l
             .report
             .warnings
@@ -265,10 +264,9 @@ impl Workbench {
             .collect();
         if !news.is_empty() {
             let news = news.join("\n");
-            self.state.notice = Some(if said.is_empty() {
-                news
-            } else {
-                format!("{said}\n{news}")
+            self.state.notice = Some(match self.state.notice.take() {
+                Some(said) => format!("{said}\n{news}"),
+                None => news,
             });
         }
         self.state.report_generation += 1;

@@ -272,19 +272,19 @@ pub fn menu_button(ui: &mut egui::Ui, b: &Binding) -> bool {
         .clicked()
 }
 
+/// The table's row for `command`.
+fn binding_of(command: Command) -> Option<Binding> {
+    bindings().into_iter().find(|b| b.command == command)
+}
+
 /// A command's description, for tooltips of the controls that do the same.
 pub fn command_description(command: Command) -> &'static str {
-    bindings()
-        .into_iter()
-        .find(|b| b.command == command)
-        .map_or("", |b| b.description)
+    binding_of(command).map_or("", |b| b.description)
 }
 
 /// Text of a command's first shortcut, e.g. "Ctrl+Z".
 pub fn shortcut_text(ctx: &egui::Context, command: Command) -> String {
-    bindings()
-        .into_iter()
-        .find(|b| b.command == command)
+    binding_of(command)
         .and_then(|b| b.keys.first().map(|k| key_text(ctx, k)))
         .unwrap_or_default()
 }

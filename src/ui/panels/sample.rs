@@ -1,7 +1,7 @@
 //! The current sample: image (pixel-exact when enlarged), why it was flagged,
 //! the suggestion, metadata, neighbours, and the decision buttons.
 
-use super::super::commands::{Command, shortcut_text};
+use super::super::commands::{Command, command_description, shortcut_text};
 use super::super::state::{Action, State};
 use crate::review::{Decision, describe};
 
@@ -26,9 +26,7 @@ pub fn show(w: &State, own: &mut super::PanelState, ui: &mut egui::Ui, actions: 
             let key = shortcut_text(ui.ctx(), Command::ToggleUnflagged);
             if ui
                 .add(egui::Button::new("Show unflagged samples too").shortcut_text(key))
-                .on_hover_text(super::super::commands::command_description(
-                    Command::ToggleUnflagged,
-                ))
+                .on_hover_text(command_description(Command::ToggleUnflagged))
                 .clicked()
             {
                 actions.push(Action::FilterUnflagged(true));
