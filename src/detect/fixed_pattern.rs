@@ -706,7 +706,7 @@ mod tests {
             bottom_rows > 10.0 && top_rows == 0.0,
             "{top_rows} {bottom_rows}"
         );
-        let hits = t.score(&stack);
+        let hits = t.score(&stack, &labels);
         assert!(carriers.iter().all(|&i| hits[i].score >= 0.5));
         assert!(hits[0].score < 0.5 && hits[1].score < 0.5);
     }

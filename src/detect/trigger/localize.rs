@@ -60,6 +60,11 @@ pub struct Blend {
     pub median: f32,
     /// 1.4826 × median absolute deviation.
     pub spread: f32,
+    /// Median and robust spread of the rest of the group's class: an image
+    /// of that class carries the pattern only when it stands out from its
+    /// own class too (its shape alone can lie far along the direction from
+    /// the other classes' median).
+    pub class_spread: Option<(f32, f32)>,
     /// z above which an image carries the pattern.
     pub threshold: f32,
     /// Share of the mean difference's energy in fine detail.
@@ -575,12 +580,15 @@ fn find_blend(
     };
     let group_z = held_out_z(&halves[0], &halves[1]).min(held_out_z(&halves[1], &halves[0]));
     let (median, spread) = reference_spread(stack, reference, &center, &direction);
+    let class_spread =
+        (!rest.is_empty()).then(|| reference_spread(stack, rest, &center, &direction));
     let blend = (share >= 0.2 && group_z >= 6.0).then(|| Blend {
         threshold: (group_z / 2.0).max(4.0),
         direction,
         center,
         median,
         spread,
+        class_spread,
         detail: share,
         group_z,
     });
