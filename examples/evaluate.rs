@@ -4,12 +4,14 @@
 //! distribution the **worst** poisoned set, the mean F1 and the flagged share
 //! on clean sets — the figures README's quality table quotes.
 //!
-//! Run: `cargo run --release --no-default-features --example evaluate [--reports DIR] [--fdr Q] [--no-images] [DIR…]`
+//! Run: `cargo run --release --no-default-features --example evaluate [--reports DIR] [--fdr Q] [--no-images] [--no-embeddings] [DIR…]`
 //! (default: ../shared/devsets/*, every set in ../shared/devzoo/sets and
 //! sample_data). A folder holding set folders (e.g. a fresh `make_zoo.py`
 //! draw) may be given instead of each set. `--reports DIR` writes one
 //! `<set>.csv` per set (`id,flagged,score`) for `score_zoo.py`. `--no-images`
-//! scans the embeddings alone, as for a manifest without images.
+//! scans the embeddings alone, as for a manifest without images;
+//! `--no-embeddings` the images alone, as for an image folder without
+//! embeddings (the scan's own pixel features).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -35,10 +37,12 @@ fn main() -> anyhow::Result<()> {
     let mut dirs = Vec::new();
     let mut reports: Option<PathBuf> = None;
     let mut opts = ScanOptions::default();
+    let mut use_embeddings = true;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--reports" => reports = args.next().map(PathBuf::from),
             "--no-images" => opts.use_images = false,
+            "--no-embeddings" => use_embeddings = false,
             "--fdr" => {
                 opts.fdr = args
                     .next()
@@ -65,7 +69,11 @@ fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let mut suggestions = Vec::new();
     for dir in dirs {
-        let ds = Dataset::open(&dir, &OpenOptions::default())?;
+        let mut ds = Dataset::open(&dir, &OpenOptions::default())?;
+        if !use_embeddings {
+            ds.embeddings = None;
+            ds.embedding_source = poisonlens::dataset::EmbeddingSource::None;
+        }
         let truth = read_truth_kinds(&dir.join("truth.csv"))?;
         let poisoned: HashMap<String, bool> =
             truth.iter().map(|(k, (p, _))| (k.clone(), *p)).collect();

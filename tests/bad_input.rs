@@ -201,6 +201,38 @@ fn symlink_out_of_the_folder_is_refused_at_access() {
     assert!(poisonlens::dataset::images::load(&ds, 0).is_err());
 }
 
+/// Without embeddings the images are the features; when every one is
+/// refused (an image folder symlinked in from elsewhere), the error says
+/// why, naming the first sample, its row and its file — not only that no
+/// image was readable.
+#[cfg(unix)]
+#[test]
+fn a_scan_without_embeddings_whose_images_are_all_refused_says_why() {
+    let outside = tempfile::tempdir().unwrap();
+    for k in 0..4 {
+        png(outside.path(), &format!("{k}.png"), 40 * k as u8);
+    }
+    let d = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(outside.path(), d.path().join("images")).unwrap();
+    let p = write(
+        d.path(),
+        "m.csv",
+        "id,label,path\na,x,images/0.png\nb,y,images/1.png\nc,x,images/2.png\nd,y,images/3.png\n",
+    );
+    let ds = open(&p).unwrap();
+    let e = scan(&ds, &ScanOptions::default(), &|_, _| {})
+        .expect_err("nothing to scan")
+        .to_string();
+    for part in [
+        "none of the 4 images",
+        "sample 'a' (row 1)",
+        "0.png",
+        "outside the dataset folder",
+    ] {
+        assert!(e.contains(part), "{part}: {e}");
+    }
+}
+
 /// The dataset's folder is resolved once when it is opened: a folder
 /// reached through a symlink still serves its own files, and a folder
 /// symlinked inside it that leads out is still refused. Swapped after

@@ -215,7 +215,10 @@ fn the_stored_report_is_the_report() {
     let t = &back.triggers[0];
     let stack = back.images.as_ref().unwrap();
     let hits = |t: &poisonlens::detect::trigger::Trigger, s| -> Vec<bool> {
-        t.score(s).iter().map(|h| h.score >= 0.5).collect()
+        t.score(s, &report.labels)
+            .iter()
+            .map(|h| h.score >= 0.5)
+            .collect()
     };
     assert_eq!(
         hits(t, stack),

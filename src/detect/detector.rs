@@ -151,6 +151,12 @@ pub struct ScanContext<'a> {
     pub votes: &'a Votes,
     /// The model-independent second view of every image, when images were read.
     pub view: Option<&'a InputView>,
+    /// Whether `features` are the images' own pixel features (no embeddings
+    /// given): then `view` describes the same space and is no second
+    /// opinion — what a class's images look like is what they are grouped
+    /// by, so a check that needs the model and the images to disagree
+    /// cannot use it.
+    pub from_pixels: bool,
     /// Per-image digests (pixel hashes), empty when images were not read.
     pub digests: &'a [Result<ImageDigest, String>],
     /// The images at a common size, when read.

@@ -53,9 +53,19 @@ impl Detector for LabelFlip {
         &INFO
     }
     fn run(&self, ctx: &ScanContext) -> Evidence {
-        let looks = ctx
-            .view
-            .map(|v| (vote(ctx.features, &v.nb), v.valid.as_slice()));
+        // From pixel features the input view is the features' own space: no
+        // image's look is a second opinion, so none withholds a flag and the
+        // class's null is all its images (natives picked by the same view
+        // vote high by construction: 10% of clean sets were flagged).
+        let none_native = vec![false; ctx.len()];
+        let looks = ctx.view.map(|v| {
+            let valid = if ctx.from_pixels {
+                none_native.as_slice()
+            } else {
+                v.valid.as_slice()
+            };
+            (vote(ctx.features, &v.nb), valid)
+        });
         let looks = looks.as_ref().map(|(votes, valid)| Looks { votes, valid });
         let mut scores = flag(ctx.features, ctx.votes, looks, ctx.options.fdr);
         if let Some(view) = ctx.view {

@@ -412,6 +412,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
         progress("reducing dimensions", 0.0);
         Pca::fit(m, MAX_SCAN_DIMS).transform_matrix(m)
     };
+    let from_pixels = model_features.is_none() && ds.embeddings.is_none();
     let (matrix, feature_source) = match (model_features, &ds.embeddings, &ds.embedding_source) {
         (Some((m, source)), _, _) => (Arc::new(m), source),
         (None, Some(m), src) => (
@@ -438,7 +439,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
         (None, None, _) => match images::pixel_features(&digests) {
             Some(m) => {
                 warnings.push(
-                    "no embeddings given: using 16×16 grayscale pixel features, which are far weaker than a model's embeddings"
+                    "no embeddings given: using 16×16 grayscale pixel features, which are far weaker than a model's embeddings — a label is doubted only where its image is rarer for its class than the class's own look-alikes (labels flipped at random mostly go unfound) and class splits flag nothing; give embeddings or --model for those"
                         .into(),
                 );
                 (
@@ -449,7 +450,10 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
             None => {
                 return Err(Error::file(
                     &ds.source,
-                    "no embeddings (no embeddings.npy, 'embedding' column or emb_* columns) and no readable images to compute features from",
+                    format!(
+                        "no embeddings (no embeddings.npy, 'embedding' column or emb_* columns) and no readable images to compute features from{}",
+                        why_no_images(ds, &digests)
+                    ),
                 ));
             }
         },
@@ -501,6 +505,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
             neighbours: &nb,
             votes: &votes,
             view: view.as_ref(),
+            from_pixels,
             digests: &digests,
             images: images.as_deref(),
             predictions: predictions.as_ref(),
@@ -596,6 +601,23 @@ fn embed_with_model(
         e.digests,
         predictions.flatten(),
     ))
+}
+
+/// Why a dataset without embeddings has no images to describe, for its
+/// error: no images named, or the first image's own refusal (a folder of
+/// images symlinked in from elsewhere is refused image by image, and "no
+/// readable images" alone left the user guessing).
+fn why_no_images(ds: &Dataset, digests: &[Result<images::ImageDigest, String>]) -> String {
+    match digests.iter().position(Result::is_err) {
+        None => " (the manifest names no images)".to_string(),
+        Some(i) => format!(
+            ": none of the {} images could be read — the first, sample '{}' (row {}): {}",
+            digests.len(),
+            ds.ids[i],
+            i + 1,
+            digests[i].as_ref().err().map_or("", String::as_str)
+        ),
+    }
 }
 
 /// Warns of images that could not be read (they are scanned by their
