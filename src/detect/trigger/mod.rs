@@ -688,7 +688,7 @@ fn window_trigger(
     found: &windows::StampWindow,
 ) -> Option<(Trigger, Vec<Hit>)> {
     let name = &class_names[found.class as usize];
-    if found.significant {
+    if found.significant && holds_raw_pixels(stack, labels, found) {
         let t = Trigger::from_window(stack, labels, found, name);
         return Some((t, window_hits(labels.len(), found)));
     }
@@ -699,9 +699,58 @@ fn window_trigger(
     let others = other_classes_sample(labels, found.class);
     let t = localize::localize_patch(stack, &group, &rest, &others)
         .and_then(|loc| Trigger::from_localization(&loc, found.class, name))
-        .filter(|t| t.kind == TriggerKind::Patch)?;
+        .filter(|t| t.kind == TriggerKind::Patch && is_an_area(t.bbox))?;
     let hits = t.score(stack, labels);
     Some((t, hits))
+}
+
+/// Whether at least [`windows::MIN_COUNT`] of a window's holders in its
+/// class hold the same raw pixels there (at the first place each holds it):
+/// a pasted stamp's are identical in every carrier, while a natural texture
+/// that recurs at 8 levels varies below them — with few classes a class's
+/// own texture can recur in a hundred of its images, far beyond the other
+/// classes' exclusive windows (session 22: sandal straps in a Sneaker/Sandal
+/// set, a pullover's knit among shirts and T-shirts — 82–127 holders, one or
+/// two sharing raw pixels; every stamp found by its window in 307 zoo sets:
+/// all holders alike). A window that fails is tested as a lead.
+fn holds_raw_pixels(stack: &ImageStack, labels: &[u32], found: &windows::StampWindow) -> bool {
+    let (w, c, side) = (stack.width, stack.channels, windows::SIDE);
+    let mut seen: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+    for (i, at) in &found.holders {
+        let Some(&(x, y)) = at.first().filter(|_| labels[*i] == found.class) else {
+            continue;
+        };
+        let img = stack.image(*i);
+        let raw: Vec<u8> = (y..y + side)
+            .flat_map(|yy| &img[(yy * w + x) * c..(yy * w + x + side) * c])
+            .copied()
+            .collect();
+        let n = seen.entry(raw).or_default();
+        *n += 1;
+        if *n >= windows::MIN_COUNT {
+            return true;
+        }
+    }
+    false
+}
+
+/// Fewest pixels across a stamp a lead's holders may share (its box's
+/// shorter side). A lead is a 4×4 window that recurs exactly; what its
+/// holders share at one place that is a line one or two pixels thin is an
+/// edge of objects photographed the same way (a trouser's leg, a bag's top),
+/// which recurs exactly in the images of an aligned class — with ten classes
+/// the other classes hold such edges too and the specificity test refuses
+/// them, with two or three they are the class's own (session 22: 2- and
+/// 3-class subsets of the fresh draws had 1×3, 3×1, 5×1, 5×2 and 2×2
+/// "stamps" flag 15–190 clean images each). Every stamp a lead found in 307
+/// zoo sets was 3×3 or larger.
+pub const LEAD_MIN_SIDE: u32 = 3;
+
+/// Whether a box is at least [`LEAD_MIN_SIDE`] pixels across both ways.
+fn is_an_area(bbox: Option<[u32; 4]>) -> bool {
+    bbox.is_some_and(|[x0, y0, x1, y1]| {
+        x1 - x0 + 1 >= LEAD_MIN_SIDE && y1 - y0 + 1 >= LEAD_MIN_SIDE
+    })
 }
 
 /// Most share of the dataset a trigger may be carried by: a backdoor is
@@ -865,6 +914,46 @@ mod tests {
         let hits = t.score(&stack, &labels);
         let carried: Vec<usize> = (0..400).filter(|&i| hits[i].score >= 0.5).collect();
         assert_eq!(carried, carriers);
+    }
+
+    /// A window whose holders carry the same raw pixels is a pasted stamp;
+    /// one whose holders agree only at 8 levels (each pixel within its
+    /// level, no two images alike) is a texture, and is no stamp however
+    /// many images hold it.
+    #[test]
+    fn a_window_is_a_stamp_only_where_its_holders_share_raw_pixels() {
+        let (w, h, n) = (8usize, 8usize, 40usize);
+        let texture = |i: usize, p: usize| (64 + (i * 7 + p * 3) % 31) as u8;
+        let data: Vec<u8> = (0..n)
+            .flat_map(|i| (0..w * h).map(move |p| if i < 20 { 200 } else { texture(i, p) }))
+            .collect();
+        let stack = ImageStack::grey(w, h, data);
+        let labels = vec![0u32; n];
+        let window = |holders: std::ops::Range<usize>| windows::StampWindow {
+            hash: 1,
+            class: 0,
+            count: holders.len(),
+            outside: 0,
+            p_value: 1e-9,
+            example: (holders.start, 2, 2),
+            holders: holders.map(|i| (i, vec![(2, 2)])).collect(),
+            significant: true,
+        };
+        assert!(holds_raw_pixels(&stack, &labels, &window(0..20)));
+        assert!(!holds_raw_pixels(&stack, &labels, &window(20..40)));
+        // Holders of another class do not count.
+        let other: Vec<u32> = (0..n).map(|i| u32::from(i >= 2)).collect();
+        assert!(!holds_raw_pixels(&stack, &other, &window(0..20)));
+    }
+
+    /// A lead's stamp must be an area: a line one or two pixels thin is an
+    /// edge of aligned objects.
+    #[test]
+    fn a_lead_stamp_is_at_least_three_pixels_across_both_ways() {
+        assert!(is_an_area(Some([4, 4, 6, 6])));
+        assert!(!is_an_area(Some([27, 37, 27, 41])));
+        assert!(!is_an_area(Some([24, 0, 31, 1])));
+        assert!(!is_an_area(None));
     }
 
     /// Hits on the images in `on` (of `n`).

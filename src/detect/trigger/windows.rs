@@ -38,7 +38,7 @@ pub const SIDE: usize = 4;
 /// Share of a candidate's carriers that must be in one class.
 pub const EXCLUSIVE: f64 = 0.95;
 /// Fewest carriers worth testing (the tail fit starts here).
-const MIN_COUNT: usize = 3;
+pub const MIN_COUNT: usize = 3;
 /// Fewest carriers for a lead worth localizing.
 const LEAD_COUNT: usize = 5;
 /// Leads localized per class.
