@@ -92,10 +92,7 @@ fn a_scan_from_pixels_alone_does_not_flood_the_queue() {
     let q = quality(&r.ids, &r.flagged, &truth);
     assert!(q.fpr() <= 0.01, "{q:?}");
     let backdoor = truth_of_kind("backdoor");
-    let found = backdoor
-        .iter()
-        .filter(|id| r.flagged[r.ids.iter().position(|x| x == *id).unwrap()])
-        .count();
+    let found = flagged_among(&r, &backdoor);
     assert!(
         found * 10 >= backdoor.len() * 9,
         "{found} of {}",
@@ -103,6 +100,13 @@ fn a_scan_from_pixels_alone_does_not_flood_the_queue() {
     );
     let clusters = r.detector("activation_cluster").unwrap();
     assert!(!clusters.flagged.iter().any(|&f| f));
+}
+
+/// How many of `ids` the report flags.
+fn flagged_among(r: &poisonlens::detect::Report, ids: &[String]) -> usize {
+    ids.iter()
+        .filter(|id| r.flagged[r.ids.iter().position(|x| x == *id).unwrap()])
+        .count()
 }
 
 /// The sample's ids whose truth is `kind`.
@@ -129,16 +133,8 @@ fn scan_is_deterministic_and_finds_sample_poison() {
     // The sample's flips are plain in the embeddings; its 3×3 corner backdoor
     // is barely separated by the small model (see README), so only flips are
     // held to a recall bar here.
-    let truth = std::fs::read_to_string(sample().join("truth.csv")).unwrap();
-    let flips: Vec<&str> = truth
-        .lines()
-        .filter(|l| l.contains(",flip,"))
-        .map(|l| l.split(',').next().unwrap())
-        .collect();
-    let found = flips
-        .iter()
-        .filter(|id| a.flagged[a.ids.iter().position(|x| x == *id).unwrap()])
-        .count();
+    let flips = truth_of_kind("flip");
+    let found = flagged_among(&a, &flips);
     assert!(
         found * 10 >= flips.len() * 7,
         "found {found} of {} flips",
