@@ -24,6 +24,7 @@ pub mod fixed_pattern;
 pub mod flip_groups;
 pub mod gmm;
 pub mod graph;
+pub mod group_spill;
 pub mod input_view;
 pub mod label_flip;
 pub mod model_prediction;
@@ -520,6 +521,10 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
     // is on, which the clustering (run before the trigger search) could
     // only guess for images that look like their class.
     if !split_sides::side_with_carriers(&mut evidence, &f.labels, &f.class_names).is_empty() {
+        finished(&evidence);
+    }
+    // Clean images the split took along with a backdoor's carriers.
+    if group_spill::unflag_spill(&mut evidence, &f.matrix, &f.labels) > 0 {
         finished(&evidence);
     }
     // The full neighbour lists (k per sample) are done with: free them

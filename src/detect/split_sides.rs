@@ -80,7 +80,7 @@ fn flagged_class_members(split: &ClassSplit, labels: &[u32]) -> Vec<Vec<usize>> 
 }
 
 /// Per sample, whether a detector with trigger findings flagged it.
-fn trigger_carriers(evidence: &[Evidence], n: usize) -> Vec<bool> {
+pub(super) fn trigger_carriers(evidence: &[Evidence], n: usize) -> Vec<bool> {
     let mut carriers = vec![false; n];
     for e in evidence
         .iter()
