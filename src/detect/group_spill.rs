@@ -22,7 +22,7 @@
 use super::detector::{Detail, Evidence};
 use super::split_sides::trigger_carriers;
 use super::trigger::localize::MIN_GROUP;
-use crate::linalg::{Matrix, squared_distance};
+use crate::linalg::{Matrix, mean_of_rows, squared_distance};
 
 /// Unflags the activation group's members that carry no trigger and lie
 /// nearer their class's images outside the group than its trigger
@@ -79,16 +79,12 @@ fn spilled(features: &Matrix, labels: &[u32], flagged: &[bool], carriers: &[bool
     out
 }
 
-/// Mean of the rows `rows` of `m`.
+/// Mean of the rows `rows` of `m`, in the matrix's precision.
 fn mean_row(m: &Matrix, rows: &[usize]) -> Vec<f32> {
-    let mut sum = vec![0f64; m.cols];
-    for &i in rows {
-        for (s, &v) in sum.iter_mut().zip(m.row(i)) {
-            *s += f64::from(v);
-        }
-    }
-    let n = rows.len().max(1) as f64;
-    sum.iter().map(|&s| (s / n) as f32).collect()
+    mean_of_rows(m, rows.iter().copied())
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
 }
 
 #[cfg(test)]

@@ -253,13 +253,18 @@ pub fn squared_distance(a: &[f32], b: &[f32]) -> f32 {
 
 /// Column means in f64.
 pub fn column_means(x: &Matrix) -> Vec<f64> {
+    mean_of_rows(x, 0..x.rows)
+}
+
+/// Column means in f64 over the rows `rows` (a group's centre).
+pub fn mean_of_rows(x: &Matrix, rows: impl ExactSizeIterator<Item = usize>) -> Vec<f64> {
+    let n = rows.len().max(1) as f64;
     let mut m = vec![0.0f64; x.cols];
-    for i in 0..x.rows {
+    for i in rows {
         for (a, &v) in m.iter_mut().zip(x.row(i)) {
             *a += v as f64;
         }
     }
-    let n = x.rows.max(1) as f64;
     m.iter_mut().for_each(|v| *v /= n);
     m
 }
