@@ -333,10 +333,13 @@ pub fn digest_all(
 ) -> Vec<Result<ImageDigest, String>> {
     let done = std::sync::atomic::AtomicUsize::new(0);
     let side = trigger_side(ds.len());
+    let files = ds.files();
     (0..ds.len())
         .into_par_iter()
         .map(|i| {
-            let r = load(ds, i)
+            let r = files
+                .path(i)
+                .and_then(|p| decode_file(&p))
                 .map(|img| digest(&img, side))
                 .map_err(|e| e.to_string());
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

@@ -147,15 +147,19 @@ impl Dataset {
     /// Absolute, checked path of sample `i`'s file; refuses anything that
     /// resolves outside the dataset folder (symlinks included).
     pub fn file_path(&self, i: usize) -> Result<PathBuf> {
-        let rel = self
-            .paths
-            .as_ref()
-            .and_then(|p| p.get(i))
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| Error::Other(format!("sample '{}' has no file", self.ids[i])))?;
-        match &self.real_root {
-            Some(real_root) => paths::resolve_within(&self.root, real_root, rel),
-            None => paths::resolve_existing(&self.root, rel),
+        self.files().path(i)
+    }
+
+    /// Checked paths of many samples' files in one pass (every image of a
+    /// scan), each folder resolved once for the pass
+    /// ([`paths::FolderResolver`]); make one per pass, not one to keep.
+    pub fn files(&self) -> SampleFiles<'_> {
+        SampleFiles {
+            ds: self,
+            resolver: self
+                .real_root
+                .as_deref()
+                .map(|real| paths::FolderResolver::new(&self.root, real)),
         }
     }
 
@@ -266,4 +270,28 @@ pub(crate) fn check_embedding_values(
         }
     }
     Ok(())
+}
+
+/// Checked paths of a dataset's files for one pass ([`Dataset::files`]).
+pub struct SampleFiles<'a> {
+    ds: &'a Dataset,
+    resolver: Option<paths::FolderResolver<'a>>,
+}
+
+impl SampleFiles<'_> {
+    /// Absolute, checked path of sample `i`'s file, as
+    /// [`Dataset::file_path`] gives it.
+    pub fn path(&self, i: usize) -> Result<PathBuf> {
+        let ds = self.ds;
+        let rel = ds
+            .paths
+            .as_ref()
+            .and_then(|p| p.get(i))
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| Error::Other(format!("sample '{}' has no file", ds.ids[i])))?;
+        match &self.resolver {
+            Some(r) => r.resolve(rel),
+            None => paths::resolve_existing(&ds.root, rel),
+        }
+    }
 }

@@ -282,10 +282,12 @@ pub fn key(ds: &Dataset, opts: &ScanOptions) -> Result<[u8; 32], String> {
         (None, None) => h.update(b"no embeddings"),
     }
     if let (true, Some(paths)) = (opts.use_images || opts.model.is_some(), &ds.paths) {
+        let files = ds.files();
         let digests: Vec<String> = (0..paths.len())
             .into_par_iter()
             .map(|i| {
-                ds.file_path(i)
+                files
+                    .path(i)
                     .and_then(|p| sha256_file(&p))
                     .unwrap_or_else(|e| format!("unreadable: {e}"))
             })

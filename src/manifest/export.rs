@@ -63,6 +63,7 @@ pub fn build_record(
         .filter(|&i| review.final_label(i, ds.labels[i]).is_some())
         .collect();
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let files = ds.files();
     let hashes: Vec<std::result::Result<Option<String>, String>> = kept_idx
         .par_iter()
         .map(|&i| {
@@ -73,7 +74,8 @@ pub fn build_record(
             if path_of(i).is_none() {
                 return Ok(None);
             }
-            ds.file_path(i)
+            files
+                .path(i)
                 .and_then(|p| sha256_file(&p))
                 .map(Some)
                 .map_err(|e| format!("'{}' ({e})", ds.ids[i]))

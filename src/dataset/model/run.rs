@@ -9,8 +9,8 @@ use rayon::prelude::*;
 
 use super::Model;
 use super::prepare::prepare_into;
-use crate::dataset::Dataset;
 use crate::dataset::images::{self, ImageDigest};
+use crate::dataset::{Dataset, SampleFiles};
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
 
@@ -64,11 +64,12 @@ pub fn embed_all(
     let mut digests = Vec::new();
     let mut unreadable = Vec::new();
     let done = AtomicUsize::new(0);
+    let files = ds.files();
     for start in (0..n).step_by(chunk) {
         let end = (start + chunk).min(n);
         let decoded: Vec<Decoded> = (start..end)
             .into_par_iter()
-            .map(|i| decode(ds, i, model, digest_side))
+            .map(|i| decode(&files, i, model, digest_side))
             .collect();
         let ok: Vec<usize> = (start..end)
             .filter(|&i| decoded[i - start].prepared.is_ok())
@@ -124,8 +125,8 @@ pub fn embed_all(
 }
 
 /// Decodes sample `i` once: its digest (when asked) and the model's input.
-fn decode(ds: &Dataset, i: usize, model: &Model, digest_side: Option<u32>) -> Decoded {
-    match images::load(ds, i) {
+fn decode(files: &SampleFiles, i: usize, model: &Model, digest_side: Option<u32>) -> Decoded {
+    match files.path(i).and_then(|p| images::decode_file(&p)) {
         Ok(img) => {
             let mut prepared = Vec::with_capacity(model.input.values_per_image());
             prepare_into(&img, &model.input, &model.options, &mut prepared);
