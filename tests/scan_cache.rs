@@ -133,6 +133,26 @@ fn an_unchanged_dataset_reuses_its_scan_and_any_change_scans_again() {
     );
 }
 
+/// `--state-dir` naming a folder that does not exist yet: the scan makes
+/// it and stores its result there (it was left unstored, said in a note),
+/// and the next scan with it reuses the result.
+#[test]
+fn a_new_state_dir_is_made_and_holds_the_stored_scan() {
+    let (dir, data, home) = setup();
+    let state = dir.path().join("not/yet/there");
+    let args = ["--state-dir", state.to_str().unwrap()];
+    let first = scan_cli(&home, &data, &dir.path().join("1.csv"), &args);
+    assert!(stderr(&first).contains("stored in"), "{}", stderr(&first));
+    assert!(state.is_dir());
+    let again = scan_cli(&home, &data, &dir.path().join("2.csv"), &args);
+    assert!(
+        stderr(&again).contains("reused the stored scan"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(!data.join("manifest.review.scan").exists());
+}
+
 #[test]
 fn a_stored_result_written_or_edited_by_anyone_else_is_not_believed() {
     let (dir, data, home, out) = scanned_once();

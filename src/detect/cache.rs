@@ -148,6 +148,9 @@ impl ScanCache {
         let nth = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = dir.join(format!(".{name}.{}-{nth}.tmp", std::process::id()));
         let written = (|| -> Result<(), String> {
+            // A --state-dir that does not exist yet is made, as the review
+            // store makes it (a scan is often the first thing run there).
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
             let mut f = File::create(&tmp).map_err(|e| e.to_string())?;
             let mut lead = [0u8; HEADER];
             lead[..16].copy_from_slice(MAGIC);
