@@ -46,6 +46,12 @@ pub fn open_regular(path: &Path) -> Result<(File, u64)> {
 /// (`what` names it in the message, e.g. "a signature").
 pub fn read_capped(path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     let (f, len) = open_regular(path)?;
+    read_opened(f, len, path, max, what)
+}
+
+/// [`read_capped`] of a file already opened by [`open_regular`] (`len` its
+/// size then; `path` names it in messages).
+pub fn read_opened(f: File, len: u64, path: &Path, max: u64, what: &str) -> Result<Vec<u8>> {
     if len > max {
         return Err(too_large(path, len, max, what));
     }
@@ -150,8 +156,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Lower-case hex SHA-256 of a regular file's bytes, streamed (files can be
 /// large); a FIFO or device is refused, never read.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    let (f, _) = open_regular(path)?;
+    sha256_opened(f, path)
+}
+
+/// [`sha256_file`] of a file already opened by [`open_regular`].
+pub fn sha256_opened(mut f: File, path: &Path) -> Result<String> {
     use sha2::Digest;
-    let (mut f, _) = open_regular(path)?;
     let mut h = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {

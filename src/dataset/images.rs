@@ -6,7 +6,7 @@ use image::{DynamicImage, GenericImageView};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use super::{Dataset, files};
+use super::{Dataset, SampleFiles, files};
 use crate::error::{Error, Result};
 use crate::linalg::Matrix;
 
@@ -137,7 +137,14 @@ pub const MAX_IMAGE_PIXELS: u64 = 1 << 26;
 
 /// Decodes sample `i`'s image, refusing paths outside the dataset folder.
 pub fn load(ds: &Dataset, i: usize) -> Result<DynamicImage> {
-    decode_file(&ds.file_path(i)?)
+    decode_sample(&ds.files(), i)
+}
+
+/// Decodes sample `i`'s image, read through `files` (its path and its open
+/// handle checked to lie inside the dataset folder).
+pub fn decode_sample(files: &SampleFiles, i: usize) -> Result<DynamicImage> {
+    let (path, bytes) = files.read(i, MAX_IMAGE_BYTES, "an image")?;
+    decode_bytes(&path, &bytes)
 }
 
 /// Decodes an image file: only a regular file of at most
@@ -337,9 +344,7 @@ pub fn digest_all(
     (0..ds.len())
         .into_par_iter()
         .map(|i| {
-            let r = files
-                .path(i)
-                .and_then(|p| decode_file(&p))
+            let r = decode_sample(&files, i)
                 .map(|img| digest(&img, side))
                 .map_err(|e| e.to_string());
             let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;

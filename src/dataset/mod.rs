@@ -294,4 +294,31 @@ impl SampleFiles<'_> {
             None => paths::resolve_existing(&ds.root, rel),
         }
     }
+
+    /// Opens sample `i`'s file (a regular file only, [`files::open_regular`])
+    /// at its checked path, and checks the open handle too
+    /// ([`paths::opened_within`]): the path was checked a moment before,
+    /// and a folder on it may have been swapped since.
+    pub fn open(&self, i: usize) -> Result<(PathBuf, std::fs::File, u64)> {
+        let path = self.path(i)?;
+        let (f, len) = files::open_regular(&path)?;
+        if let Some(real_root) = &self.ds.real_root {
+            paths::opened_within(&f, &path, real_root)?;
+        }
+        Ok((path, f, len))
+    }
+
+    /// Sample `i`'s file whole, at most `max` bytes (`what` names it in
+    /// messages), with its path.
+    pub fn read(&self, i: usize, max: u64, what: &str) -> Result<(PathBuf, Vec<u8>)> {
+        let (path, f, len) = self.open(i)?;
+        let bytes = files::read_opened(f, len, &path, max, what)?;
+        Ok((path, bytes))
+    }
+
+    /// SHA-256 (hex) of sample `i`'s file.
+    pub fn sha256(&self, i: usize) -> Result<String> {
+        let (path, f, _) = self.open(i)?;
+        files::sha256_opened(f, &path)
+    }
 }

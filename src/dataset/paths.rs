@@ -78,7 +78,9 @@ fn inside(joined: &Path, real: PathBuf, real_root: &Path) -> Result<PathBuf> {
 /// when it is itself a symlink. `canonicalize` walks every component of
 /// every path (five `readlink` calls per image of a 20,000-image scan,
 /// 100,000 in all). Made afresh for each pass, so a folder swapped for a
-/// symlink between passes is seen by the next one.
+/// symlink between passes is seen by the next one; a swap during the pass
+/// is caught when the file is opened ([`opened_within`], which
+/// [`crate::dataset::SampleFiles`] applies to every file it opens).
 pub struct FolderResolver<'a> {
     root: &'a Path,
     real_root: &'a Path,
@@ -132,6 +134,33 @@ impl<'a> FolderResolver<'a> {
         let mut folders = self.folders.lock().unwrap_or_else(|p| p.into_inner());
         folders.insert(folder.to_path_buf(), real.to_path_buf());
     }
+}
+
+/// Refuses a file opened at a checked path (`path`) that turns out to lie
+/// outside `real_root`: a folder on the way swapped for a symlink after the
+/// path was checked (the handle's own path, from `/proc/self/fd` on Linux,
+/// is where the bytes really come from). Elsewhere, or without `/proc`,
+/// the path's check stands alone.
+pub fn opened_within(f: &std::fs::File, path: &Path, real_root: &Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let fd = Path::new("/proc/self/fd").join(f.as_raw_fd().to_string());
+        if let Ok(real) = std::fs::read_link(fd)
+            && !real.starts_with(real_root)
+        {
+            return Err(Error::file(
+                path,
+                format!(
+                    "was opened at {}, outside the dataset folder (a folder swapped for a symlink while it was read?)",
+                    real.display()
+                ),
+            ));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (f, path, real_root);
+    Ok(())
 }
 
 /// The last component of `rel` when it names an entry (not `.` or `..`,
@@ -208,6 +237,17 @@ mod tests {
                 (Err(w), Err(g)) => assert_eq!(w.to_string(), g.to_string(), "{rel}"),
                 _ => panic!("{rel}: full walk {want:?}, by folder {got:?}"),
             }
+        }
+        // A file opened through the symlinked folder is where it really
+        // is: outside, and refused on the open handle.
+        #[cfg(target_os = "linux")]
+        {
+            let through = root.join("linked/secret.png");
+            let f = std::fs::File::open(&through).unwrap();
+            let e = opened_within(&f, &through, &real_root).unwrap_err();
+            assert!(e.to_string().contains("outside the dataset folder"), "{e}");
+            let inside = std::fs::File::open(root.join("a/y.png")).unwrap();
+            assert!(opened_within(&inside, &root.join("a/y.png"), &real_root).is_ok());
         }
         std::fs::remove_dir_all(&base).unwrap();
     }

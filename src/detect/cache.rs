@@ -25,7 +25,6 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 use super::{Report, ScanOptions};
-use crate::dataset::files::sha256_file;
 use crate::dataset::fingerprint::dataset_fingerprint;
 use crate::dataset::{Dataset, files};
 use crate::linalg::Matrix;
@@ -290,8 +289,7 @@ pub fn key(ds: &Dataset, opts: &ScanOptions) -> Result<[u8; 32], String> {
             .into_par_iter()
             .map(|i| {
                 files
-                    .path(i)
-                    .and_then(|p| sha256_file(&p))
+                    .sha256(i)
                     .unwrap_or_else(|e| format!("unreadable: {e}"))
             })
             .collect();

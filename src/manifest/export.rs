@@ -17,7 +17,7 @@ use super::record::{
 };
 use super::sign;
 use crate::dataset::Dataset;
-use crate::dataset::files::{sha256_file, sha256_hex};
+use crate::dataset::files::sha256_hex;
 use crate::error::{Error, Result};
 use crate::review::{Decision, Review};
 
@@ -75,8 +75,7 @@ pub fn build_record(
                 return Ok(None);
             }
             files
-                .path(i)
-                .and_then(|p| sha256_file(&p))
+                .sha256(i)
                 .map(Some)
                 .map_err(|e| format!("'{}' ({e})", ds.ids[i]))
         })

@@ -126,7 +126,7 @@ pub fn embed_all(
 
 /// Decodes sample `i` once: its digest (when asked) and the model's input.
 fn decode(files: &SampleFiles, i: usize, model: &Model, digest_side: Option<u32>) -> Decoded {
-    match files.path(i).and_then(|p| images::decode_file(&p)) {
+    match images::decode_sample(files, i) {
         Ok(img) => {
             let mut prepared = Vec::with_capacity(model.input.values_per_image());
             prepare_into(&img, &model.input, &model.options, &mut prepared);
