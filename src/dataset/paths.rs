@@ -72,6 +72,9 @@ fn inside(joined: &Path, real: PathBuf, real_root: &Path) -> Result<PathBuf> {
     Ok(real)
 }
 
+/// Most folders a [`FolderResolver`] remembers in one pass.
+pub const REMEMBERED_FOLDERS: usize = 4096;
+
 /// [`resolve_within`] for the many files of one pass (reading every image
 /// of a scan): each folder's real path is resolved once and remembered for
 /// the pass, and a file is checked with one `lstat` — resolved in full only
@@ -130,9 +133,15 @@ impl<'a> FolderResolver<'a> {
         folders.get(folder).cloned()
     }
 
+    /// Remembers a folder's real path, up to [`REMEMBERED_FOLDERS`]: a
+    /// dataset with a folder per image would otherwise keep a path per
+    /// image for the pass (past the limit each further folder is resolved
+    /// per file, as `canonicalize` did).
     fn remember(&self, folder: &Path, real: &Path) {
         let mut folders = self.folders.lock().unwrap_or_else(|p| p.into_inner());
-        folders.insert(folder.to_path_buf(), real.to_path_buf());
+        if folders.len() < REMEMBERED_FOLDERS {
+            folders.insert(folder.to_path_buf(), real.to_path_buf());
+        }
     }
 }
 
@@ -238,6 +247,17 @@ mod tests {
                 _ => panic!("{rel}: full walk {want:?}, by folder {got:?}"),
             }
         }
+        // Past the folders it remembers, each further folder is resolved
+        // per file, with the same answers.
+        let many = FolderResolver::new(&root, &real_root);
+        for k in 0..REMEMBERED_FOLDERS {
+            many.remember(&root.join(format!("f{k}")), &real_root);
+        }
+        for rel in ["a/b/x.png", "a/out.png", "a/y.png"] {
+            let want = resolve_within(&root, &real_root, rel).map_err(|e| e.to_string());
+            assert_eq!(many.resolve(rel).map_err(|e| e.to_string()), want, "{rel}");
+        }
+        assert_eq!(many.folders.lock().unwrap().len(), REMEMBERED_FOLDERS);
         // A file opened through the symlinked folder is where it really
         // is: outside, and refused on the open handle.
         #[cfg(target_os = "linux")]
