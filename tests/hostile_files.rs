@@ -167,3 +167,71 @@ fn parquet_files_that_break_their_reader_are_errors() {
         );
     }
 }
+
+/// The scan's own read path (each file opened through the dataset's folder
+/// resolver, its path and open handle checked): a FIFO, a symlink to a
+/// device, an image whose header claims gigapixels and a missing file among
+/// the images are each refused at once with the file named, by the image
+/// pass, the cache key's hashing and a single read alike; the good image
+/// still reads.
+#[test]
+fn hostile_images_are_refused_on_the_scans_read_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("img")).unwrap();
+    image::GrayImage::new(28, 28)
+        .save(d.join("img/ok.png"))
+        .unwrap();
+    image::GrayImage::new(8193, 8193)
+        .save(d.join("img/wide.png"))
+        .unwrap();
+    fifo(&d.join("img"), "pipe.png");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("/dev/zero", d.join("img/zero.png")).unwrap();
+    let names = ["ok", "pipe", "wide", "zero", "gone"];
+    let mut s = String::from("id,label,path\n");
+    for (i, n) in names.iter().enumerate() {
+        s += &format!("{n},{},img/{n}.png\n", ["cat", "dog"][i % 2]);
+    }
+    std::fs::write(d.join("manifest.csv"), s).unwrap();
+    let ds = Dataset::open(&d.join("manifest.csv"), &OpenOptions::default()).unwrap();
+    let (digests, hashes, key) = within_a_minute(move || {
+        let digests: Vec<Result<(), String>> = images::digest_all(&ds, &|_| {})
+            .into_iter()
+            .map(|r| r.map(|_| ()))
+            .collect();
+        let files = ds.files();
+        let hashes: Vec<Result<String, String>> = (0..ds.len())
+            .map(|i| files.sha256(i).map_err(|e| e.to_string()))
+            .collect();
+        let opts = poisonlens::detect::ScanOptions {
+            use_images: true,
+            ..Default::default()
+        };
+        let key = poisonlens::detect::cache::key(&ds, &opts).map(|_| ());
+        (digests, hashes, key)
+    });
+    assert!(digests[0].is_ok() && hashes[0].is_ok());
+    let why = |k: usize| digests[k].clone().unwrap_err();
+    assert!(
+        why(1).contains("pipe.png") && why(1).contains("FIFO"),
+        "{}",
+        why(1)
+    );
+    assert!(
+        why(2).contains("wide.png") && why(2).contains("8193×8193"),
+        "{}",
+        why(2)
+    );
+    assert!(
+        why(3).contains("zero.png") && why(3).contains("outside"),
+        "{}",
+        why(3)
+    );
+    assert!(why(4).contains("gone.png"), "{}", why(4));
+    for k in [1, 3, 4] {
+        let e = hashes[k].clone().unwrap_err();
+        assert!(e.contains(&format!("{}.png", names[k])), "{e}");
+    }
+    assert!(key.is_ok(), "{key:?}");
+}

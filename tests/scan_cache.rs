@@ -153,6 +153,30 @@ fn a_new_state_dir_is_made_and_holds_the_stored_scan() {
     assert!(!data.join("manifest.review.scan").exists());
 }
 
+/// A `--state-dir` that cannot be made (its path runs through a regular
+/// file): the scan still succeeds and its report is written, and it says
+/// the result was not stored, naming where.
+#[test]
+fn a_state_dir_that_cannot_be_made_leaves_the_scan_unstored_and_says_so() {
+    let (dir, data, home) = setup();
+    let blocker = dir.path().join("a_file");
+    std::fs::write(&blocker, b"not a folder").unwrap();
+    let state = blocker.join("state");
+    let out = dir.path().join("1.csv");
+    let o = scan_cli(
+        &home,
+        &data,
+        &out,
+        &["--state-dir", state.to_str().unwrap()],
+    );
+    let e = stderr(&o);
+    assert!(
+        e.contains("could not store the scan") && e.contains("a_file"),
+        "{e}"
+    );
+    assert!(out.is_file());
+}
+
 #[test]
 fn a_stored_result_written_or_edited_by_anyone_else_is_not_believed() {
     let (dir, data, home, out) = scanned_once();
