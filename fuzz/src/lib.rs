@@ -1,5 +1,5 @@
 //! What each fuzz target feeds to poisonlens, in one place: the cargo-fuzz
-//! targets call these, and `tests/fuzz_corpus.rs` (stable toolchain)
+//! targets call these, and `tests/it/fuzz_corpus.rs` (stable toolchain)
 //! includes this file to replay every corpus input through the same calls.
 //! Each must return normally whatever the bytes: a value or an error,
 //! never a panic, a hang or an abort.

@@ -2,7 +2,7 @@
 //! tamper case the verifier must catch, and interop with the real
 //! `ssh-keygen` in both directions.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

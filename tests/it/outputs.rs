@@ -1,7 +1,7 @@
 //! What poisonlens writes never replaces what it reads, and what it prints
 //! from a review cannot be forged by the text stored in it.
 
-mod common;
+use crate::common;
 
 use common::signed::signed;
 use common::{fails, ok, s, sample_copy};

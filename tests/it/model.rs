@@ -4,7 +4,7 @@
 //! and a hostile or mismatched model is refused with the file and node named
 //! and nothing written.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

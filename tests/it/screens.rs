@@ -2,7 +2,7 @@
 //! rendered by egui_kittest's wgpu renderer (on CI: Mesa's software Vulkan,
 //! lavapipe). A layout change shows up as a failing test with a diff image
 //! beside the stored one in `tests/snapshots/`; after a deliberate change,
-//! `UPDATE_SNAPSHOTS=1 cargo test --test screens` writes the new pictures,
+//! `UPDATE_SNAPSHOTS=1 cargo test --test it screens::` writes the new pictures,
 //! which are then reviewed like code. README's screenshots are these files.
 //!
 //! The dataset is copied to a fixed path first, since the window shows the

@@ -4,8 +4,7 @@
 //! `cargo fuzz` (nightly) grows the corpus; this keeps what it found checked
 //! on every CI run.
 
-#[path = "../fuzz/src/lib.rs"]
-mod feed;
+use crate::feed;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! what it means to `ssh-keygen -Y verify`; a record that lies about itself
 //! is caught; and every problem is counted.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

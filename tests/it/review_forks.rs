@@ -3,7 +3,7 @@
 //! continues from a copy, something that is not a store where the store goes
 //! is refused, and several writers on a new store all succeed.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

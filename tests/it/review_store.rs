@@ -2,7 +2,7 @@
 //! writer; the review knows when its dataset changed; `poisonlens review`
 //! writes to the same store as the workbench.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

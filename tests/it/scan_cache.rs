@@ -2,7 +2,7 @@
 //! and reused only for the same data, options and build, sealed so that a
 //! result written by anyone else is never believed.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
