@@ -8,6 +8,7 @@
 //! `--no-default-features`.
 #![warn(missing_docs)]
 
+pub mod build_id;
 pub mod dataset;
 pub mod detect;
 pub mod error;

@@ -16,7 +16,6 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use hmac::{Hmac, Mac};
 use rayon::prelude::*;
@@ -258,7 +257,7 @@ fn check_shapes(r: &Report, n: usize) -> Result<(), String> {
 pub fn key(ds: &Dataset, opts: &ScanOptions) -> Result<[u8; 32], String> {
     let mut h = Sha256::new();
     h.update(b"poisonlens scan cache\0");
-    h.update(build_id()?);
+    h.update(crate::build_id::current()?);
     h.update(opts.seed.to_le_bytes());
     h.update([opts.use_images as u8]);
     h.update(opts.fdr.to_bits().to_le_bytes());
@@ -300,27 +299,6 @@ pub fn key(ds: &Dataset, opts: &ScanOptions) -> Result<[u8; 32], String> {
         }
     }
     Ok(h.finalize().into())
-}
-
-/// SHA-256 of the running executable: results from another build of
-/// poisonlens (other detectors, other thresholds) are never reused.
-fn build_id() -> Result<[u8; 32], String> {
-    static ID: OnceLock<Result<[u8; 32], String>> = OnceLock::new();
-    ID.get_or_init(|| {
-        // /proc/self/exe is the running binary even if a rebuild has since
-        // replaced the file at its path (whose hash would be the new build's).
-        let proc_exe = Path::new("/proc/self/exe");
-        let exe = if proc_exe.exists() {
-            proc_exe.to_path_buf()
-        } else {
-            std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?
-        };
-        let (mut f, _) = files::open_regular(&exe).map_err(|e| e.to_string())?;
-        let mut h = Sha256::new();
-        std::io::copy(&mut f, &mut h).map_err(|e| format!("cannot read {}: {e}", exe.display()))?;
-        Ok(h.finalize().into())
-    })
-    .clone()
 }
 
 /// This user's secret for sealing stored scans, created (mode 0600) on first
