@@ -29,6 +29,14 @@ pub fn open_regular(path: &Path) -> Result<(File, u64)> {
         opts.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
     }
     let f = opts.open(path).map_err(|e| Error::io(path, e))?;
+    let len = regular_len(&f, path)?;
+    Ok((f, len))
+}
+
+/// The size of an opened file (`path` names it in messages) if it is a
+/// regular file — checked on the handle, so what is read is what was
+/// checked.
+pub fn regular_len(f: &File, path: &Path) -> Result<u64> {
     let meta = f.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
         return Err(Error::file(
@@ -39,7 +47,7 @@ pub fn open_regular(path: &Path) -> Result<(File, u64)> {
             ),
         ));
     }
-    Ok((f, meta.len()))
+    Ok(meta.len())
 }
 
 /// Reads a regular file whole, refusing one larger than `max` bytes

@@ -2,6 +2,8 @@
 //! manifest, ImageFolder tree), so detectors, CLI and workbench never care
 //! where the data came from.
 
+#[cfg(target_os = "linux")]
+pub mod beneath;
 pub mod files;
 pub mod fingerprint;
 mod imagefolder;
@@ -160,6 +162,8 @@ impl Dataset {
                 .real_root
                 .as_deref()
                 .map(|real| paths::FolderResolver::new(&self.root, real)),
+            #[cfg(target_os = "linux")]
+            beneath: self.real_root.as_deref().and_then(beneath::Beneath::new),
         }
     }
 
@@ -276,36 +280,65 @@ pub(crate) fn check_embedding_values(
 pub struct SampleFiles<'a> {
     ds: &'a Dataset,
     resolver: Option<paths::FolderResolver<'a>>,
+    /// The dataset folder held open, for opening its files in one call.
+    #[cfg(target_os = "linux")]
+    beneath: Option<beneath::Beneath>,
 }
 
 impl SampleFiles<'_> {
     /// Absolute, checked path of sample `i`'s file, as
     /// [`Dataset::file_path`] gives it.
     pub fn path(&self, i: usize) -> Result<PathBuf> {
-        let ds = self.ds;
-        let rel = ds
-            .paths
-            .as_ref()
-            .and_then(|p| p.get(i))
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| Error::Other(format!("sample '{}' has no file", ds.ids[i])))?;
+        let rel = self.relative(i)?;
         match &self.resolver {
             Some(r) => r.resolve(rel),
-            None => paths::resolve_existing(&ds.root, rel),
+            None => paths::resolve_existing(&self.ds.root, rel),
         }
     }
 
-    /// Opens sample `i`'s file (a regular file only, [`files::open_regular`])
-    /// at its checked path, and checks the open handle too
-    /// ([`paths::opened_within`]): the path was checked a moment before,
-    /// and a folder on it may have been swapped since.
+    /// Sample `i`'s path as the manifest gives it.
+    fn relative(&self, i: usize) -> Result<&str> {
+        let ds = self.ds;
+        ds.paths
+            .as_ref()
+            .and_then(|p| p.get(i))
+            .filter(|p| !p.is_empty())
+            .map(String::as_str)
+            .ok_or_else(|| Error::Other(format!("sample '{}' has no file", ds.ids[i])))
+    }
+
+    /// Opens sample `i`'s file (a regular file only, checked on the open
+    /// handle). On Linux the kernel opens it from the dataset folder's own
+    /// handle, refusing any step out of it ([`beneath::Beneath`]); where
+    /// that fails — or elsewhere — the path is checked
+    /// ([`paths::FolderResolver`]), opened, and the open handle checked too
+    /// ([`paths::opened_within`]): a folder on the path may have been
+    /// swapped since the check. Either way the file lies inside the folder.
     pub fn open(&self, i: usize) -> Result<(PathBuf, std::fs::File, u64)> {
+        #[cfg(target_os = "linux")]
+        if let Some(opened) = self.open_beneath(i) {
+            return opened;
+        }
         let path = self.path(i)?;
         let (f, len) = files::open_regular(&path)?;
         if let Some(real_root) = &self.ds.real_root {
             paths::opened_within(&f, &path, real_root)?;
         }
         Ok((path, f, len))
+    }
+
+    /// Sample `i`'s file opened in one call beneath the dataset folder;
+    /// None when that cannot be done (the checked route then opens it or
+    /// says why not).
+    #[cfg(target_os = "linux")]
+    fn open_beneath(&self, i: usize) -> Option<Result<(PathBuf, std::fs::File, u64)>> {
+        let rel = self.relative(i).ok()?;
+        if paths::lexical_problem(rel).is_some() {
+            return None;
+        }
+        let f = self.beneath.as_ref()?.open(rel)?;
+        let path = self.ds.root.join(rel);
+        Some(files::regular_len(&f, &path).map(|len| (path, f, len)))
     }
 
     /// Sample `i`'s file whole, at most `max` bytes (`what` names it in

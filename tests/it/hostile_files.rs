@@ -174,6 +174,66 @@ fn parquet_files_that_break_their_reader_are_errors() {
 /// the images are each refused at once with the file named, by the image
 /// pass, the cache key's hashing and a single read alike; the good image
 /// still reads.
+/// A dataset's files open alike by the one-call route (Linux: `openat2`
+/// beneath the dataset folder) and by the checked path: the same bytes
+/// from every file inside, a refusal for every file that is not a regular
+/// file inside the folder — through a symlink out as a file or a folder,
+/// a FIFO, a folder, a missing file — and an absolute symlink back inside
+/// (which `openat2` will not follow) still read, by the checked path.
+#[cfg(unix)]
+#[test]
+fn a_datasets_files_open_alike_by_either_route() {
+    let base = tempfile::tempdir().unwrap();
+    let (d, outside) = (base.path().join("data"), base.path().join("outside"));
+    std::fs::create_dir_all(d.join("a/b")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(d.join("a/b/x.png"), b"x").unwrap();
+    std::fs::write(d.join("top.png"), b"t").unwrap();
+    std::fs::write(outside.join("secret.png"), b"s").unwrap();
+    let link = |to: &Path, at: &str| std::os::unix::fs::symlink(to, d.join(at)).unwrap();
+    link(&outside.join("secret.png"), "a/out.png");
+    link(&outside, "linked");
+    link(Path::new("b/x.png"), "a/in.png");
+    link(&d.join("top.png"), "absolute_in.png");
+    fifo(&d.join("a"), "pipe.png");
+    let rels = [
+        "a/b/x.png",
+        "./a/../a/b/x.png",
+        "a/in.png",
+        "top.png",
+        "absolute_in.png",
+        "a/out.png",
+        "linked/secret.png",
+        "a/pipe.png",
+        "a/b",
+        "a/missing.png",
+    ];
+    let mut m = String::from("id,label,path\n");
+    for (i, rel) in rels.iter().enumerate() {
+        m += &format!("s{i},{},{rel}\n", ["cat", "dog"][i % 2]);
+    }
+    std::fs::write(d.join("manifest.csv"), m).unwrap();
+    let ds = Dataset::open(&d.join("manifest.csv"), &OpenOptions::default()).unwrap();
+    let files = ds.files();
+    for (i, rel) in rels.iter().enumerate() {
+        let got = files.read(i, 1 << 20, "a file").map(|(_, b)| b);
+        let checked = poisonlens::dataset::paths::resolve_existing(&d, rel)
+            .and_then(|p| poisonlens::dataset::files::read_capped(&p, 1 << 20, "a file"));
+        match (&got, &checked) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b, "{rel}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("{rel}: opened {got:?}, checked path {checked:?}"),
+        }
+    }
+    let read = |i: usize| files.read(i, 1 << 20, "a file").map(|(_, b)| b).ok();
+    assert_eq!(
+        read(4).as_deref(),
+        Some(&b"t"[..]),
+        "absolute symlink inside"
+    );
+    assert!(read(5).is_none() && read(6).is_none() && read(7).is_none());
+}
+
 #[test]
 fn hostile_images_are_refused_on_the_scans_read_path() {
     let dir = tempfile::tempdir().unwrap();
