@@ -29,8 +29,18 @@ pub struct Beneath {
 
 impl Beneath {
     /// Holds `real_root` open (as a path handle: nothing is read through
-    /// it); None if it cannot be opened as a folder.
-    pub fn new(real_root: &Path) -> Option<Beneath> {
+    /// it) for a pass over the files of the dataset at `root`; None if it
+    /// cannot be opened as a folder, or if `root` no longer leads to it (a
+    /// dataset opened through a symlink since pointed elsewhere serves no
+    /// files, as the checked route says).
+    pub fn new(root: &Path, real_root: &Path) -> Option<Beneath> {
+        use std::os::unix::fs::MetadataExt;
+        let beneath = Beneath::open_folder(real_root)?;
+        let (held, named) = (beneath.dir.metadata().ok()?, std::fs::metadata(root).ok()?);
+        (held.dev() == named.dev() && held.ino() == named.ino()).then_some(beneath)
+    }
+
+    fn open_folder(real_root: &Path) -> Option<Beneath> {
         let path = CString::new(real_root.as_os_str().as_encoded_bytes()).ok()?;
         // SAFETY: `path` is a NUL-terminated string that outlives the call.
         let fd = unsafe {
@@ -115,7 +125,7 @@ mod tests {
         link(Path::new("b/x.png"), "a/in.png");
         link(&root.join("top.png"), "absolute_in.png");
         link(Path::new("/proc/self/root/etc/hostname"), "magic.png");
-        let b = Beneath::new(&root.canonicalize().unwrap()).expect("the folder opens");
+        let b = Beneath::new(&root, &root.canonicalize().unwrap()).expect("the folder opens");
         for (rel, want) in [
             ("a/b/x.png", Some(&b"x"[..])),
             ("./a/../a/b/x.png", Some(b"x")),
@@ -132,5 +142,15 @@ mod tests {
         ] {
             assert_eq!(contents(b.open(rel)).as_deref(), want, "{rel}");
         }
+        // A dataset named through a symlink: held while the link leads to
+        // its folder, refused once it leads elsewhere.
+        let via = base.path().join("via");
+        std::os::unix::fs::symlink(&root, &via).unwrap();
+        let real = root.canonicalize().unwrap();
+        assert!(Beneath::new(&via, &real).is_some());
+        std::fs::remove_file(&via).unwrap();
+        std::os::unix::fs::symlink(&outside, &via).unwrap();
+        assert!(Beneath::new(&via, &real).is_none());
+        assert!(Beneath::new(&base.path().join("nothing"), &real).is_none());
     }
 }

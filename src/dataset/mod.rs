@@ -163,7 +163,10 @@ impl Dataset {
                 .as_deref()
                 .map(|real| paths::FolderResolver::new(&self.root, real)),
             #[cfg(target_os = "linux")]
-            beneath: self.real_root.as_deref().and_then(beneath::Beneath::new),
+            beneath: self
+                .real_root
+                .as_deref()
+                .and_then(|real| beneath::Beneath::new(&self.root, real)),
         }
     }
 
