@@ -120,6 +120,12 @@ mod tests {
         link(&root.join("top.png"), "absolute_in.png");
         link(Path::new("/proc/self/root/etc/hostname"), "magic.png");
         let b = Beneath::new(&root, &root.canonicalize().unwrap()).expect("the folder opens");
+        if b.open("top.png").is_none() && !b.usable.load(Ordering::Relaxed) {
+            // A kernel before 5.6, or a sandbox that forbids openat2: every
+            // file takes the checked route, which its own tests cover.
+            eprintln!("openat2 is not available here; nothing to test");
+            return;
+        }
         for (rel, want) in [
             ("a/b/x.png", Some(&b"x"[..])),
             ("./a/../a/b/x.png", Some(b"x")),
