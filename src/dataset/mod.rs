@@ -6,6 +6,7 @@
 pub mod beneath;
 pub mod files;
 pub mod fingerprint;
+pub mod folder;
 mod imagefolder;
 pub mod images;
 mod inputs;
@@ -154,19 +155,11 @@ impl Dataset {
 
     /// Checked paths of many samples' files in one pass (every image of a
     /// scan), each folder resolved once for the pass
-    /// ([`paths::FolderResolver`]); make one per pass, not one to keep.
+    /// ([`folder::FolderFiles`]); make one per pass, not one to keep.
     pub fn files(&self) -> SampleFiles<'_> {
         SampleFiles {
             ds: self,
-            resolver: self
-                .real_root
-                .as_deref()
-                .map(|real| paths::FolderResolver::new(&self.root, real)),
-            #[cfg(target_os = "linux")]
-            beneath: self
-                .real_root
-                .as_deref()
-                .and_then(|real| beneath::Beneath::new(&self.root, real)),
+            folder: folder::FolderFiles::new(&self.root, self.real_root.as_deref()),
         }
     }
 
@@ -279,24 +272,18 @@ pub(crate) fn check_embedding_values(
     Ok(())
 }
 
-/// Checked paths of a dataset's files for one pass ([`Dataset::files`]).
+/// Checked paths of a dataset's files for one pass ([`Dataset::files`]):
+/// each sample's path through [`folder::FolderFiles`].
 pub struct SampleFiles<'a> {
     ds: &'a Dataset,
-    resolver: Option<paths::FolderResolver<'a>>,
-    /// The dataset folder held open, for opening its files in one call.
-    #[cfg(target_os = "linux")]
-    beneath: Option<beneath::Beneath>,
+    folder: folder::FolderFiles<'a>,
 }
 
 impl SampleFiles<'_> {
     /// Absolute, checked path of sample `i`'s file, as
     /// [`Dataset::file_path`] gives it.
     pub fn path(&self, i: usize) -> Result<PathBuf> {
-        let rel = self.relative(i)?;
-        match &self.resolver {
-            Some(r) => r.resolve(rel),
-            None => paths::resolve_existing(&self.ds.root, rel),
-        }
+        self.folder.path(self.relative(i)?)
     }
 
     /// Sample `i`'s path as the manifest gives it.
@@ -310,51 +297,20 @@ impl SampleFiles<'_> {
             .ok_or_else(|| Error::Other(format!("sample '{}' has no file", ds.ids[i])))
     }
 
-    /// Opens sample `i`'s file (a regular file only, checked on the open
-    /// handle). On Linux the kernel opens it from the dataset folder's own
-    /// handle, refusing any step out of it ([`beneath::Beneath`]); where
-    /// that fails — or elsewhere — the path is checked
-    /// ([`paths::FolderResolver`]), opened, and the open handle checked too
-    /// ([`paths::opened_within`]): a folder on the path may have been
-    /// swapped since the check. Either way the file lies inside the folder.
+    /// Opens sample `i`'s file, a regular file inside the dataset folder
+    /// ([`folder::FolderFiles::open`]).
     pub fn open(&self, i: usize) -> Result<(PathBuf, std::fs::File, u64)> {
-        #[cfg(target_os = "linux")]
-        if let Some(opened) = self.open_beneath(i) {
-            return opened;
-        }
-        let path = self.path(i)?;
-        let (f, len) = files::open_regular(&path)?;
-        if let Some(real_root) = &self.ds.real_root {
-            paths::opened_within(&f, &path, real_root)?;
-        }
-        Ok((path, f, len))
-    }
-
-    /// Sample `i`'s file opened in one call beneath the dataset folder;
-    /// None when that cannot be done (the checked route then opens it or
-    /// says why not).
-    #[cfg(target_os = "linux")]
-    fn open_beneath(&self, i: usize) -> Option<Result<(PathBuf, std::fs::File, u64)>> {
-        let rel = self.relative(i).ok()?;
-        if paths::lexical_problem(rel).is_some() {
-            return None;
-        }
-        let f = self.beneath.as_ref()?.open(rel)?;
-        let path = self.ds.root.join(rel);
-        Some(files::regular_len(&f, &path).map(|len| (path, f, len)))
+        self.folder.open(self.relative(i)?)
     }
 
     /// Sample `i`'s file whole, at most `max` bytes (`what` names it in
     /// messages), with its path.
     pub fn read(&self, i: usize, max: u64, what: &str) -> Result<(PathBuf, Vec<u8>)> {
-        let (path, f, len) = self.open(i)?;
-        let bytes = files::read_opened(f, len, &path, max, what)?;
-        Ok((path, bytes))
+        self.folder.read(self.relative(i)?, max, what)
     }
 
     /// SHA-256 (hex) of sample `i`'s file.
     pub fn sha256(&self, i: usize) -> Result<String> {
-        let (path, f, _) = self.open(i)?;
-        files::sha256_opened(f, &path)
+        self.folder.sha256(self.relative(i)?)
     }
 }

@@ -83,7 +83,7 @@ pub const REMEMBERED_FOLDERS: usize = 4096;
 /// 100,000 in all). Made afresh for each pass, so a folder swapped for a
 /// symlink between passes is seen by the next one; a swap during the pass
 /// is caught when the file is opened ([`opened_within`], which
-/// [`crate::dataset::SampleFiles`] applies to every file it opens this
+/// [`crate::dataset::folder::FolderFiles`] applies to every file it opens this
 /// way; on Linux it first tries the kernel's own check,
 /// [`crate::dataset::beneath`], and comes here when that fails).
 pub struct FolderResolver<'a> {

@@ -14,7 +14,8 @@ use super::record::{
 };
 use super::sign::{self, NAMESPACE};
 use crate::dataset::files::sha256_file;
-use crate::dataset::{files, manifest, paths};
+use crate::dataset::folder::FolderFiles;
+use crate::dataset::{files, manifest};
 
 /// Problems of one kind shown before "… and N more".
 const SHOWN: usize = 10;
@@ -104,10 +105,12 @@ pub fn verify(dir: &Path, opts: &VerifyOptions) -> Verdict {
         .data_root
         .clone()
         .unwrap_or_else(|| PathBuf::from(&record.dataset.root));
+    let real_root = root.canonicalize().ok();
+    let folder = FolderFiles::new(&root, real_root.as_deref());
     let file_problems: Vec<String> = record
         .kept
         .par_iter()
-        .filter_map(|k| check_file(&root, k))
+        .filter_map(|k| check_file(&folder, k))
         .collect();
     let n_files = record.kept.iter().filter(|k| k.sha256.is_some()).count();
     v.problems_of_a_kind(file_problems);
@@ -272,16 +275,19 @@ fn check_record(record: &Record, v: &mut Verdict) {
     }
 }
 
-fn check_file(root: &Path, k: &KeptSample) -> Option<String> {
+/// A kept file's problem, if any: missing (or outside the data folder),
+/// unreadable, or not the file that was signed.
+fn check_file(folder: &FolderFiles, k: &KeptSample) -> Option<String> {
     let (Some(rel), Some(want)) = (&k.path, &k.sha256) else {
         return None;
     };
-    let p = match paths::resolve_existing(root, rel) {
-        Ok(p) => p,
-        Err(_) => return Some(format!("sample '{}': file {rel} is missing", k.id)),
-    };
-    match sha256_file(&p) {
-        Err(e) => Some(format!("sample '{}': {e}", k.id)),
+    match folder.sha256(rel) {
+        // Why it could not be read: a path that does not resolve inside
+        // the folder is missing; anything else says itself.
+        Err(e) => Some(match folder.path(rel) {
+            Err(_) => format!("sample '{}': file {rel} is missing", k.id),
+            Ok(_) => format!("sample '{}': {e}", k.id),
+        }),
         Ok(h) if &h != want => Some(format!(
             "sample '{}': file {rel} was modified after signing (SHA-256 differs)",
             k.id

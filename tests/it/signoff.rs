@@ -171,6 +171,35 @@ fn a_modified_or_missing_sample_file_is_named() {
     );
 }
 
+/// Kept files that turned hostile after signing: a FIFO (refused at once,
+/// never waited on), and a symlink out of the data folder to a copy of the
+/// signed bytes — the hash would match, but a file outside the folder is
+/// not the dataset's, so it is reported missing.
+#[cfg(unix)]
+#[test]
+fn a_kept_file_turned_fifo_or_symlinked_out_is_named() {
+    let t = signed();
+    let outside = t.dir.join("elsewhere.png");
+    let msg = tampered(&t, |_| {
+        let pipe = t.data.join("images/000032.png");
+        std::fs::remove_file(&pipe).unwrap();
+        let c = std::ffi::CString::new(pipe.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path that outlives the call.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let linked = t.data.join("images/000033.png");
+        std::fs::rename(&linked, &outside).unwrap();
+        std::os::unix::fs::symlink(&outside, &linked).unwrap();
+    });
+    assert!(
+        msg.contains("sample '000032'") && msg.contains("FIFO"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("sample '000033': file images/000033.png is missing"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn a_signer_not_in_allowed_signers_or_no_signature_fails() {
     let t = signed();
