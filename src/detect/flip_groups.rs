@@ -122,6 +122,9 @@ pub struct FlipGroup {
     /// model neighbours carry `looks` than `given`), and among `given`
     /// ([`model_sides`]).
     pub model_sides: (usize, usize),
+    /// Images of `given` that joined once the members' labels were read
+    /// as the class they look like ([`join_shielded`]).
+    pub joined: Vec<usize>,
 }
 
 /// The groups of images flipped in bulk ([`FlipGroup`]), from the input
@@ -174,7 +177,149 @@ pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Ve
         f.model_sides = model_sides(f, labels, model);
     }
     found.retain(|f| f.p_value <= fdr && !model_learnt_label(f.model_sides));
+    join_shielded(&mut found, labels, view, fdr);
     found
+}
+
+/// Most rounds of [`join_shielded`] (each reads the labels corrected by
+/// the one before; it stops as soon as a round adds nobody).
+const JOIN_ROUNDS: usize = 2;
+
+/// Adds to the `found` groups the images their own flipped labels hid.
+///
+/// A group's members are the images of `given` that look like `looks`
+/// with the labels as given; but where a third of a class was relabelled,
+/// a flipped image's look-alikes are flipped images too, and many carry
+/// `given` most — the flips shield each other (z5400: 40 of 105 pullovers
+/// relabelled Bag were left so). Once a group is found, its members'
+/// labels are read as the class they look like. Then an image of `given`
+/// whose readable neighbours carry `given` less than nearly all the images
+/// of `given` that still look like it — a rank p-value against those
+/// natives, Benjamini–Hochberg at the budget `fdr` over every image of the
+/// class not yet in a group — joins the group whose class its neighbours
+/// carry most (the largest group's where they carry none). Rounds repeat
+/// while images join. Only classes that hold a found group are touched.
+fn join_shielded(found: &mut [FlipGroup], labels: &[u32], view: &InputView, fdr: f64) {
+    let n = labels.len();
+    let mut read = labels.to_vec();
+    let mut member = vec![false; n];
+    for g in found.iter() {
+        for &i in &g.members {
+            read[i] = g.looks;
+            member[i] = true;
+        }
+    }
+    // A backdoor's carriers can pass as a group too (relabelled stamped
+    // images), and clean images near them would join; the model learnt
+    // those as their label, while flips it had to memorise it mostly still
+    // places among the class they came from. So only such groups take
+    // images in.
+    let takes_in = |g: &FlipGroup| g.model_sides.0 > g.model_sides.1;
+    let holds_group = |c: u32| found.iter().any(|g| g.given == c && takes_in(g));
+    let tested: Vec<usize> = (0..n)
+        .filter(|&i| view.valid[i] && holds_group(labels[i]))
+        .collect();
+    for _ in 0..JOIN_ROUNDS {
+        let joining = shielded(found, &tested, &member, &read, labels, view);
+        if joining.is_empty() {
+            break;
+        }
+        for i in joining {
+            let Some(group) = group_to_join(found, &read, labels[i], view, i) else {
+                continue;
+            };
+            found[group].joined.push(i);
+            member[i] = true;
+            read[i] = found[group].looks;
+        }
+    }
+    for g in found.iter_mut() {
+        let mirrored = the_other_way_joining(g, &member, &read, labels, view);
+        let joined = g.joined.len();
+        if stats::fair_coin_tail(joined, joined + mirrored) > fdr {
+            g.joined.clear();
+        }
+        g.joined.sort_unstable();
+    }
+}
+
+/// How many images labelled `group.looks`, in no group, have more readable
+/// neighbours carrying (as `read`) `group.given` than their own label: the
+/// natural oddness [`join_shielded`]'s test would find the other way.
+fn the_other_way_joining(
+    group: &FlipGroup,
+    member: &[bool],
+    read: &[u32],
+    labels: &[u32],
+    view: &InputView,
+) -> usize {
+    (0..labels.len())
+        .into_par_iter()
+        .filter(|&i| labels[i] == group.looks && view.valid[i] && !member[i])
+        .filter(|&i| {
+            let (_, counts) = label_votes(&view.nb, read, i, |j| view.valid[j]);
+            let carried = |c: u32| counts.iter().find(|x| x.0 == c).map_or(0, |x| x.1);
+            carried(group.given) > carried(group.looks)
+        })
+        .count()
+}
+
+/// Which of the `tested` images not yet a `member` have more readable
+/// neighbours carrying (as `read`) the classes their label's groups came
+/// from than carrying their label (see [`join_shielded`]).
+fn shielded(
+    found: &[FlipGroup],
+    tested: &[usize],
+    member: &[bool],
+    read: &[u32],
+    labels: &[u32],
+    view: &InputView,
+) -> Vec<usize> {
+    tested
+        .par_iter()
+        .copied()
+        .filter(|&i| !member[i])
+        .filter(|&i| {
+            let g = labels[i];
+            let (_, counts) = label_votes(&view.nb, read, i, |j| view.valid[j]);
+            let source = |c: u32| {
+                found
+                    .iter()
+                    .any(|f| f.given == g && f.looks == c && f.model_sides.0 > f.model_sides.1)
+            };
+            let (mut own, mut sources) = (0, 0);
+            for (c, k) in counts {
+                if c == g {
+                    own += k;
+                } else if source(c) {
+                    sources += k;
+                }
+            }
+            sources > own
+        })
+        .collect()
+}
+
+/// The group of label `given` that image `i` joins: the one whose class
+/// its neighbours (labels as `read`) carry most, else the largest.
+fn group_to_join(
+    found: &[FlipGroup],
+    read: &[u32],
+    given: u32,
+    view: &InputView,
+    i: usize,
+) -> Option<usize> {
+    let (_, counts) = label_votes(&view.nb, read, i, |j| view.valid[j]);
+    let carried = |c: u32| counts.iter().find(|x| x.0 == c).map_or(0, |x| x.1);
+    (0..found.len())
+        .filter(|&g| found[g].given == given && found[g].model_sides.0 > found[g].model_sides.1)
+        .max_by_key(|&g| {
+            (
+                carried(found[g].looks),
+                found[g].members.len(),
+                usize::MAX - g,
+            )
+        })
 }
 
 /// Whether the model's view places a group with its label, from its
@@ -273,6 +418,7 @@ fn test_pair(
         the_other_way: 0,
         p_value: 1.0,
         model_sides: (0, 0),
+        joined: Vec::new(),
     })
 }
 
@@ -303,7 +449,7 @@ fn evenly(rows: Vec<usize>) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::knn::knn;
+    use crate::knn::{Neighbors, knn};
     use crate::linalg::{Matrix, XorShift};
 
     /// An input view whose features are the given 2-d points.
@@ -457,5 +603,83 @@ mod tests {
         // Where the model still places them with the class they came
         // from, they are the flip the first test found.
         assert_eq!(find(&labels, &view, &view.nb, 0.05).len(), 1);
+    }
+
+    /// An input view whose neighbours are given row by row.
+    fn view_of(rows: &[[u32; 4]]) -> InputView {
+        InputView {
+            matrix: Matrix::new(rows.len(), 1, vec![0.0; rows.len()]),
+            valid: vec![true; rows.len()],
+            nb: Neighbors {
+                k: 4,
+                idx: rows.iter().flatten().copied().collect(),
+                dist2: vec![1.0; rows.len() * 4],
+            },
+        }
+    }
+
+    /// Ten images of class 0 (0–9), a found group of ten labelled 0 that
+    /// look like 1 (10–19), six more labelled 0 (20–25) whose look-alikes
+    /// are two members, one another and one image of class 1 — they look
+    /// like their label as given — and twenty images of class 1 (26–45),
+    /// of which the last `odd` have class 0's images as look-alikes.
+    fn shielded_six(odd: usize) -> (Vec<u32>, InputView, FlipGroup) {
+        let mut rows: Vec<[u32; 4]> = Vec::new();
+        let mut labels = Vec::new();
+        for i in 0..10u32 {
+            rows.push([(i + 1) % 10, (i + 2) % 10, (i + 3) % 10, (i + 4) % 10]);
+            labels.push(0);
+        }
+        for i in 0..10u32 {
+            rows.push([26 + i, 27 + i, 10 + (i + 1) % 10, 28 + i]);
+            labels.push(0);
+        }
+        for i in 0..6u32 {
+            rows.push([10 + i, 11 + i, 20 + (i + 1) % 6, 30 + i]);
+            labels.push(0);
+        }
+        for i in 0..20u32 {
+            let class_one = |d: u32| 26 + (i + d) % 20;
+            rows.push(if (i as usize) < 20 - odd {
+                [class_one(1), class_one(2), class_one(3), class_one(4)]
+            } else {
+                [i % 10, (i + 1) % 10, (i + 2) % 10, class_one(1)]
+            });
+            labels.push(1);
+        }
+        let group = FlipGroup {
+            given: 0,
+            looks: 1,
+            members: (10..20).collect(),
+            nearer: 0.5,
+            touching: 0.0,
+            the_other_way: 0,
+            p_value: 0.001,
+            model_sides: (10, 0),
+            joined: Vec::new(),
+        };
+        (labels, view_of(&rows), group)
+    }
+
+    #[test]
+    fn flips_hidden_by_each_other_join_the_group_found() {
+        let (labels, view, group) = shielded_six(0);
+        // As given, the six look like their label (and escape the group).
+        assert!((20..26).all(|i| looks_like(&labels, &view, i) == Some(0)));
+        let mut found = vec![group];
+        join_shielded(&mut found, &labels, &view, 0.05);
+        assert_eq!(found[0].members, (10..20).collect::<Vec<_>>());
+        assert_eq!(found[0].joined, (20..26).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn images_joining_no_more_often_than_the_other_way_stay_out() {
+        // Six images of class 1 look like class 0 as well: natural
+        // oddness both ways, as likely to be what moved the six.
+        let (labels, view, group) = shielded_six(6);
+        let mut found = vec![group];
+        join_shielded(&mut found, &labels, &view, 0.05);
+        assert_eq!(found[0].members, (10..20).collect::<Vec<_>>());
+        assert!(found[0].joined.is_empty());
     }
 }

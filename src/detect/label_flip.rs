@@ -83,46 +83,49 @@ impl Detector for LabelFlip {
 }
 
 /// Flags the members of labels flipped in bulk ([`flip_groups`]) that the
-/// per-sample check left, suggesting the class they look like; the
-/// suspicion grows from 0.5 at the false-flag budget `fdr` to 1 as the
-/// group's one-way count becomes certain.
+/// per-sample check left, and the images that joined them, suggesting the
+/// class they look like; the suspicion grows from 0.5 at the false-flag
+/// budget `fdr` to 1 as the group's one-way count becomes certain.
 fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[String], fdr: f64) {
     for g in groups {
         let strength = 0.5 + 0.5 * (1.0 - g.p_value / fdr).clamp(0.0, 1.0);
-        let chance = if g.nearer >= flip_groups::MAX_NEARER {
-            format!(", within chance for {} images", g.members.len())
-        } else {
-            String::new()
-        };
-        for &i in &g.members {
+        let why = group_reason(g, names);
+        let (given, looks) = (&names[g.given as usize], &names[g.looks as usize]);
+        let joined = format!(
+            "labelled '{given}', its look-alikes carry '{looks}' more than '{given}' once the {} images of a group are read as '{looks}' (more images join so than the other way round): {why}",
+            g.members.len()
+        );
+        let members = g.members.iter().map(|&i| (i, why.as_str()));
+        let joiners = g.joined.iter().map(|&i| (i, joined.as_str()));
+        for (i, reason) in members.chain(joiners) {
             if scores.flagged[i] {
                 continue;
             }
             scores.flagged[i] = true;
             scores.score[i] = strength as f32;
             scores.suggested.set(i, g.looks);
-            scores.reasons.set(
-                i,
-                format!(
-                    "one of {} images labelled '{}' that look like '{}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{}' ({:.0}% chance to lie nearer the '{}' images than a '{}' image does, 50% for a random sample{chance}), {} the other way, and the model itself places {} of them among '{}' images, {} among '{}': labels flipped from '{}' in bulk",
-                    g.members.len(),
-                    names[g.given as usize],
-                    names[g.looks as usize],
-                    100.0 * g.touching,
-                    names[g.looks as usize],
-                    100.0 * g.nearer,
-                    names[g.given as usize],
-                    names[g.looks as usize],
-                    g.the_other_way,
-                    g.model_sides.0,
-                    names[g.looks as usize],
-                    g.model_sides.1,
-                    names[g.given as usize],
-                    names[g.looks as usize]
-                ),
-            );
+            scores.reasons.set(i, reason.to_string());
         }
     }
+}
+
+/// Why a member of `g` is flagged: the group's evidence in a sentence.
+fn group_reason(g: &FlipGroup, names: &[String]) -> String {
+    let (given, looks) = (&names[g.given as usize], &names[g.looks as usize]);
+    let chance = if g.nearer >= flip_groups::MAX_NEARER {
+        format!(", within chance for {} images", g.members.len())
+    } else {
+        String::new()
+    };
+    format!(
+        "one of {} images labelled '{given}' that look like '{looks}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{looks}' ({:.0}% chance to lie nearer the '{given}' images than a '{looks}' image does, 50% for a random sample{chance}), {} the other way, and the model itself places {} of them among '{looks}' images, {} among '{given}': labels flipped from '{looks}' in bulk",
+        g.members.len(),
+        100.0 * g.touching,
+        100.0 * g.nearer,
+        g.the_other_way,
+        g.model_sides.0,
+        g.model_sides.1,
+    )
 }
 
 /// Flag when P(given label | neighbourhood) ≤ this.
@@ -517,6 +520,7 @@ mod tests {
             the_other_way: 0,
             p_value: 0.001,
             model_sides: (9, 1),
+            joined: Vec::new(),
         };
         flag_groups(&mut s, std::slice::from_ref(&group), &f.class_names, 0.05);
         assert_eq!(s.flagged, vec![true, false, false, true]);
@@ -528,6 +532,22 @@ mod tests {
         );
         // A member flagged already keeps what it had.
         assert_eq!((s.suggestion(3), s.reason(3)), (None, None));
+        // An image that joined the group is flagged for it, and says how.
+        let mut s = flag(&f, &votes(&f.labels, &[0.9; 4]), None, 0.05);
+        let with_joiner = FlipGroup {
+            joined: vec![1],
+            ..group.clone()
+        };
+        flag_groups(&mut s, &[with_joiner], &f.class_names, 0.05);
+        assert_eq!(s.flagged, vec![true, true, false, true]);
+        assert_eq!(s.suggestion(1), Some(2));
+        assert!(
+            s.reason(1).is_some_and(|r| r.starts_with("labelled 'c0'")
+                && r.contains("once the 2 images of a group are read as 'c2'")
+                && r.contains("in bulk")),
+            "{:?}",
+            s.reason(1)
+        );
         // p 0.001 against a budget of 0.05: strong.
         assert!((s.score[0] - 0.99).abs() < 1e-6, "{}", s.score[0]);
         assert!(!s.reason(0).unwrap().contains("within chance"));
