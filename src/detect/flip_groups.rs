@@ -55,6 +55,21 @@
 //! Sneaker/Ankle boot (2.5%) let 24 natural sneakers join a real group.
 //! On the unseen draw 1900–1911: worst F1 0.31 → 0.64, mean 0.77 → 0.83,
 //! no set lower, no clean set flagged more.
+//!
+//! **The flips a group hid** ([`join_shielded`], session 25). Where a
+//! third of a class was relabelled, many flipped images have flipped
+//! look-alikes carrying their wrong label most and so look like it: 40 of
+//! z5400's 105 pullovers relabelled Bag. Once a group is found, its
+//! members are read as the class they look like, and an image of its
+//! label whose look-alikes then carry the group's source classes more than
+//! its label joins (two rounds). Joins stand only if more images join so
+//! than images of the source class would join the other way (a sign test
+//! at the budget), and only groups the model mostly still places among
+//! their source take images in — a backdoor's carriers also pass as a
+//! group, and clean images beside them would join. Over 371 sets: pair
+//! flips 0.674 → 0.730 mean F1 (z2305 0.26 → 0.72, z2902 0.33 → 0.87,
+//! z5400 0.74 → 0.90), worst loss z5401_patch 0.95 → 0.90, clean sets
+//! unchanged.
 
 use rayon::prelude::*;
 

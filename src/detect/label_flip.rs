@@ -27,8 +27,9 @@
 //!
 //! Labels flipped in bulk shield each other from that per-sample check
 //! (a quarter of a flipped bag's neighbours carry its wrong label too);
-//! with images, [`flip_groups`] finds them as a group, and the check flags
-//! its members, suggesting the class they look like.
+//! with images, [`flip_groups`] finds them as a group (and the flips the
+//! group hid), and the check flags them, suggesting the class they look
+//! like.
 
 use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role, ScanContext};
 use super::flip_groups::{self, FlipGroup};
