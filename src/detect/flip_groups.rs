@@ -142,6 +142,18 @@ pub struct FlipGroup {
     pub joined: Vec<usize>,
 }
 
+impl FlipGroup {
+    /// Whether images the group hid may join it ([`join_shielded`]): the
+    /// model places more of its members among the class they look like
+    /// than among their label. A backdoor's relabelled carriers can pass
+    /// as a group too, and clean images beside them would join; the model
+    /// learnt those as their label, while flips it had to memorise it
+    /// mostly still places among the class they came from.
+    pub fn takes_in(&self) -> bool {
+        self.model_sides.0 > self.model_sides.1
+    }
+}
+
 /// The groups of images flipped in bulk ([`FlipGroup`]), from the input
 /// view `view` of images labelled `labels`; `fdr` bounds the chance that
 /// any group flagged is only natural oddness (Bonferroni). `model` is the
@@ -207,13 +219,14 @@ const JOIN_ROUNDS: usize = 2;
 /// a flipped image's look-alikes are flipped images too, and many carry
 /// `given` most — the flips shield each other (z5400: 40 of 105 pullovers
 /// relabelled Bag were left so). Once a group is found, its members'
-/// labels are read as the class they look like. Then an image of `given`
-/// whose readable neighbours carry `given` less than nearly all the images
-/// of `given` that still look like it — a rank p-value against those
-/// natives, Benjamini–Hochberg at the budget `fdr` over every image of the
-/// class not yet in a group — joins the group whose class its neighbours
-/// carry most (the largest group's where they carry none). Rounds repeat
-/// while images join. Only classes that hold a found group are touched.
+/// labels are read as the class they look like; then an image of `given`
+/// whose readable look-alikes carry the classes its label's groups came
+/// from more than its label ([`shielded`]) joins the group whose class
+/// they carry most (rounds repeat while images join, at most
+/// [`JOIN_ROUNDS`]). A group's joins stand only if more images joined
+/// than images of `looks` would join the other way
+/// ([`the_other_way_joining`]; a fair coin's tail within the budget
+/// `fdr`), and only groups that [`FlipGroup::takes_in`] take any.
 fn join_shielded(found: &mut [FlipGroup], labels: &[u32], view: &InputView, fdr: f64) {
     let n = labels.len();
     let mut read = labels.to_vec();
@@ -224,13 +237,7 @@ fn join_shielded(found: &mut [FlipGroup], labels: &[u32], view: &InputView, fdr:
             member[i] = true;
         }
     }
-    // A backdoor's carriers can pass as a group too (relabelled stamped
-    // images), and clean images near them would join; the model learnt
-    // those as their label, while flips it had to memorise it mostly still
-    // places among the class they came from. So only such groups take
-    // images in.
-    let takes_in = |g: &FlipGroup| g.model_sides.0 > g.model_sides.1;
-    let holds_group = |c: u32| found.iter().any(|g| g.given == c && takes_in(g));
+    let holds_group = |c: u32| found.iter().any(|g| g.given == c && g.takes_in());
     let tested: Vec<usize> = (0..n)
         .filter(|&i| view.valid[i] && holds_group(labels[i]))
         .collect();
@@ -300,7 +307,7 @@ fn shielded(
             let source = |c: u32| {
                 found
                     .iter()
-                    .any(|f| f.given == g && f.looks == c && f.model_sides.0 > f.model_sides.1)
+                    .any(|f| f.given == g && f.looks == c && f.takes_in())
             };
             let (mut own, mut sources) = (0, 0);
             for (c, k) in counts {
@@ -327,7 +334,7 @@ fn group_to_join(
     let (_, counts) = label_votes(&view.nb, read, i, |j| view.valid[j]);
     let carried = |c: u32| counts.iter().find(|x| x.0 == c).map_or(0, |x| x.1);
     (0..found.len())
-        .filter(|&g| found[g].given == given && found[g].model_sides.0 > found[g].model_sides.1)
+        .filter(|&g| found[g].given == given && found[g].takes_in())
         .max_by_key(|&g| {
             (
                 carried(found[g].looks),
@@ -685,6 +692,14 @@ mod tests {
         join_shielded(&mut found, &labels, &view, 0.05);
         assert_eq!(found[0].members, (10..20).collect::<Vec<_>>());
         assert_eq!(found[0].joined, (20..26).collect::<Vec<_>>());
+        // A group the model places among its label (a backdoor's learnt
+        // carriers, say) takes nobody in.
+        let mut learnt = vec![FlipGroup {
+            model_sides: (3, 7),
+            ..shielded_six(0).2
+        }];
+        join_shielded(&mut learnt, &labels, &view, 0.05);
+        assert!(learnt[0].joined.is_empty());
     }
 
     #[test]
