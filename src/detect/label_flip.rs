@@ -93,10 +93,10 @@ fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[Strin
         let why = group_reason(g, names);
         let (given, looks) = (&names[g.given as usize], &names[g.looks as usize]);
         let joined = format!(
-            "labelled '{given}', its look-alikes carry '{looks}' more than '{given}' once the {} images of a group are read as '{looks}' (more images join so than the other way round): {why}",
-            g.members.len()
+            "labelled '{given}', its look-alikes carry '{looks}' more than '{given}' once the group's images are read as '{looks}' (more images join it so than the other way round); the group: {why}"
         );
-        let members = g.members.iter().map(|&i| (i, why.as_str()));
+        let member = format!("one of {why}");
+        let members = g.members.iter().map(|&i| (i, member.as_str()));
         let joiners = g.joined.iter().map(|&i| (i, joined.as_str()));
         for (i, reason) in members.chain(joiners) {
             if scores.flagged[i] {
@@ -110,7 +110,8 @@ fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[Strin
     }
 }
 
-/// Why a member of `g` is flagged: the group's evidence in a sentence.
+/// The group `g` and its evidence, in words (a member's reason is "one
+/// of" this).
 fn group_reason(g: &FlipGroup, names: &[String]) -> String {
     let (given, looks) = (&names[g.given as usize], &names[g.looks as usize]);
     let chance = if g.nearer >= flip_groups::MAX_NEARER {
@@ -119,7 +120,7 @@ fn group_reason(g: &FlipGroup, names: &[String]) -> String {
         String::new()
     };
     format!(
-        "one of {} images labelled '{given}' that look like '{looks}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{looks}' ({:.0}% chance to lie nearer the '{given}' images than a '{looks}' image does, 50% for a random sample{chance}), {} the other way, and the model itself places {} of them among '{looks}' images, {} among '{given}': labels flipped from '{looks}' in bulk",
+        "{} images labelled '{given}' that look like '{looks}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{looks}' ({:.0}% chance to lie nearer the '{given}' images than a '{looks}' image does, 50% for a random sample{chance}), {} the other way, and the model itself places {} of them among '{looks}' images, {} among '{given}': labels flipped from '{looks}' in bulk",
         g.members.len(),
         100.0 * g.touching,
         100.0 * g.nearer,
@@ -544,7 +545,8 @@ mod tests {
         assert_eq!(s.suggestion(1), Some(2));
         assert!(
             s.reason(1).is_some_and(|r| r.starts_with("labelled 'c0'")
-                && r.contains("once the 2 images of a group are read as 'c2'")
+                && r.contains("once the group's images are read as 'c2'")
+                && r.contains("the group: 2 images labelled 'c0'")
                 && r.contains("in bulk")),
             "{:?}",
             s.reason(1)
