@@ -280,8 +280,7 @@ fn the_other_way_joining(
         .filter(|&i| labels[i] == group.looks && view.valid[i] && !member[i])
         .filter(|&i| {
             let (_, counts) = label_votes(&view.nb, read, i, |j| view.valid[j]);
-            let carried = |c: u32| counts.iter().find(|x| x.0 == c).map_or(0, |x| x.1);
-            carried(group.given) > carried(group.looks)
+            carried(&counts, group.given) > carried(&counts, group.looks)
         })
         .count()
 }
@@ -309,15 +308,8 @@ fn shielded(
                     .iter()
                     .any(|f| f.given == g && f.looks == c && f.takes_in())
             };
-            let (mut own, mut sources) = (0, 0);
-            for (c, k) in counts {
-                if c == g {
-                    own += k;
-                } else if source(c) {
-                    sources += k;
-                }
-            }
-            sources > own
+            let sources: usize = counts.iter().filter(|x| source(x.0)).map(|x| x.1).sum();
+            sources > carried(&counts, g)
         })
         .collect()
 }
@@ -332,16 +324,21 @@ fn group_to_join(
     i: usize,
 ) -> Option<usize> {
     let (_, counts) = label_votes(&view.nb, read, i, |j| view.valid[j]);
-    let carried = |c: u32| counts.iter().find(|x| x.0 == c).map_or(0, |x| x.1);
     (0..found.len())
         .filter(|&g| found[g].given == given && found[g].takes_in())
         .max_by_key(|&g| {
             (
-                carried(found[g].looks),
+                carried(&counts, found[g].looks),
                 found[g].members.len(),
                 usize::MAX - g,
             )
         })
+}
+
+/// How many of an image's look-alikes carry class `c`, from
+/// [`label_votes`]' counts.
+fn carried(counts: &[(u32, usize)], c: u32) -> usize {
+    counts.iter().find(|x| x.0 == c).map_or(0, |x| x.1)
 }
 
 /// Whether the model's view places a group with its label, from its
