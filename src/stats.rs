@@ -180,6 +180,24 @@ pub fn benjamini_hochberg(p: &[f64], q: f64) -> (Vec<bool>, f64) {
     (flags, q * cut as f64 / m.max(1.0))
 }
 
+/// Holm's step-down adjusted p-values: with the `p` sorted ascending,
+/// the i-th (from 0) is multiplied by (m − i), kept at least the one
+/// before it, capped at 1. A family rejected where its adjusted value is
+/// at most α has a chance of any false rejection at most α, as with
+/// Bonferroni (m × p), but each rejection lowers the bar for the rest.
+pub fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]).then(a.cmp(&b)));
+    let mut adjusted = vec![1.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
 /// Upper bound on P(X ≥ k) for X ~ Binomial(n, rate) (Chernoff–Hoeffding:
 /// exp(−n·KL(k/n ‖ rate))); 1 when k/n does not exceed the rate. A bound
 /// keeps the test valid (it can only make the test stricter).
@@ -263,6 +281,19 @@ pub fn chance_smaller_p_vs(chance: f64, expected: f64, nx: usize, ny: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn holm_steps_down_where_bonferroni_stops() {
+        // Four tests at 5%: Bonferroni (× 4) keeps 0.001 and 0.01; Holm
+        // keeps all four — 0.001 × 4, then 0.01 × 3, 0.02 × 2, 0.04 × 1.
+        let adjusted = holm(&[0.02, 0.001, 0.04, 0.01]);
+        let expect = [0.04, 0.004, 0.04, 0.03];
+        for (a, e) in adjusted.iter().zip(expect) {
+            assert!((a - e).abs() < 1e-12, "{adjusted:?}");
+        }
+        assert!(holm(&[0.6, 0.5]).iter().all(|&a| a == 1.0));
+        assert!(holm(&[]).is_empty());
+    }
 
     #[test]
     fn a_tail_fit_follows_a_heavy_tail_where_a_normal_fit_does_not() {

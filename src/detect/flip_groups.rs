@@ -29,8 +29,8 @@
 //!   like a sandal, a strange sandal like a bag); relabelling moves many
 //!   one way. The group's size against the count the other way is a fair
 //!   coin's tail, and it must stay within the scan's false-flag budget
-//!   after a Bonferroni correction over the groups that passed the first
-//!   two tests.
+//!   after Holm's step-down correction over the groups that passed the
+//!   first two tests (a Bonferroni correction until session 26).
 //!
 //! And one test in the model's own view: **the model did not learn them
 //! as their label**. A flipped image is one the model had to memorise; in
@@ -56,6 +56,35 @@
 //! On the unseen draw 1900–1911: worst F1 0.31 → 0.64, mean 0.77 → 0.83,
 //! no set lower, no clean set flagged more.
 //!
+//! **A second look, in the model's view** (session 26). An image's look
+//! in the input view is the label most of its pixel-space look-alikes
+//! carry; where the source class sits among several others in pixel
+//! space, its flipped images scatter over those looks. z6008 (35% of
+//! Shirt → Bag): of the 105 shirts labelled Bag, 19 looked like Shirt, 30
+//! like T-shirt, 28 like Pullover, 24 like Coat — the Shirt group alone
+//! failed the one-way test (19 against 11 the other way), the others the
+//! spread test, and none was found. The model, trained on the labels,
+//! still places most of them among shirts. So each pair whose input-view
+//! group does not stand is tested once more with the images the model
+//! places among the other class added (the class most of their model
+//! neighbours carry), through the same tests; the natives stay the input
+//! view's, and the model's own test counts only the members the input
+//! view chose — of which the model must place more among the class they
+//! look like than among their label (the images it chose cannot vouch
+//! for themselves: without this, z6409, a flood with a blend, fell 0.96 →
+//! 0.88, and z6204, a patch, 0.93 → 0.90). A backdoor's carriers, placed
+//! among their label, or a flood's copies, placed among each other, add
+//! nothing. The second look's groups join the one-way test's family, so
+//! that correction is Holm's step-down, not Bonferroni's: with
+//! Bonferroni the extra groups pushed a real one over the budget on the
+//! fresh draw 5900 (z5901's 33 T-shirts relabelled Pullover, 0.68 →
+//! 0.58). Measured on 122 sets (the devsets, the published zoo, draws
+//! 6000–6011 of flips, 6100–6111, 6200 of patches, 6300 of clean sets,
+//! 6400 mixed, 6500 clean-label, 35 sets of earlier draws): z6008 0.00 →
+//! 0.87 (46 found as a group, 52 more joined), z6411 0.90 → 0.96, z6406
+//! 0.95 → 0.98, z6004 0.78 → 0.79, z3402 0.82 → 0.81 (one clean flag);
+//! clean sets unchanged; on the draw 5900, z5900 (a blend) 0.93 → 0.92.
+//!
 //! **The flips a group hid** ([`join_shielded`], session 25). Where a
 //! third of a class was relabelled, many flipped images have flipped
 //! look-alikes carrying their wrong label most and so look like it: 40 of
@@ -70,6 +99,8 @@
 //! flips 0.674 → 0.730 mean F1 (z2305 0.26 → 0.72, z2902 0.33 → 0.87,
 //! z5400 0.74 → 0.90), worst loss z5401_patch 0.95 → 0.90, clean sets
 //! unchanged.
+
+use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
@@ -130,12 +161,16 @@ pub struct FlipGroup {
     /// Images labelled `looks` that look like `given`.
     pub the_other_way: usize,
     /// Chance of a group this large against `the_other_way` were odd
-    /// images as likely to go either way, times the groups tested
-    /// (Bonferroni): at most the false-flag budget.
+    /// images as likely to go either way, adjusted for the groups tested
+    /// (Holm's step-down): at most the false-flag budget.
     pub p_value: f64,
-    /// Members the model's own view places among `looks` (more of their
-    /// model neighbours carry `looks` than `given`), and among `given`
-    /// ([`model_sides`]).
+    /// How many of the members look like `looks` in the input view; the
+    /// rest are images the model places among `looks` (the second look,
+    /// see the module docs).
+    pub alike: usize,
+    /// Of the `alike` members, those the model's own view places among
+    /// `looks` (more of their model neighbours carry `looks` than `given`),
+    /// and among `given` ([`model_sides`]).
     pub model_sides: (usize, usize),
     /// Images of `given` that joined once the members' labels were read
     /// as the class they look like ([`join_shielded`]).
@@ -156,7 +191,7 @@ impl FlipGroup {
 
 /// The groups of images flipped in bulk ([`FlipGroup`]), from the input
 /// view `view` of images labelled `labels`; `fdr` bounds the chance that
-/// any group flagged is only natural oddness (Bonferroni). `model` is the
+/// any group flagged is only natural oddness (Holm). `model` is the
 /// model's own neighbours of every sample ([`model_learnt_label`]).
 pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Vec<FlipGroup> {
     let n = labels.len();
@@ -164,48 +199,149 @@ pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Ve
         .into_par_iter()
         .map(|i| looks_like(labels, view, i))
         .collect();
-    // Every sample by (its label, the label it looks like), in one pass.
-    let mut by_look: std::collections::BTreeMap<(u32, u32), Vec<usize>> = Default::default();
+    let by_look = by_pair(labels, &looks);
+    let seen = (labels, looks.as_slice());
+    let mut found = tested_pairs(view, seen, (&by_look, &by_look), model, fdr, |_| true);
+    // A second look, in the model's view, at the pairs the input view's
+    // groups alone do not show (see the module docs).
+    let stood: Vec<(u32, u32)> = found
+        .iter()
+        .zip(standing(&mut found.clone(), fdr))
+        .filter_map(|(f, up)| up.then_some((f.given, f.looks)))
+        .collect();
+    let placed: Vec<Option<u32>> = (0..n)
+        .into_par_iter()
+        .map(|i| {
+            view.valid[i]
+                .then(|| placed_among(labels, model, i))
+                .flatten()
+        })
+        .collect();
+    let by_either = merged(&by_look, &by_pair(labels, &placed));
+    // Only groups the model's view enlarged: the same group again would
+    // only be the same test twice.
+    let size = |by: &ByPair, pair| by.get(&pair).map_or(0, Vec::len);
+    let second = |pair| !stood.contains(&pair) && size(&by_either, pair) > size(&by_look, pair);
+    found.extend(tested_pairs(
+        view,
+        seen,
+        (&by_either, &by_look),
+        model,
+        fdr,
+        second,
+    ));
+    let stand = standing(&mut found, fdr);
+    let mut stand = stand.into_iter();
+    found.retain(|_| stand.next().unwrap_or(false));
+    join_shielded(&mut found, labels, view, fdr);
+    found
+}
+
+/// Samples by (their label, the class they look like or are placed
+/// among).
+type ByPair = BTreeMap<(u32, u32), Vec<usize>>;
+
+/// Every sample by (its label, the label `looks` gives it), in one pass.
+fn by_pair(labels: &[u32], looks: &[Option<u32>]) -> ByPair {
+    let mut by = ByPair::new();
     for (i, look) in looks.iter().enumerate() {
         if let Some(a) = *look {
-            by_look.entry((labels[i], a)).or_default().push(i);
+            by.entry((labels[i], a)).or_default().push(i);
         }
     }
-    let count = |pair: (u32, u32)| by_look.get(&pair).map_or(0, Vec::len);
-    let candidates: Vec<(u32, u32)> = by_look
+    by
+}
+
+/// Both groupings' members per pair, in index order.
+fn merged(a: &ByPair, b: &ByPair) -> ByPair {
+    let mut out = a.clone();
+    for (&pair, rows) in b {
+        let v = out.entry(pair).or_default();
+        v.extend(rows);
+        v.sort_unstable();
+        v.dedup();
+    }
+    out
+}
+
+/// The pairs of `groups` (label, look) that `keep` admits, tested as
+/// groups ([`test_pair`], against the images that look like their label
+/// in `pixels`, the input view's own grouping), with their count the
+/// other way round in `groups` and the model's sides ([`model_sides`]) —
+/// of the members `pixels` holds: the model's own test is fair only on
+/// images it did not choose (the second look adds images the model places
+/// among `a`, which would count for `a` by construction).
+fn tested_pairs(
+    view: &InputView,
+    (labels, looks): (&[u32], &[Option<u32>]),
+    (groups, pixels): (&ByPair, &ByPair),
+    model: &Neighbors,
+    fdr: f64,
+    keep: impl Fn((u32, u32)) -> bool + Sync,
+) -> Vec<FlipGroup> {
+    let candidates: Vec<(u32, u32)> = groups
         .iter()
-        .filter(|&(&(g, a), members)| g != a && members.len() >= MIN_GROUP)
+        .filter(|&(&(g, a), members)| g != a && members.len() >= MIN_GROUP && keep((g, a)))
         .map(|(&pair, _)| pair)
         .collect();
+    let of_pixels = |pair: (u32, u32)| pixels.get(&pair).map_or(&[][..], Vec::as_slice);
     let mut found: Vec<FlipGroup> = candidates
         .par_iter()
         .filter_map(|&(g, a)| {
-            let native = |c: u32| by_look.get(&(c, c)).map_or(&[][..], Vec::as_slice);
+            let members = &groups[&(g, a)];
+            let (native_g, native_a) = (of_pixels((g, g)), of_pixels((a, a)));
             test_pair(
                 view,
-                (labels, &looks),
-                &by_look[&(g, a)],
-                native(g),
-                native(a),
+                (labels, looks),
+                members,
+                native_g,
+                native_a,
                 (g, a),
                 fdr,
             )
         })
         .collect();
-    // Between classes that stay apart, odd images look like the other
-    // class about as often both ways; relabelling moves many one way.
-    let tested = found.len().max(1) as f64;
     for f in &mut found {
-        f.the_other_way = count((f.looks, f.given));
-        let k = f.members.len();
-        f.p_value = (stats::fair_coin_tail(k, k + f.the_other_way) * tested).min(1.0);
+        let pair = (f.given, f.looks);
+        f.the_other_way = groups.get(&(f.looks, f.given)).map_or(0, Vec::len);
+        f.alike = of_pixels(pair).len();
+        f.model_sides = model_sides(of_pixels(pair), pair, labels, model);
     }
-    for f in &mut found {
-        f.model_sides = model_sides(f, labels, model);
-    }
-    found.retain(|f| f.p_value <= fdr && !model_learnt_label(f.model_sides));
-    join_shielded(&mut found, labels, view, fdr);
     found
+}
+
+/// Which of the groups `found` stand: between classes that stay apart
+/// odd images look like the other class about as often both ways, and
+/// relabelling moves many one way — a group's size against the count the
+/// other way is a fair coin's tail, and Holm's step-down over all the
+/// groups tested keeps the chance of any natural group standing within
+/// the budget `fdr` (each group's adjusted value is set as its p-value;
+/// Holm rejects all Bonferroni does and more, so a second look at other
+/// pairs costs the groups found at once little) — and the model did not
+/// learn the group as its label ([`model_learnt_label`]). A group the
+/// second look enlarged (some members only the model places among
+/// `looks`) also needs the model to place more of the members that look
+/// like `looks` among that class than among their label
+/// ([`FlipGroup::takes_in`]): the images the model chose cannot vouch for
+/// themselves.
+fn standing(found: &mut [FlipGroup], fdr: f64) -> Vec<bool> {
+    let tails: Vec<f64> = found
+        .iter()
+        .map(|f| {
+            let k = f.members.len();
+            stats::fair_coin_tail(k, k + f.the_other_way)
+        })
+        .collect();
+    let adjusted = stats::holm(&tails);
+    found
+        .iter_mut()
+        .zip(adjusted)
+        .map(|(f, p)| {
+            f.p_value = p;
+            let vouched = f.alike == f.members.len() || f.takes_in();
+            p <= fdr && !model_learnt_label(f.model_sides) && vouched
+        })
+        .collect()
 }
 
 /// Most rounds of [`join_shielded`] (each reads the labels corrected by
@@ -350,12 +486,17 @@ pub fn model_learnt_label((looks, given): (usize, usize)) -> bool {
     stats::fair_coin_tail(given, given + looks) <= VETO_LEVEL
 }
 
-/// How many of `group`'s members the model's neighbours (`model`) place
-/// among the class they look like — more neighbours carrying `looks`
-/// than `given` — and how many among their given label; ties in neither.
-pub fn model_sides(group: &FlipGroup, labels: &[u32], model: &Neighbors) -> (usize, usize) {
+/// How many of `members` (labelled `g`, looking like `a`) the model's
+/// neighbours (`model`) place among `a` — more neighbours carrying `a`
+/// than `g` — and how many among their given label; ties in neither.
+pub fn model_sides(
+    members: &[usize],
+    (g, a): (u32, u32),
+    labels: &[u32],
+    model: &Neighbors,
+) -> (usize, usize) {
     let (mut given, mut looks) = (0, 0);
-    for &i in &group.members {
+    for &i in members {
         let carrying = |c: u32| {
             model
                 .of(i)
@@ -363,13 +504,33 @@ pub fn model_sides(group: &FlipGroup, labels: &[u32], model: &Neighbors) -> (usi
                 .filter(|&&j| labels[j as usize] == c)
                 .count()
         };
-        match carrying(group.given).cmp(&carrying(group.looks)) {
+        match carrying(g).cmp(&carrying(a)) {
             std::cmp::Ordering::Greater => given += 1,
             std::cmp::Ordering::Less => looks += 1,
             std::cmp::Ordering::Equal => {}
         }
     }
     (looks, given)
+}
+
+/// The label most of sample `i`'s model neighbours carry (its own on a
+/// tie): the class the model places it among.
+fn placed_among(labels: &[u32], model: &Neighbors, i: usize) -> Option<u32> {
+    let (_, counts) = label_votes(model, labels, i, |_| true);
+    most_carried(counts, labels[i])
+}
+
+/// The label carried most in `counts` (label, neighbours), `own` on a
+/// tie, else the lowest.
+fn most_carried(counts: Vec<(u32, usize)>, own: u32) -> Option<u32> {
+    counts
+        .into_iter()
+        .max_by(|x, y| {
+            x.1.cmp(&y.1)
+                .then((x.0 == own).cmp(&(y.0 == own)))
+                .then(y.0.cmp(&x.0))
+        })
+        .map(|c| c.0)
 }
 
 /// The label most of sample `i`'s readable input-view neighbours carry
@@ -380,14 +541,7 @@ fn looks_like(labels: &[u32], view: &InputView, i: usize) -> Option<u32> {
         return None;
     }
     let (_, counts) = label_votes(&view.nb, labels, i, |j| view.valid[j]);
-    counts
-        .into_iter()
-        .max_by(|x, y| {
-            x.1.cmp(&y.1)
-                .then((x.0 == labels[i]).cmp(&(y.0 == labels[i])))
-                .then(y.0.cmp(&x.0))
-        })
-        .map(|c| c.0)
+    most_carried(counts, labels[i])
 }
 
 /// Tests the `members` labelled `g` that look like `a` against the images
@@ -436,6 +590,7 @@ fn test_pair(
         touching,
         the_other_way: 0,
         p_value: 1.0,
+        alike: members.len(),
         model_sides: (0, 0),
         joined: Vec::new(),
     })
@@ -674,10 +829,104 @@ mod tests {
             touching: 0.0,
             the_other_way: 0,
             p_value: 0.001,
+            alike: 10,
             model_sides: (10, 0),
             joined: Vec::new(),
         };
         (labels, view_of(&rows), group)
+    }
+
+    /// Neighbour rows (4 each) for `n` images from `start` that are one
+    /// another's look-alikes.
+    fn among_themselves(start: u32, n: u32) -> Vec<[u32; 4]> {
+        (0..n)
+            .map(|i| std::array::from_fn(|d| start + (i + 1 + d as u32) % n))
+            .collect()
+    }
+
+    /// Class 0 (0–19), class 1 (20–59) and classes 3, 4, 5 (60–119, 20
+    /// each), all looking like themselves; 26 images of class 1 labelled 0
+    /// (120–145), of which in pixel space 8 look like class 1 and six each
+    /// like classes 3, 4 and 5 (each below [`MIN_GROUP`]); six images of
+    /// class 0 labelled 1 (146–151); then `odd` more labelled 1 that look
+    /// like classes 3, 4 or 5 (at most seven each). Returns the labels, the
+    /// input view and a model view that places the 26 among class 1 (but
+    /// the first `learnt` among class 0, their label) and the other images
+    /// labelled 1 among class 0.
+    fn flips_scattered_over_looks(odd: u32, learnt: u32) -> (Vec<u32>, InputView, Neighbors) {
+        let mut rows: Vec<[u32; 4]> = among_themselves(0, 20);
+        let mut labels = vec![0u32; 20];
+        for (c, start, n) in [(1, 20, 40), (3, 60, 20), (4, 80, 20), (5, 100, 20)] {
+            rows.extend(among_themselves(start, n));
+            labels.extend(std::iter::repeat_n(c, n as usize));
+        }
+        let mut model_rows = rows.clone();
+        let next_to = |near: u32, k: u32| -> [u32; 4] {
+            let o = near + k % 10;
+            [o, o + 1, o + 2, o + 3]
+        };
+        for k in 0..26u32 {
+            let near = match k {
+                0..8 => 20,
+                8..14 => 60,
+                14..20 => 80,
+                _ => 100,
+            };
+            rows.push(next_to(near, k));
+            model_rows.push(next_to(if k < learnt { 0 } else { 20 }, k));
+            labels.push(0);
+        }
+        for k in 0..6 + odd {
+            let near = if k < 6 {
+                0
+            } else {
+                [60, 80, 100][(k % 3) as usize]
+            };
+            rows.push(next_to(near, k));
+            model_rows.push(next_to(0, k));
+            labels.push(1);
+        }
+        let model = view_of(&model_rows).nb;
+        (labels, view_of(&rows), model)
+    }
+
+    #[test]
+    fn flips_scattered_over_several_looks_are_found_in_the_models_view() {
+        let (labels, view, model) = flips_scattered_over_looks(0, 0);
+        // Pixel space alone: eight look like class 1 against six the other
+        // way (a coin's tail of 0.4), the rest too few per look.
+        assert!(find(&labels, &view, &view.nb, 0.05).is_empty());
+        // The model places all 26 among class 1.
+        let found = find(&labels, &view, &model, 0.05);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let g = &found[0];
+        assert_eq!((g.given, g.looks), (0, 1));
+        assert_eq!(g.members, (120..146).collect::<Vec<_>>());
+        // The model's own test counts only the eight it did not choose.
+        assert_eq!((g.the_other_way, g.alike, g.model_sides), (6, 8, (8, 0)));
+    }
+
+    #[test]
+    fn a_second_look_needs_the_images_the_model_did_not_choose_to_agree() {
+        // Of the eight that look like class 1 in pixel space, the model
+        // places four among class 0, their label: the 18 it chose itself
+        // cannot vouch for the group.
+        let (labels, view, model) = flips_scattered_over_looks(0, 4);
+        assert!(find(&labels, &view, &model, 0.05).is_empty());
+        // Three among their label, five among class 1: it stands.
+        let (labels, view, model) = flips_scattered_over_looks(0, 3);
+        let found = find(&labels, &view, &model, 0.05);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].model_sides, (5, 3));
+    }
+
+    #[test]
+    fn images_the_model_places_both_ways_alike_are_not_a_flip() {
+        // Twenty images labelled 1 that the model places among class 0
+        // against the 26 labelled 0 it places among class 1: natural
+        // oddness as likely as relabelling (a coin's tail of 0.23).
+        let (labels, view, model) = flips_scattered_over_looks(14, 0);
+        assert!(find(&labels, &view, &model, 0.05).is_empty());
     }
 
     #[test]

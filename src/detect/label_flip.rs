@@ -119,9 +119,24 @@ fn group_reason(g: &FlipGroup, names: &[String]) -> String {
     } else {
         String::new()
     };
+    let n = g.members.len();
+    let (which, of_them) = if g.alike < n {
+        (
+            format!(
+                "that look like '{looks}' in pixel space ({}) or that the model places among '{looks}' images ({})",
+                g.alike,
+                n - g.alike
+            ),
+            format!("of the {} that look like it", g.alike),
+        )
+    } else {
+        (
+            format!("that look like '{looks}' in pixel space"),
+            "of them".to_string(),
+        )
+    };
     format!(
-        "{} images labelled '{given}' that look like '{looks}' in pixel space, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{looks}' ({:.0}% chance to lie nearer the '{given}' images than a '{looks}' image does, 50% for a random sample{chance}), {} the other way, and the model itself places {} of them among '{looks}' images, {} among '{given}': labels flipped from '{looks}' in bulk",
-        g.members.len(),
+        "{n} images labelled '{given}' {which}, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{looks}' ({:.0}% chance to lie nearer the '{given}' images than a '{looks}' image does, 50% for a random sample{chance}), {} the other way, and {of_them} the model itself places {} among '{looks}' images, {} among '{given}': labels flipped from '{looks}' in bulk",
         100.0 * g.touching,
         100.0 * g.nearer,
         g.the_other_way,
@@ -521,6 +536,7 @@ mod tests {
             touching: 0.0,
             the_other_way: 0,
             p_value: 0.001,
+            alike: 2,
             model_sides: (9, 1),
             joined: Vec::new(),
         };
