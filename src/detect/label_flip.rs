@@ -120,28 +120,34 @@ fn group_reason(g: &FlipGroup, names: &[String]) -> String {
         String::new()
     };
     let n = g.members.len();
-    let (which, of_them) = if g.alike < n {
+    let (on_look, on_label) = g.model_sides;
+    // A group the model's view enlarged says which members came from
+    // which view; the model's own count is of those pixel space chose.
+    let (which, sides) = if g.alike < n {
         (
             format!(
                 "that look like '{looks}' in pixel space ({}) or that the model places among '{looks}' images ({})",
                 g.alike,
                 n - g.alike
             ),
-            format!("of the {} that look like it", g.alike),
+            format!(
+                "of the {} that look like it the model itself places {on_look} among '{looks}' images, {on_label} among '{given}'",
+                g.alike
+            ),
         )
     } else {
         (
             format!("that look like '{looks}' in pixel space"),
-            "of them".to_string(),
+            format!(
+                "the model itself places {on_look} of them among '{looks}' images, {on_label} among '{given}'"
+            ),
         )
     };
     format!(
-        "{n} images labelled '{given}' {which}, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{looks}' ({:.0}% chance to lie nearer the '{given}' images than a '{looks}' image does, 50% for a random sample{chance}), {} the other way, and {of_them} the model itself places {} among '{looks}' images, {} among '{given}': labels flipped from '{looks}' in bulk",
+        "{n} images labelled '{given}' {which}, where the two classes otherwise stay apart ({:.1}% of their look-alikes look like the other class, both ways added), spread like a random sample of '{looks}' ({:.0}% chance to lie nearer the '{given}' images than a '{looks}' image does, 50% for a random sample{chance}), {} the other way, and {sides}: labels flipped from '{looks}' in bulk",
         100.0 * g.touching,
         100.0 * g.nearer,
         g.the_other_way,
-        g.model_sides.0,
-        g.model_sides.1,
     )
 }
 
@@ -544,9 +550,25 @@ mod tests {
         assert_eq!(s.flagged, vec![true, false, false, true]);
         assert_eq!(s.suggestion(0), Some(2));
         assert!(
-            s.reason(0).is_some_and(|r| r.contains("in bulk")),
+            s.reason(0).is_some_and(|r| r.contains("in bulk")
+                && r.contains("the model itself places 9 of them among 'c2' images, 1 among 'c0'")),
             "{:?}",
             s.reason(0)
+        );
+        // A group the model's view enlarged says which members came from
+        // which view, and of whom the model's count is.
+        let mut second = flag(&f, &votes(&f.labels, &[0.9; 4]), None, 0.05);
+        let enlarged = FlipGroup {
+            alike: 1,
+            ..group.clone()
+        };
+        flag_groups(&mut second, &[enlarged], &f.class_names, 0.05);
+        assert!(
+            second.reason(0).is_some_and(|r| r.contains(
+                "2 images labelled 'c0' that look like 'c2' in pixel space (1) or that the model places among 'c2' images (1)"
+            ) && r.contains("of the 1 that look like it the model itself places 9 among 'c2' images")),
+            "{:?}",
+            second.reason(0)
         );
         // A member flagged already keeps what it had.
         assert_eq!((s.suggestion(3), s.reason(3)), (None, None));
