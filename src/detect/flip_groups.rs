@@ -206,8 +206,8 @@ pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Ve
     // groups alone do not show (see the module docs).
     let stood: Vec<(u32, u32)> = found
         .iter()
-        .zip(standing(&mut found.clone(), fdr))
-        .filter_map(|(f, up)| up.then_some((f.given, f.looks)))
+        .zip(standing(&found, fdr))
+        .filter_map(|(f, (_, up))| up.then_some((f.given, f.looks)))
         .collect();
     let placed: Vec<Option<u32>> = (0..n)
         .into_par_iter()
@@ -230,9 +230,15 @@ pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Ve
         fdr,
         second,
     ));
-    let stand = standing(&mut found, fdr);
-    let mut stand = stand.into_iter();
-    found.retain(|_| stand.next().unwrap_or(false));
+    let verdicts = standing(&found, fdr);
+    let mut found: Vec<FlipGroup> = found
+        .into_iter()
+        .zip(verdicts)
+        .filter_map(|(mut f, (p, up))| {
+            f.p_value = p;
+            up.then_some(f)
+        })
+        .collect();
     join_shielded(&mut found, labels, view, fdr);
     found
 }
@@ -315,7 +321,7 @@ fn tested_pairs(
 /// relabelling moves many one way — a group's size against the count the
 /// other way is a fair coin's tail, and Holm's step-down over all the
 /// groups tested keeps the chance of any natural group standing within
-/// the budget `fdr` (each group's adjusted value is set as its p-value;
+/// the budget `fdr` (each group's adjusted value is returned beside it;
 /// Holm rejects all Bonferroni does and more, so a second look at other
 /// pairs costs the groups found at once little) — and the model did not
 /// learn the group as its label ([`model_learnt_label`]). A group the
@@ -324,7 +330,7 @@ fn tested_pairs(
 /// like `looks` among that class than among their label
 /// ([`FlipGroup::takes_in`]): the images the model chose cannot vouch for
 /// themselves.
-fn standing(found: &mut [FlipGroup], fdr: f64) -> Vec<bool> {
+fn standing(found: &[FlipGroup], fdr: f64) -> Vec<(f64, bool)> {
     let tails: Vec<f64> = found
         .iter()
         .map(|f| {
@@ -334,12 +340,11 @@ fn standing(found: &mut [FlipGroup], fdr: f64) -> Vec<bool> {
         .collect();
     let adjusted = stats::holm(&tails);
     found
-        .iter_mut()
+        .iter()
         .zip(adjusted)
         .map(|(f, p)| {
-            f.p_value = p;
             let vouched = f.alike == f.members.len() || f.takes_in();
-            p <= fdr && !model_learnt_label(f.model_sides) && vouched
+            (p, p <= fdr && !model_learnt_label(f.model_sides) && vouched)
         })
         .collect()
 }
