@@ -205,8 +205,16 @@ impl FlipGroup {
 /// The groups of images flipped in bulk ([`FlipGroup`]), from the input
 /// view `view` of images labelled `labels`; `fdr` bounds the chance that
 /// any group flagged is only natural oddness (Holm). `model` is the
-/// model's own neighbours of every sample ([`model_learnt_label`]).
-pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Vec<FlipGroup> {
+/// model's own neighbours of every sample ([`model_learnt_label`]);
+/// `model_apart`: they come from another space than the input view's
+/// (embeddings, not the pixels themselves), so where the model places a
+/// group is a second opinion on it ([`test_pair`]'s natives).
+pub fn find(
+    labels: &[u32],
+    view: &InputView,
+    (model, model_apart): (&Neighbors, bool),
+    fdr: f64,
+) -> Vec<FlipGroup> {
     let n = labels.len();
     let looks: Vec<Option<u32>> = (0..n)
         .into_par_iter()
@@ -214,7 +222,8 @@ pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Ve
         .collect();
     let by_look = by_pair(labels, &looks);
     let seen = (labels, looks.as_slice());
-    let mut found = tested_pairs(view, seen, (&by_look, &by_look), model, fdr, |_| true);
+    let model_view = (model, model_apart);
+    let mut found = tested_pairs(view, seen, (&by_look, &by_look), model_view, fdr, |_| true);
     // A second look, in the model's view, at the pairs the input view's
     // groups alone do not show (see the module docs).
     let stood: Vec<(u32, u32)> = found
@@ -239,7 +248,7 @@ pub fn find(labels: &[u32], view: &InputView, model: &Neighbors, fdr: f64) -> Ve
         view,
         seen,
         (&by_either, &by_look),
-        model,
+        model_view,
         fdr,
         second,
     ));
@@ -294,7 +303,7 @@ fn tested_pairs(
     view: &InputView,
     (labels, looks): (&[u32], &[Option<u32>]),
     (groups, pixels): (&ByPair, &ByPair),
-    model: &Neighbors,
+    (model, model_apart): (&Neighbors, bool),
     fdr: f64,
     keep: impl Fn((u32, u32)) -> bool + Sync,
 ) -> Vec<FlipGroup> {
@@ -313,7 +322,7 @@ fn tested_pairs(
             let mut f = test_pair(
                 view,
                 (labels, looks),
-                (members, model_placed_among_look(sides)),
+                (members, model_apart && model_placed_among_look(sides)),
                 native_g,
                 native_a,
                 (g, a),
@@ -751,7 +760,7 @@ mod tests {
         // The flipped images are spread as their class is.
         let (points, flipped, labels) = a_quarter_of_class_one_flipped();
         let view = view_with(&points);
-        let found = find(&labels, &view, &view.nb, 0.05);
+        let found = find(&labels, &view, (&view.nb, false), 0.05);
         assert_eq!(found.len(), 1, "{found:?}");
         let g = &found[0];
         assert_eq!((g.given, g.looks), (0, 1));
@@ -777,7 +786,7 @@ mod tests {
             .map(|i| if flipped(i) { 0 } else { (i / 400) as u32 })
             .collect();
         let view = view_with(&points);
-        let found = find(&labels, &view, &view.nb, 0.05);
+        let found = find(&labels, &view, (&view.nb, false), 0.05);
         assert_eq!(found.len(), 1, "{found:?}");
         let g = &found[0];
         assert!(g.nearer > MAX_NEARER && g.nearer < 0.65, "{g:?}");
@@ -785,7 +794,7 @@ mod tests {
         assert!(g.members.iter().all(|&i| flipped(i)));
         // A looser budget finds it too: the chance of lying that much
         // nearer (one in eleven) is no reason to withhold it at 10%.
-        let looser = find(&labels, &view, &view.nb, 0.10);
+        let looser = find(&labels, &view, (&view.nb, false), 0.10);
         assert_eq!(looser.len(), 1, "{looser:?}");
         assert_eq!(looser[0].members, g.members);
     }
@@ -804,11 +813,11 @@ mod tests {
             })
             .collect();
         let view = view_with(&points);
-        let found = find(&labels, &view, &view.nb, 0.05);
+        let found = find(&labels, &view, (&view.nb, false), 0.05);
         assert!(found.is_empty(), "{found:?}");
         // The same images one way only are a flip.
         let one_way: Vec<u32> = (0..800).map(|i| u32::from(i >= 400 || odd(i))).collect();
-        let found = find(&one_way, &view, &view.nb, 0.05);
+        let found = find(&one_way, &view, (&view.nb, false), 0.05);
         assert_eq!(found.len(), 1, "{found:?}");
     }
 
@@ -832,7 +841,7 @@ mod tests {
             labels.push(1);
         }
         let view = view_with(&points);
-        let found = find(&labels, &view, &view.nb, 0.05);
+        let found = find(&labels, &view, (&view.nb, false), 0.05);
         assert!(found.is_empty(), "{found:?}");
     }
 
@@ -857,10 +866,10 @@ mod tests {
             })
             .collect();
         let model = view_with(&learnt).nb;
-        assert!(find(&labels, &view, &model, 0.05).is_empty());
+        assert!(find(&labels, &view, (&model, true), 0.05).is_empty());
         // Where the model still places them with the class they came
         // from, they are the flip the first test found.
-        assert_eq!(find(&labels, &view, &view.nb, 0.05).len(), 1);
+        assert_eq!(find(&labels, &view, (&view.nb, false), 0.05).len(), 1);
     }
 
     /// An input view whose neighbours are given row by row.
@@ -979,9 +988,9 @@ mod tests {
         let (labels, view, model) = flips_scattered_over_looks(0, 0);
         // Pixel space alone: eight look like class 1 against six the other
         // way (a coin's tail of 0.4), the rest too few per look.
-        assert!(find(&labels, &view, &view.nb, 0.05).is_empty());
+        assert!(find(&labels, &view, (&view.nb, false), 0.05).is_empty());
         // The model places all 26 among class 1.
-        let found = find(&labels, &view, &model, 0.05);
+        let found = find(&labels, &view, (&model, true), 0.05);
         assert_eq!(found.len(), 1, "{found:?}");
         let g = &found[0];
         assert_eq!((g.given, g.looks), (0, 1));
@@ -996,10 +1005,10 @@ mod tests {
         // places four among class 0, their label: the 18 it chose itself
         // cannot vouch for the group.
         let (labels, view, model) = flips_scattered_over_looks(0, 4);
-        assert!(find(&labels, &view, &model, 0.05).is_empty());
+        assert!(find(&labels, &view, (&model, true), 0.05).is_empty());
         // Three among their label, five among class 1: it stands.
         let (labels, view, model) = flips_scattered_over_looks(0, 3);
-        let found = find(&labels, &view, &model, 0.05);
+        let found = find(&labels, &view, (&model, true), 0.05);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].model_sides, (5, 3));
     }
@@ -1010,7 +1019,7 @@ mod tests {
         // against the 26 labelled 0 it places among class 1: natural
         // oddness as likely as relabelling (a coin's tail of 0.23).
         let (labels, view, model) = flips_scattered_over_looks(14, 0);
-        assert!(find(&labels, &view, &model, 0.05).is_empty());
+        assert!(find(&labels, &view, (&model, true), 0.05).is_empty());
     }
 
     #[test]

@@ -70,8 +70,8 @@ impl Detector for LabelFlip {
         let looks = looks.as_ref().map(|(votes, valid)| Looks { votes, valid });
         let mut scores = flag(ctx.features, ctx.votes, looks, ctx.options.fdr);
         if let Some(view) = ctx.view {
-            let groups =
-                flip_groups::find(&ctx.features.labels, view, ctx.neighbours, ctx.options.fdr);
+            let model = (ctx.neighbours, !ctx.from_pixels);
+            let groups = flip_groups::find(&ctx.features.labels, view, model, ctx.options.fdr);
             flag_groups(
                 &mut scores,
                 &groups,
