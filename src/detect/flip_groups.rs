@@ -91,7 +91,8 @@
 //! look-alikes are flips too looks like its label from deep among its
 //! source, and one such image is every member's nearest. For a group the
 //! model places among the class it looks like (beyond a fair coin, at
-//! [`VETO_LEVEL`]), the natives it is measured against are those that
+//! [`VETO_LEVEL`]; only where the model's view is not the input view's
+//! own space, as it is in a scan from pixels alone), the natives it is measured against are those that
 //! still look like their label with the group read as that class
 //! ([`keep_their_look`]). z6600 (asymmetric flips on ten classes, colour):
 //! 64 of 65 sandals relabelled Coat found (3 before), F1 0.58 → 0.70;
@@ -579,8 +580,8 @@ fn looks_like(labels: &[u32], view: &InputView, i: usize) -> Option<u32> {
 
 /// Tests the `members` labelled `g` that look like `a` against the images
 /// of `g` and of `a` that look like their own label (see the module docs).
-/// `members` are in index order. `placed_among_look`: the model places
-/// the members among `a`
+/// `members` are in index order. `placed_among_look`: a model whose view
+/// is apart from the input view places the members among `a`
 /// ([`model_placed_among_look`]); then the natives of `g` they are
 /// measured against are only those that keep their look with the members
 /// read as `a` ([`keep_their_look`]).
@@ -602,15 +603,16 @@ fn test_pair(
     // round. Natural confusion needs the classes to touch; a flip does not.
     // (Tested first: it is cheap, and most look-alike pairs fail it.)
     let native = |j: usize, c: u32| labels[j] == c && looks[j] == Some(c);
-    let touching = mean_share(view, &native_a, |j| native(j, g))
-        + mean_share(view, &evenly(native_g.to_vec()), |j| native(j, a));
+    let all_g = evenly(native_g.to_vec());
+    let touching =
+        mean_share(view, &native_a, |j| native(j, g)) + mean_share(view, &all_g, |j| native(j, a));
     if touching >= 1.0 / view.nb.k.max(1) as f64 {
         return None;
     }
     let native_g = if placed_among_look {
         evenly(keep_their_look(view, labels, native_g, (members, a)))
     } else {
-        evenly(native_g.to_vec())
+        all_g
     };
     if native_g.is_empty() {
         return None;
