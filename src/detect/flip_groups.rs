@@ -99,6 +99,16 @@
 //! z6007 0.60 → 0.74, z6005 0.56 → 0.63; no clean set or other family
 //! moved over 144 sets.
 //!
+//! **Flips both ways** (session 27, [`placed_both_ways`]). The one-way
+//! test takes the images the other way round for natural oddness; where
+//! an attacker relabelled both ways (z6708: sneakers as Trouser and
+//! trousers as Sneaker; z6009: bags as Coat and coats as Bag) that count
+//! holds the other way's flips. When the model places both pixel-chosen
+//! groups among their looks, each beyond a fair coin at the budget over
+//! the pairs tested, the other way's images it places so are counted out.
+//! Over 101 poisoned sets 0.8612 → 0.8675 with no set lower (z6009 0.01
+//! → 0.64), no clean set moved; the fresh draw 6700's z6708 0.75 → 0.81.
+//!
 //! **The flips a group hid** ([`join_shielded`], session 25). Where a
 //! third of a class was relabelled, many flipped images have flipped
 //! look-alikes carrying their wrong label most and so look like it: 40 of
@@ -172,7 +182,9 @@ pub struct FlipGroup {
     /// look like `given`, plus the same the other way round: how much the
     /// two classes touch apart from the group.
     pub touching: f64,
-    /// Images labelled `looks` that look like `given`.
+    /// Images labelled `looks` that look like `given`, less those the
+    /// model places among `given` where labels were flipped both ways
+    /// ([`placed_both_ways`]).
     pub the_other_way: usize,
     /// Chance of a group this large against `the_other_way` were odd
     /// images as likely to go either way, adjusted for the groups tested
@@ -314,6 +326,9 @@ fn tested_pairs(
         .map(|(&pair, _)| pair)
         .collect();
     let of_pixels = |pair: (u32, u32)| pixels.get(&pair).map_or(&[][..], Vec::as_slice);
+    // Each pair's "placed among its look both ways" is one of this many
+    // tests (Bonferroni at the budget, [`placed_both_ways`]).
+    let both_ways_level = fdr / candidates.len().max(1) as f64;
     candidates
         .par_iter()
         .filter_map(|&(g, a)| {
@@ -329,7 +344,13 @@ fn tested_pairs(
                 (g, a),
                 fdr,
             )?;
-            f.the_other_way = groups.get(&(a, g)).map_or(0, Vec::len);
+            let other = groups.get(&(a, g)).map_or(&[][..], Vec::as_slice);
+            let pixel_sides = (sides, model_sides(of_pixels((a, g)), (a, g), labels, model));
+            f.the_other_way = if model_apart && placed_both_ways(pixel_sides, both_ways_level) {
+                other.len() - model_sides(other, (a, g), labels, model).0
+            } else {
+                other.len()
+            };
             f.alike = of_pixels((g, a)).len();
             f.model_sides = sides;
             Some(f)
@@ -510,6 +531,31 @@ fn carried(counts: &[(u32, usize)], c: u32) -> usize {
 /// docs.
 pub fn model_learnt_label((looks, given): (usize, usize)) -> bool {
     stats::fair_coin_tail(given, given + looks) <= VETO_LEVEL
+}
+
+/// Whether labels were flipped both ways between two classes: the model
+/// places the images of each that look like the other (`sides` and
+/// `back`, [`model_sides`] of the images the input view chose) among the
+/// class they look like, each beyond a fair coin at `level`.
+///
+/// Odd images go both ways between classes that stay apart, relabelling
+/// one way — so the one-way test takes the images the other way round for
+/// natural oddness. But an attacker may relabel both ways (z6708: 48
+/// sneakers as Trouser and 43 trousers as Sneaker; groups of 46 and 44,
+/// each a random sample, the one-way test 1.0). Flips are images the model
+/// had to memorise and still places among their source, while natural
+/// look-alikes are learnt as labelled; so where both ways are placed so,
+/// the other way's images the model places among their look are counted
+/// out of the natural count. The level is the budget over the pairs
+/// tested (Bonferroni): natural odd images on weak colour models sit
+/// among their look now and then (z103: 10 bags like T-shirts placed 10–0,
+/// 8 T-shirts like bags 7–1), and at a plain 5% both ways a clean-label
+/// set (z5104) fell 0.92 → 0.79.
+fn placed_both_ways((sides, back): ((usize, usize), (usize, usize)), level: f64) -> bool {
+    let placed = |(looks, given): (usize, usize)| {
+        looks > 0 && stats::fair_coin_tail(looks, looks + given) <= level
+    };
+    placed(sides) && placed(back)
 }
 
 /// The mirror of [`model_learnt_label`]: the model's view places more of
@@ -946,8 +992,9 @@ mod tests {
     /// class 0 labelled 1 (146–151); then `odd` more labelled 1 that look
     /// like classes 3, 4 or 5 (at most seven each). Returns the labels, the
     /// input view and a model view that places the 26 among class 1 (but
-    /// the first `learnt` among class 0, their label) and the other images
-    /// labelled 1 among class 0.
+    /// the first `learnt` among class 0, their label), the six among class
+    /// 1, their label (natural look-alikes, learnt as labelled), and the
+    /// `odd` more among class 0.
     fn flips_scattered_over_looks(odd: u32, learnt: u32) -> (Vec<u32>, InputView, Neighbors) {
         let mut rows: Vec<[u32; 4]> = among_themselves(0, 20);
         let mut labels = vec![0u32; 20];
@@ -978,7 +1025,7 @@ mod tests {
                 [60, 80, 100][(k % 3) as usize]
             };
             rows.push(next_to(near, k));
-            model_rows.push(next_to(0, k));
+            model_rows.push(next_to(if k < 6 { 20 } else { 0 }, k));
             labels.push(1);
         }
         let model = view_of(&model_rows).nb;
@@ -1095,5 +1142,29 @@ mod tests {
         );
         let g = test(true).expect("the group stands");
         assert!(g.nearer < MAX_NEARER, "{g:?}");
+    }
+
+    #[test]
+    fn flips_both_ways_are_not_natural_oddness() {
+        // Both ways placed among their look well past a fair coin at the
+        // level: flipped both ways. One way only, or a coin's count, not.
+        assert!(placed_both_ways(((44, 0), (45, 1)), 0.05 / 40.0));
+        assert!(!placed_both_ways(((44, 0), (3, 4)), 0.05 / 40.0));
+        assert!(!placed_both_ways(((10, 0), (7, 1)), 0.05 / 40.0));
+        assert!(!placed_both_ways(((0, 0), (0, 0)), 0.05));
+        // In a find: the six images of class 0 labelled 1 placed among
+        // class 0 as well, with the 26 labelled 0 among class 1 — both
+        // ways memorised; the six no longer stand for natural oddness.
+        let (labels, view, mut model) = flips_scattered_over_looks(0, 0);
+        for i in 146..152 {
+            model.idx[i * 4..(i + 1) * 4].copy_from_slice(&[0, 1, 2, 3]);
+        }
+        let found = find(&labels, &view, (&model, true), 0.05);
+        let g = found.iter().find(|g| (g.given, g.looks) == (0, 1));
+        assert_eq!(g.map(|g| g.the_other_way), Some(0), "{found:?}");
+        // With the model in the input view's own space, nothing changes.
+        let found = find(&labels, &view, (&model, false), 0.05);
+        let g = found.iter().find(|g| (g.given, g.looks) == (0, 1));
+        assert_eq!(g.map(|g| g.the_other_way), Some(6), "{found:?}");
     }
 }
