@@ -338,7 +338,10 @@ fn tested_pairs(
             let mut f = test_pair(
                 view,
                 (labels, looks),
-                (members, model_apart && model_placed_among_look(sides)),
+                (
+                    members,
+                    model_apart && model_placed_among_look(sides, VETO_LEVEL),
+                ),
                 native_g,
                 native_a,
                 (g, a),
@@ -552,18 +555,17 @@ pub fn model_learnt_label((looks, given): (usize, usize)) -> bool {
 /// 8 T-shirts like bags 7–1), and at a plain 5% both ways a clean-label
 /// set (z5104) fell 0.92 → 0.79.
 fn placed_both_ways((sides, back): ((usize, usize), (usize, usize)), level: f64) -> bool {
-    let placed = |(looks, given): (usize, usize)| {
-        looks > 0 && stats::fair_coin_tail(looks, looks + given) <= level
-    };
-    placed(sides) && placed(back)
+    model_placed_among_look(sides, level) && model_placed_among_look(back, level)
 }
 
 /// The mirror of [`model_learnt_label`]: the model's view places more of
 /// a group's members among the class they look like than among their
 /// label than a fair coin would give, at [`VETO_LEVEL`] — the model had
-/// to memorise them, as flipped images (see [`test_pair`]'s natives).
-fn model_placed_among_look((looks, given): (usize, usize)) -> bool {
-    stats::fair_coin_tail(looks, given + looks) <= VETO_LEVEL
+/// to memorise them, as flipped images (see [`test_pair`]'s natives and
+/// [`placed_both_ways`]). At `level` (a fair coin's tail; none placed so
+/// never passes).
+fn model_placed_among_look((looks, given): (usize, usize), level: f64) -> bool {
+    stats::fair_coin_tail(looks, given + looks) <= level
 }
 
 /// How many of `members` (labelled `g`, looking like `a`) the model's

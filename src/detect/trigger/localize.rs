@@ -361,11 +361,9 @@ fn matches_one_value(
     w: usize,
     c: usize,
 ) -> bool {
-    let at = |&(px, py): &(usize, usize)| (py * w + px) * c;
-    let agreeing = pixels.iter().filter(|p| {
-        let o = at(p);
-        (0..c).all(|k| i16::from(x[o + k].abs_diff(pattern[o + k])) <= AGREE)
-    });
+    let agreeing = pixels
+        .iter()
+        .filter(|&&(px, py)| agrees(x, pattern, py * w + px, c));
     spans_one_value(pattern, agreeing, w, c)
 }
 
