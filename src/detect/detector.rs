@@ -7,7 +7,7 @@
 use super::input_view::InputView;
 use super::predictions::Predictions;
 use super::trigger::{Findings, ImageStack};
-use super::votes::Votes;
+use super::votes::{VoteRows, Votes};
 use super::{ClassClusters, DetectorScores, Features, ScanOptions};
 use crate::dataset::images::ImageDigest;
 use crate::knn::Neighbors;
@@ -149,6 +149,10 @@ pub struct ScanContext<'a> {
     pub neighbours: &'a Neighbors,
     /// The neighbourhood's vote on every sample's label.
     pub votes: &'a Votes,
+    /// The spread rows `votes` were read from (every class's share per
+    /// sample), kept when images were read: the two-view label check reads
+    /// them whole ([`super::two_views`]).
+    pub vote_rows: Option<&'a VoteRows>,
     /// The model-independent second view of every image, when images were read.
     pub view: Option<&'a InputView>,
     /// Whether `features` are the images' own pixel features (no embeddings

@@ -30,10 +30,21 @@
 //! with images, [`flip_groups`] finds them as a group (and the flips the
 //! group hid), and the check flags them, suggesting the class they look
 //! like.
+//!
+//! A model trained on flipped labels half learns them, and a flip it half
+//! learnt votes for its wrong label about as much as a weak model's clean
+//! images do. With embeddings and images, [`two_views`] flags the labels
+//! both views dispute — the model's neighbourhood and what the image looks
+//! like both put one other class above the label — each beyond what the
+//! label's images vouched for by the other view show for that same pair
+//! of classes, at the same budget.
 
 use super::detector::{Calibration, Detector, DetectorInfo, Evidence, Role, ScanContext};
+use super::duplicates;
 use super::flip_groups::{self, FlipGroup};
-use super::votes::{Votes, vote};
+use super::input_view::InputView;
+use super::two_views::{self, Natives, TwoViews};
+use super::votes::{VoteRows, Votes, read_votes, spread_rows};
 use super::{DetectorScores, Features};
 use crate::stats::{TailFit, benjamini_hochberg};
 
@@ -59,13 +70,14 @@ impl Detector for LabelFlip {
         // class's null is all its images (natives picked by the same view
         // vote high by construction: 10% of clean sets were flagged).
         let none_native = vec![false; ctx.len()];
-        let looks = ctx.view.map(|v| {
+        let look_rows = ctx.view.map(|v| spread_rows(ctx.features, &v.nb, None));
+        let looks = ctx.view.zip(look_rows.as_ref()).map(|(v, rows)| {
             let valid = if ctx.from_pixels {
                 none_native.as_slice()
             } else {
                 v.valid.as_slice()
             };
-            (vote(ctx.features, &v.nb), valid)
+            (read_votes(ctx.features, rows), valid)
         });
         let looks = looks.as_ref().map(|(votes, valid)| Looks { votes, valid });
         let mut scores = flag(ctx.features, ctx.votes, looks, ctx.options.fdr);
@@ -78,9 +90,84 @@ impl Detector for LabelFlip {
                 &ctx.features.class_names,
                 ctx.options.fdr,
             );
+            if !ctx.from_pixels {
+                let found = disputed_by_both(ctx, view, look_rows.as_ref());
+                let f = ctx.features;
+                flag_both_views(
+                    &mut scores,
+                    &found,
+                    (&f.labels, &f.class_names),
+                    ctx.options.fdr,
+                );
+            }
         }
         Evidence::scores(scores)
     }
+}
+
+/// The labels both views dispute ([`two_views`]), with the near-copies the
+/// duplicate detector flags kept from voting (it runs after this one, and
+/// takes a few milliseconds beside it); `look_rows`: the input view's
+/// votes with every sample voting (the model's are in `ctx`).
+fn disputed_by_both(
+    ctx: &ScanContext,
+    view: &InputView,
+    look_rows: Option<&VoteRows>,
+) -> Vec<Option<TwoViews>> {
+    let (f, fdr) = (ctx.features, ctx.options.fdr);
+    let copies = duplicates::run(f, ctx.digests, Some(view), ctx.neighbours, fdr);
+    let voting: Vec<bool> = copies.flagged.iter().map(|&c| !c).collect();
+    let given = (ctx.vote_rows, look_rows);
+    let (by_model, by_look, counted) =
+        two_views::votes_of_both(f, (ctx.neighbours, view), &voting, given);
+    let natives = Natives {
+        share: LOOKS_NATIVE,
+        min: NULL_MIN,
+    };
+    two_views::disputed_by_both(f, (&by_model, &by_look), &counted, natives, fdr)
+}
+
+/// Flags the labels both views dispute that no other check here flagged,
+/// suggesting the class both put above the label.
+fn flag_both_views(
+    scores: &mut DetectorScores,
+    found: &[Option<TwoViews>],
+    (labels, names): (&[u32], &[String]),
+    fdr: f64,
+) {
+    for (i, t) in found.iter().enumerate() {
+        let Some(t) = t else { continue };
+        if scores.flagged[i] {
+            continue;
+        }
+        scores.flagged[i] = true;
+        scores.score[i] = (0.5 + 0.5 * (1.0 - t.p / fdr).clamp(0.0, 1.0)) as f32;
+        scores.suggested.set(i, t.other);
+        let pair = (
+            names[labels[i] as usize].as_str(),
+            names[t.other as usize].as_str(),
+        );
+        let others = names.len().saturating_sub(1);
+        scores.reasons.set(i, both_views_reason(t, pair, others));
+    }
+}
+
+/// A label both views dispute, in words; `others`: the classes the one
+/// both views name was chosen from.
+fn both_views_reason(t: &TwoViews, (given, other): (&str, &str), others: usize) -> String {
+    let pct = |v: f64| format!("{:.0}%", 100.0 * v);
+    format!(
+        "both views say '{other}', not '{given}': its neighbours in the model's view give '{other}' {} ('{given}' {}) — {} of the {} images that look like '{given}' give it as much — and its look-alikes in pixel space give '{other}' {} ('{given}' {}) — {} of the {} '{given}' images the model places firmly among '{given}' look that much like it: label looks flipped (both views together p = {:.1e}, over the {others} classes it could have been)",
+        pct(t.model.0),
+        pct(t.model.1),
+        t.model_rank.0,
+        t.model_rank.1,
+        pct(t.look.0),
+        pct(t.look.1),
+        t.look_rank.0,
+        t.look_rank.1,
+        t.p,
+    )
 }
 
 /// Flags the members of labels flipped in bulk ([`flip_groups`]) that the

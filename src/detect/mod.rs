@@ -36,6 +36,7 @@ pub mod spectral;
 pub mod split_sides;
 pub mod trigger;
 pub mod trigger_search;
+pub mod two_views;
 pub mod votes;
 
 pub use assemble::Verdict;
@@ -491,7 +492,9 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
     );
     let nb = nb.ok_or(Error::Cancelled)?;
     let shown = nb.nearest(SHOWN_NEIGHBOURS);
-    let votes = votes::vote(&f, &nb);
+    let vote_rows = votes::spread_rows(&f, &nb, None);
+    let votes = votes::read_votes(&f, &vote_rows);
+    let vote_rows = view.as_ref().map(|_| vote_rows);
     check()?;
     progress("describing images", 0.5);
     let mut evidence: Vec<Evidence> = Vec::with_capacity(REGISTRY.len());
@@ -505,6 +508,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
             features: &f,
             neighbours: &nb,
             votes: &votes,
+            vote_rows: vote_rows.as_ref(),
             view: view.as_ref(),
             from_pixels,
             digests: &digests,
@@ -531,6 +535,7 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
     // before the report is assembled, the scan's other memory peak.
     drop(digests);
     drop(nb);
+    drop(vote_rows);
     progress("combining", 0.95);
     let mut report = Report::pending(ds, f.matrix, feature_source, opts.fdr);
     for e in evidence {

@@ -36,22 +36,13 @@ pub struct Votes {
 /// samples × neighbours, never samples × classes: a dataset with a class
 /// per sample costs about what one with ten classes does.
 pub fn vote(f: &Features, nb: &Neighbors) -> Votes {
-    if f.n_classes <= 2 * nb.k.max(1) {
-        let c = f.n_classes;
-        let p = spread_dense(f, nb);
-        read_off(f, |i| {
-            p[i * c..(i + 1) * c]
-                .iter()
-                .enumerate()
-                .map(|(k, &v)| (k as u32, v))
-                .collect()
-        })
-    } else {
-        let p = spread_sparse(f, nb);
-        read_off(f, |i| {
-            p[i].iter().map(|&(k, v)| (k, f64::from(v))).collect()
-        })
-    }
+    read_votes(f, &spread_rows(f, nb, None))
+}
+
+/// Each sample's most probable class and the probability of its label,
+/// read off spread rows ([`spread_rows`]).
+pub fn read_votes(f: &Features, rows: &VoteRows) -> Votes {
+    read_off(f, |i| rows.entries(i))
 }
 
 /// Each sample's most probable class (ties to the lower class), its
@@ -77,14 +68,16 @@ fn read_off(f: &Features, row: impl Fn(usize) -> Vec<(u32, f64)> + Sync) -> Vote
     }
 }
 
-/// Label spreading over dense N × classes rows.
-fn spread_dense(f: &Features, nb: &Neighbors) -> Vec<f64> {
+/// Label spreading over dense N × classes rows, with the neighbours in
+/// `voting` (all when None).
+fn spread_dense_among(f: &Features, nb: &Neighbors, voting: Option<&[bool]>) -> Vec<f64> {
     let (n, c) = (f.labels.len(), f.n_classes);
-    let k = nb.k.max(1) as f64;
+    let votes = |j: u32| voting.is_none_or(|v| v[j as usize]);
+    let by = divisors(n, nb, voting);
     let mut raw = vec![0.0; n * c];
     for i in 0..n {
-        for &j in nb.of(i) {
-            raw[i * c + f.labels[j as usize] as usize] += 1.0 / k;
+        for &j in nb.of(i).iter().filter(|&&j| votes(j)) {
+            raw[i * c + f.labels[j as usize] as usize] += 1.0 / by[i];
         }
     }
     let mut p = raw.clone();
@@ -92,10 +85,10 @@ fn spread_dense(f: &Features, nb: &Neighbors) -> Vec<f64> {
         let prev = p.clone();
         p.par_chunks_mut(c.max(1)).enumerate().for_each(|(i, row)| {
             row.iter_mut().for_each(|v| *v = 0.0);
-            for &j in nb.of(i) {
+            for &j in nb.of(i).iter().filter(|&&j| votes(j)) {
                 let j = j as usize;
                 for (v, pv) in row.iter_mut().zip(&prev[j * c..(j + 1) * c]) {
-                    *v += ALPHA * pv / k;
+                    *v += ALPHA * pv / by[i];
                 }
             }
             for (v, rv) in row.iter_mut().zip(&raw[i * c..(i + 1) * c]) {
@@ -106,21 +99,94 @@ fn spread_dense(f: &Features, nb: &Neighbors) -> Vec<f64> {
     p
 }
 
-/// Label spreading over sparse rows (see [`vote`]).
-fn spread_sparse(f: &Features, nb: &Neighbors) -> Vec<SparseRow> {
+/// What each sample's neighbours' votes are divided by: k when all vote
+/// (as the method states it), else the number of its neighbours that do.
+fn divisors(n: usize, nb: &Neighbors, voting: Option<&[bool]>) -> Vec<f64> {
+    match voting {
+        None => vec![nb.k.max(1) as f64; n],
+        Some(v) => (0..n)
+            .map(|i| nb.of(i).iter().filter(|&&j| v[j as usize]).count().max(1) as f64)
+            .collect(),
+    }
+}
+
+/// Every sample's spread class distribution, dense rows with few classes
+/// (no more than twice the neighbours), sparse with more (see [`vote`]).
+/// With `voting`, only those samples' labels count: the others neither
+/// vote nor pass votes on, and each sample's neighbours are weighed among
+/// those that vote — a flood of near-copies would otherwise outvote the
+/// correctly labelled original it copies in every view at once
+/// ([`super::two_views`]).
+pub fn spread_rows(f: &Features, nb: &Neighbors, voting: Option<&[bool]>) -> VoteRows {
+    if f.n_classes <= 2 * nb.k.max(1) {
+        VoteRows::Dense {
+            classes: f.n_classes,
+            p: spread_dense_among(f, nb, voting),
+        }
+    } else {
+        VoteRows::Sparse(spread_among(f, nb, voting))
+    }
+}
+
+/// Every sample's class distribution after label spreading.
+#[derive(Clone)]
+pub enum VoteRows {
+    /// N × classes shares.
+    Dense {
+        /// Number of classes (the row length).
+        classes: usize,
+        /// Row-major shares.
+        p: Vec<f64>,
+    },
+    /// Only the classes a neighbourhood carries, per sample.
+    Sparse(Vec<SparseRow>),
+}
+
+impl VoteRows {
+    /// Sample `i`'s share for class `c` (0 when its neighbourhood carries
+    /// none of it).
+    pub fn share(&self, i: usize, c: u32) -> f64 {
+        match self {
+            VoteRows::Dense { classes, p } => p[i * classes + c as usize],
+            VoteRows::Sparse(rows) => {
+                let row = &rows[i];
+                row.binary_search_by_key(&c, |e| e.0)
+                    .map_or(0.0, |k| f64::from(row[k].1))
+            }
+        }
+    }
+
+    /// Sample `i`'s classes with a share above zero, and their shares.
+    pub fn entries(&self, i: usize) -> Vec<(u32, f64)> {
+        match self {
+            VoteRows::Dense { classes, p } => p[i * classes..(i + 1) * classes]
+                .iter()
+                .enumerate()
+                .filter(|e| *e.1 > 0.0)
+                .map(|(c, &v)| (c as u32, v))
+                .collect(),
+            VoteRows::Sparse(rows) => rows[i].iter().map(|&(c, v)| (c, f64::from(v))).collect(),
+        }
+    }
+}
+
+/// Label spreading over sparse rows with the neighbours in `voting` (all
+/// when None).
+fn spread_among(f: &Features, nb: &Neighbors, voting: Option<&[bool]>) -> Vec<SparseRow> {
     let n = f.labels.len();
-    let k = nb.k.max(1) as f64;
+    let votes = |j: u32| voting.is_none_or(|v| v[j as usize]);
+    let by = divisors(n, nb, voting);
     let raw: Vec<SparseRow> = spread_round(f.n_classes, n, |i, add| {
-        for &j in nb.of(i) {
-            add(f.labels[j as usize], 1.0 / k);
+        for &j in nb.of(i).iter().filter(|&&j| votes(j)) {
+            add(f.labels[j as usize], 1.0 / by[i]);
         }
     });
     let mut p = raw.clone();
     for _ in 0..ITERATIONS {
         p = spread_round(f.n_classes, n, |i, add| {
-            for &j in nb.of(i) {
+            for &j in nb.of(i).iter().filter(|&&j| votes(j)) {
                 for &(c, v) in &p[j as usize] {
-                    add(c, ALPHA * f64::from(v) / k);
+                    add(c, ALPHA * f64::from(v) / by[i]);
                 }
             }
             for &(c, v) in &raw[i] {
@@ -226,7 +292,7 @@ mod tests {
             let f = features(n, classes, n as u64);
             let nb = knn(&f.matrix, 8);
             let dense = dense_p(&f, &nb);
-            let sparse = spread_sparse(&f, &nb);
+            let sparse = spread_among(&f, &nb, None);
             let v = read_off(&f, |i| {
                 sparse[i].iter().map(|&(k, v)| (k, f64::from(v))).collect()
             });
