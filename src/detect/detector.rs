@@ -150,8 +150,9 @@ pub struct ScanContext<'a> {
     /// The neighbourhood's vote on every sample's label.
     pub votes: &'a Votes,
     /// The spread rows `votes` were read from (every class's share per
-    /// sample), kept when images were read: the two-view label check reads
-    /// them whole ([`super::two_views`]).
+    /// sample), kept when images were read and the features are not their
+    /// pixels: the two-view label check reads them whole
+    /// ([`super::two_views`]).
     pub vote_rows: Option<&'a VoteRows>,
     /// The model-independent second view of every image, when images were read.
     pub view: Option<&'a InputView>,

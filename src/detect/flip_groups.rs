@@ -92,9 +92,9 @@
 //! source, and one such image is every member's nearest. For a group the
 //! model places among the class it looks like (beyond a fair coin, at
 //! [`VETO_LEVEL`]; only where the model's view is not the input view's
-//! own space, as it is in a scan from pixels alone), the natives it is measured against are those that
-//! still look like their label with the group read as that class
-//! ([`keep_their_look`]). z6600 (asymmetric flips on ten classes, colour):
+//! own space, as it is in a scan from pixels alone), the natives it is
+//! measured against are those that still look like their label with the
+//! group read as that class ([`keep_their_look`]). z6600 (asymmetric flips on ten classes, colour):
 //! 64 of 65 sandals relabelled Coat found (3 before), F1 0.58 → 0.70;
 //! z6007 0.60 → 0.74, z6005 0.56 → 0.63; no clean set or other family
 //! moved over 144 sets.

@@ -140,15 +140,12 @@ fn flag_both_views(
         if scores.flagged[i] {
             continue;
         }
-        scores.flagged[i] = true;
-        scores.score[i] = (0.5 + 0.5 * (1.0 - t.p / fdr).clamp(0.0, 1.0)) as f32;
-        scores.suggested.set(i, t.other);
         let pair = (
             names[labels[i] as usize].as_str(),
             names[t.other as usize].as_str(),
         );
-        let others = names.len().saturating_sub(1);
-        scores.reasons.set(i, both_views_reason(t, pair, others));
+        let reason = both_views_reason(t, pair, names.len().saturating_sub(1));
+        raise(scores, i, (strength(t.p, fdr), t.other), reason);
     }
 }
 
@@ -176,7 +173,7 @@ fn both_views_reason(t: &TwoViews, (given, other): (&str, &str), others: usize) 
 /// budget `fdr` to 1 as the group's one-way count becomes certain.
 fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[String], fdr: f64) {
     for g in groups {
-        let strength = 0.5 + 0.5 * (1.0 - g.p_value / fdr).clamp(0.0, 1.0);
+        let strength = strength(g.p_value, fdr);
         let why = group_reason(g, names);
         let (given, looks) = (&names[g.given as usize], &names[g.looks as usize]);
         let joined = format!(
@@ -186,15 +183,25 @@ fn flag_groups(scores: &mut DetectorScores, groups: &[FlipGroup], names: &[Strin
         let members = g.members.iter().map(|&i| (i, member.as_str()));
         let joiners = g.joined.iter().map(|&i| (i, joined.as_str()));
         for (i, reason) in members.chain(joiners) {
-            if scores.flagged[i] {
-                continue;
+            if !scores.flagged[i] {
+                raise(scores, i, (strength, g.looks), reason.to_string());
             }
-            scores.flagged[i] = true;
-            scores.score[i] = strength as f32;
-            scores.suggested.set(i, g.looks);
-            scores.reasons.set(i, reason.to_string());
         }
     }
+}
+
+/// The suspicion of a flag whose evidence reached p-value `p` under the
+/// false-flag budget `fdr`: 0.5 at the budget, growing to 1 as `p` falls.
+fn strength(p: f64, fdr: f64) -> f32 {
+    (0.5 + 0.5 * (1.0 - p / fdr).clamp(0.0, 1.0)) as f32
+}
+
+/// Flags sample `i` with `score`, the class `suggested` and `reason`.
+fn raise(scores: &mut DetectorScores, i: usize, (score, suggested): (f32, u32), reason: String) {
+    scores.flagged[i] = true;
+    scores.score[i] = score;
+    scores.suggested.set(i, suggested);
+    scores.reasons.set(i, reason);
 }
 
 /// The group `g` and its evidence, in words (a member's reason is "one

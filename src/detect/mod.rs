@@ -494,7 +494,9 @@ pub fn scan_watched(ds: &Dataset, opts: &ScanOptions, watch: &ScanWatch) -> Resu
     let shown = nb.nearest(SHOWN_NEIGHBOURS);
     let vote_rows = votes::spread_rows(&f, &nb, None);
     let votes = votes::read_votes(&f, &vote_rows);
-    let vote_rows = view.as_ref().map(|_| vote_rows);
+    // Kept for the two-view label check, which needs images and a model
+    // view apart from them.
+    let vote_rows = (view.is_some() && !from_pixels).then_some(vote_rows);
     check()?;
     progress("describing images", 0.5);
     let mut evidence: Vec<Evidence> = Vec::with_capacity(REGISTRY.len());
