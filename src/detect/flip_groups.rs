@@ -32,19 +32,26 @@
 //!   after Holm's step-down correction over the groups that passed the
 //!   first two tests (a Bonferroni correction until session 26).
 //!
-//! And one test in the model's own view: **the model did not learn them
-//! as their label**. A flipped image is one the model had to memorise; in
-//! its embedding it still sits among the class it came from. Natural
-//! look-alikes (T-shirts that look like pullovers) are learnt as what they
-//! are labelled: a group whose members have more model neighbours carrying
-//! their label than the class they look like, beyond a fair coin at
-//! [`VETO_LEVEL`] (a sign test over the members), is not flagged; a flagged group's
-//! reason says how many of its members the model places among the class
-//! they look like. (So is a
-//! backdoor's carriers' group — the model learnt the trigger as the label;
-//! the trigger search flags those.) Session 17, over 136 sets: 38 clean
+//! And one test in the model's own view: **the model places them among
+//! the class they look like**. A flipped image is one the model had to
+//! memorise; in its embedding it still sits among the class it came from.
+//! Natural look-alikes (T-shirts that look like pullovers) are learnt as
+//! what they are labelled: a group stands only if more of its members have
+//! more model neighbours carrying the class they look like than their
+//! label than the other way round ([`FlipGroup::takes_in`]); a flagged
+//! group's reason says how many of its members the model places each way.
+//! (So is a backdoor's carriers' group withheld — the model learnt the
+//! trigger as the label; the trigger search flags those.) Session 17, over
+//! 136 sets, withholding a group only where the model placed more among
+//! the label beyond a fair coin (a sign test at [`VETO_LEVEL`]): 38 clean
 //! flags fewer (most from the natural groups of T-shirts that look like
-//! pullovers in z1604 and z2610), no poisoned sample lost.
+//! pullovers in z1604 and z2610), no poisoned sample lost. Session 29, the
+//! plain majority: natural groups the model split without a significant
+//! lean stood before (z6705: 11 T-shirts that look like pullovers, placed
+//! 6 among Pullover and 11 among T-shirt, took 9 more in — 20 clean
+//! flags); over 101 sets mean F1 0.8819 → 0.8830 (z6508 0.93 → 1.00, z4107
+//! 0.89 → 0.93), no flip set lower, z5910 0.96 → 0.95 the one loss; the
+//! fresh draw 7700 0.962 → 0.968 (z7711, clean-label, 0.94 → 0.99).
 //!
 //! Measured (session 14, prototype and builds over the devzoo and draws
 //! 1000–1811, 96 sets): natural look-alike groups between Coat, Pullover
@@ -153,13 +160,15 @@ pub const MAX_NEARER: f64 = 0.55;
 /// small natural groups (8 T-shirts that look like coats, 0.60) passed
 /// too: 27 clean flags, z2407 0.93 → 0.87.
 pub const NATURAL_NEARER: f64 = 0.75;
-/// The level of the two tests that withhold a group — it lies nearer to
+/// The level of the test that withholds a group when it lies nearer to
 /// the images that look like its label than a random sample would
-/// (`test_pair`), the model learnt it as its label
-/// ([`model_learnt_label`]) — fixed where they were measured, not the
-/// scan's false-flag budget: a looser budget must never flag fewer. Until
-/// session 20 they took the budget's level, and `--fdr 0.10` flagged none
-/// of z2803's 39 flipped sandals, which 0.05 finds (31).
+/// (`test_pair`; until session 29 also of the test that the model learnt
+/// a group as its label, now a plain majority, [`FlipGroup::takes_in`])
+/// and of the model placing a group among its look (`test_pair`'s
+/// natives) — fixed where they were measured, not the scan's false-flag
+/// budget: a looser budget must never flag fewer. Until session 20 they
+/// took the budget's level, and `--fdr 0.10` flagged none of z2803's 39
+/// flipped sandals, which 0.05 finds (31).
 pub const VETO_LEVEL: f64 = 0.05;
 /// Images of each side compared at most (evenly drawn beyond): the test
 /// is about distributions, which this many describe.
@@ -204,11 +213,12 @@ pub struct FlipGroup {
 }
 
 impl FlipGroup {
-    /// Whether images the group hid may join it ([`join_shielded`]): the
-    /// model places more of its members among the class they look like
-    /// than among their label. A backdoor's relabelled carriers can pass
-    /// as a group too, and clean images beside them would join; the model
-    /// learnt those as their label, while flips it had to memorise it
+    /// Whether the group stands (`standing`) and images it hid may join
+    /// it ([`join_shielded`]): the model places more of its members among
+    /// the class they look like than among their label. A backdoor's
+    /// relabelled carriers can pass as a group too, and clean images
+    /// beside them would join; the model learnt those as their label, as
+    /// it learns natural look-alikes, while flips it had to memorise it
     /// mostly still places among the class they came from.
     pub fn takes_in(&self) -> bool {
         self.model_sides.0 > self.model_sides.1
@@ -218,7 +228,7 @@ impl FlipGroup {
 /// The groups of images flipped in bulk ([`FlipGroup`]), from the input
 /// view `view` of images labelled `labels`; `fdr` bounds the chance that
 /// any group flagged is only natural oddness (Holm). `model` is the
-/// model's own neighbours of every sample ([`model_learnt_label`]);
+/// model's own neighbours of every sample ([`FlipGroup::takes_in`]);
 /// `model_apart`: they come from another space than the input view's
 /// (embeddings, not the pixels themselves), so where the model places a
 /// group is a second opinion on it ([`test_pair`]'s natives).
@@ -368,13 +378,11 @@ fn tested_pairs(
 /// groups tested keeps the chance of any natural group standing within
 /// the budget `fdr` (each group's adjusted value is returned beside it;
 /// Holm rejects all Bonferroni does and more, so a second look at other
-/// pairs costs the groups found at once little) — and the model did not
-/// learn the group as its label ([`model_learnt_label`]). A group the
-/// second look enlarged (some members only the model places among
-/// `looks`) also needs the model to place more of the members that look
-/// like `looks` among that class than among their label
-/// ([`FlipGroup::takes_in`]): the images the model chose cannot vouch for
-/// themselves.
+/// pairs costs the groups found at once little) — and the model places
+/// more of the members that look like `looks` among that class than among
+/// their label ([`FlipGroup::takes_in`]; of those alone in a group the
+/// second look enlarged: the images the model chose cannot vouch for
+/// themselves).
 fn standing(found: &[FlipGroup], fdr: f64) -> Vec<(f64, bool)> {
     let tails: Vec<f64> = found
         .iter()
@@ -387,10 +395,7 @@ fn standing(found: &[FlipGroup], fdr: f64) -> Vec<(f64, bool)> {
     found
         .iter()
         .zip(adjusted)
-        .map(|(f, p)| {
-            let vouched = f.alike == f.members.len() || f.takes_in();
-            (p, p <= fdr && !model_learnt_label(f.model_sides) && vouched)
-        })
+        .map(|(f, p)| (p, p <= fdr && f.takes_in()))
         .collect()
 }
 
@@ -527,15 +532,6 @@ fn carried(counts: &[(u32, usize)], c: u32) -> usize {
     counts.iter().find(|x| x.0 == c).map_or(0, |x| x.1)
 }
 
-/// Whether the model's view places a group with its label, from its
-/// [`model_sides`] `(looks, given)`: more members among their given label
-/// than among the class they look like than a fair coin would give, at
-/// [`VETO_LEVEL`] (one-sided sign test; ties left out). See the module
-/// docs.
-pub fn model_learnt_label((looks, given): (usize, usize)) -> bool {
-    stats::fair_coin_tail(given, given + looks) <= VETO_LEVEL
-}
-
 /// Whether labels were flipped both ways between two classes: the model
 /// places the images of each that look like the other (`sides` and
 /// `back`, [`model_sides`] of the images the input view chose) among the
@@ -558,12 +554,12 @@ fn placed_both_ways((sides, back): ((usize, usize), (usize, usize)), level: f64)
     model_placed_among_look(sides, level) && model_placed_among_look(back, level)
 }
 
-/// The mirror of [`model_learnt_label`]: the model's view places more of
-/// a group's members among the class they look like than among their
-/// label than a fair coin would give, at [`VETO_LEVEL`] — the model had
+/// The model's view places more of a group's members (its
+/// [`model_sides`] `(looks, given)`) among the class they look like than
+/// among their label than a fair coin would give, at `level` (a one-sided
+/// sign test, ties left out; none placed so never passes) — the model had
 /// to memorise them, as flipped images (see [`test_pair`]'s natives and
-/// [`placed_both_ways`]). At `level` (a fair coin's tail; none placed so
-/// never passes).
+/// [`placed_both_ways`]).
 fn model_placed_among_look((looks, given): (usize, usize), level: f64) -> bool {
     stats::fair_coin_tail(looks, given + looks) <= level
 }
@@ -916,6 +912,26 @@ mod tests {
             })
             .collect();
         let model = view_with(&learnt).nb;
+        assert!(find(&labels, &view, (&model, true), 0.05).is_empty());
+        // Nor where the model places only a few more of them among their
+        // label than among the class they look like (55 to 45: no
+        // significant lean, but no flip it had to memorise either).
+        let (mut moved, mut kept) = (0, 0);
+        let split: Vec<(f32, f32)> = points
+            .iter()
+            .zip(&flipped)
+            .map(|(&(x, y), &f)| {
+                if f && moved < 55 {
+                    moved += 1;
+                    (x - 10.0 + 0.15, y + 0.15)
+                } else {
+                    kept += usize::from(f);
+                    (x, y)
+                }
+            })
+            .collect();
+        assert_eq!((moved, kept), (55, 45));
+        let model = view_with(&split).nb;
         assert!(find(&labels, &view, (&model, true), 0.05).is_empty());
         // Where the model still places them with the class they came
         // from, they are the flip the first test found.
