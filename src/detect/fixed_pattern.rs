@@ -69,8 +69,8 @@ impl Detector for FixedPattern {
         let (scores, found) = match ctx.images {
             Some(stack) => search(
                 stack,
-                &ctx.features.labels,
-                &ctx.features.class_names,
+                (&ctx.features.labels, &ctx.features.class_names),
+                &carried_before(ctx),
                 ctx.options.fdr,
             ),
             None => (
@@ -83,6 +83,21 @@ impl Detector for FixedPattern {
             detail: Detail::Triggers(found),
         }
     }
+}
+
+/// The images an earlier detector found carrying a trigger (the trigger
+/// search's carriers): [`search`] looks once more in their classes without
+/// them.
+fn carried_before(ctx: &ScanContext) -> Vec<bool> {
+    let mut out = vec![false; ctx.len()];
+    for e in ctx.earlier {
+        if let Detail::Triggers(f) = &e.detail {
+            for (o, t) in out.iter_mut().zip(&f.trigger_of) {
+                *o |= t.is_some();
+            }
+        }
+    }
+    out
 }
 
 /// How many times more common in the class than elsewhere a step value must
@@ -139,10 +154,20 @@ const VALUES: usize = 256;
 
 /// Flags the images that carry a class's fixed pattern (see the module
 /// documentation); `fdr` is the scan's false-flag budget.
+///
+/// A second look where a trigger was found (session 29): a class may hold
+/// two backdoors, and the carriers of one hide the other's pattern — the
+/// fresh draw z7803 stamped 264 bags at random places and blended noise
+/// into 48 more; the stamp was found, the blend not, and without the
+/// stamp's carriers this search finds all 48 and nothing else. So each
+/// class holding images `carried` (an earlier detector's trigger
+/// carriers) is searched again without them and without this search's own
+/// carriers there. Bonferroni's correction counts every class searched,
+/// the second looks too.
 pub fn search(
     stack: &ImageStack,
-    labels: &[u32],
-    names: &[String],
+    (labels, names): (&[u32], &[String]),
+    carried: &[bool],
     fdr: f64,
 ) -> (DetectorScores, Findings) {
     let n = labels.len().min(stack.len());
@@ -153,24 +178,93 @@ pub fn search(
     if steps.is_empty() {
         return (out, findings);
     }
-    let total = histogram(stack, &steps, &valid);
-    let tests = steps.len() * names.len().max(1);
+    let again = classes_carrying(labels, &valid, carried, names.len());
+    let alpha = fdr / (steps.len() * (names.len() + again.len()).max(1)) as f64;
+    let all = names.len() as u32;
+    let mut found = search_classes(
+        stack,
+        (labels, &valid),
+        &steps,
+        (0..all).collect(),
+        alpha,
+        fdr,
+    );
+    // The second look: without the carriers found so far in those classes.
+    let mut hidden: Vec<bool> = (0..labels.len())
+        .map(|i| carried.get(i).copied().unwrap_or(false))
+        .collect();
+    for (_, c) in &found {
+        for &(i, ..) in &c.flagged {
+            hidden[i] = true;
+        }
+    }
+    let rest: Vec<usize> = valid.iter().copied().filter(|&i| !hidden[i]).collect();
+    if !again.is_empty() {
+        found.extend(search_classes(
+            stack,
+            (labels, &rest),
+            &steps,
+            again,
+            alpha,
+            fdr,
+        ));
+    }
+    for (class, carriers) in found {
+        let name = &names[class as usize];
+        carriers.write(&mut out, name);
+        let k = findings.triggers.len();
+        for &(i, ..) in &carriers.flagged {
+            findings.trigger_of[i] = Some(k);
+        }
+        let trigger = carriers.trigger(class, name, stack, &steps);
+        findings.triggers.push(trigger);
+    }
+    (out, findings)
+}
+
+/// The classes holding any of the `valid` images `carried`, in order.
+fn classes_carrying(labels: &[u32], valid: &[usize], carried: &[bool], classes: usize) -> Vec<u32> {
+    let mut holds = vec![false; classes];
+    for &i in valid {
+        if carried.get(i).copied().unwrap_or(false)
+            && let Some(h) = holds.get_mut(labels[i] as usize)
+        {
+            *h = true;
+        }
+    }
+    (0..classes as u32).filter(|&c| holds[c as usize]).collect()
+}
+
+/// Each of `classes` searched among the `valid` images (their own members
+/// against the others'), each step value tested at `alpha`; the carriers
+/// of each class that holds a pattern.
+fn search_classes(
+    stack: &ImageStack,
+    (labels, valid): (&[u32], &[usize]),
+    steps: &[PixelStep],
+    classes: Vec<u32>,
+    alpha: f64,
+    fdr: f64,
+) -> Vec<(u32, Carriers)> {
+    let total = histogram(stack, steps, valid);
     // Members bucketed once, and the null sampled by stepping through all
     // images, so a dataset with very many classes costs no pass over every
     // image per class.
-    let mut by_class: Vec<Vec<usize>> = vec![Vec::new(); names.len()];
-    for &i in &valid {
+    let mut by_class: Vec<Vec<usize>> =
+        vec![Vec::new(); classes.iter().max().map_or(0, |&m| m as usize + 1)];
+    for &i in valid {
         if let Some(members) = by_class.get_mut(labels[i] as usize) {
             members.push(i);
         }
     }
     let stride = valid.len().div_ceil(NULL_CAP).max(1);
-    let found: Vec<(u32, Carriers)> = by_class
+    classes
         .par_iter()
-        .enumerate()
-        .filter(|(_, members)| members.len() >= 2 * localize::MIN_GROUP)
-        .filter_map(|(class, members)| {
-            let class = class as u32;
+        .filter_map(|&class| {
+            let members = by_class.get(class as usize)?;
+            if members.len() < 2 * localize::MIN_GROUP {
+                return None;
+            }
             let others_count = valid.len() - members.len();
             let null: Vec<usize> = valid
                 .iter()
@@ -183,26 +277,15 @@ pub fn search(
             }
             let ctx = ClassSearch {
                 stack,
-                steps: &steps,
+                steps,
                 total: &total,
                 others_count,
                 null,
-                alpha: fdr / tests as f64,
+                alpha,
             };
             ctx.carriers(members, fdr).map(|c| (class, c))
         })
-        .collect();
-    for (class, carriers) in found {
-        let name = &names[class as usize];
-        carriers.write(&mut out, name);
-        let k = findings.triggers.len();
-        for &(i, ..) in &carriers.flagged {
-            findings.trigger_of[i] = Some(k);
-        }
-        let trigger = carriers.trigger(class, name, stack, &steps);
-        findings.triggers.push(trigger);
-    }
-    (out, findings)
+        .collect()
 }
 
 /// Every across and down step of the stack's images, and every value.
@@ -686,11 +769,63 @@ mod tests {
     }
 
     #[test]
+    fn a_pattern_beside_another_backdoor_s_carriers_is_found_without_them() {
+        // Class 2 (400 images): 30 carry a faint pattern added at twelve
+        // fixed background pixels, and 250 others a 7×7 random binary
+        // stamp at a random place each — a backdoor the trigger search
+        // found. The stamps' exact steps fill the class's pattern and its
+        // strongest carriers share no step: one look finds nothing.
+        let faint: Vec<usize> = (0..30).map(|k| 2 + 4 * k).collect();
+        let stamped: Vec<usize> = (30..280).map(|k| 2 + 4 * k).collect();
+        let (base, labels) = stack_with_ramp(1600, &[]);
+        let data: Vec<u8> = (0..1600)
+            .flat_map(|i| -> Vec<u8> {
+                let mut img = base.image(i).to_vec();
+                if faint.contains(&i) {
+                    for k in 0..12 {
+                        img[(k / 6) * 16 + 2 * (k % 6)] = 40;
+                    }
+                }
+                if stamped.contains(&i) {
+                    let (x0, y0) = ((i * 7) % 10, (i * 5) % 10);
+                    for dy in 0..7 {
+                        for dx in 0..7 {
+                            let on = (dx * 5 + dy * 3 + dx * dy + i) % 3 == 0;
+                            img[(y0 + dy) * 16 + x0 + dx] = if on { 214 } else { 0 };
+                        }
+                    }
+                }
+                img
+            })
+            .collect();
+        let stack = ImageStack::grey(16, 16, data);
+        let (s, _) = search(&stack, (&labels, &names()), &[], 0.05);
+        let once = faint.iter().filter(|&&i| s.flagged[i]).count();
+        let mut carried = vec![false; 1600];
+        stamped.iter().for_each(|&i| carried[i] = true);
+        let (s, found) = search(&stack, (&labels, &names()), &carried, 0.05);
+        let twice = faint.iter().filter(|&&i| s.flagged[i]).count();
+        // Nothing but the two backdoors' images is flagged (stamps that
+        // happen to share a place are a fixed stamp too).
+        let clean = (0..1600)
+            .filter(|&i| s.flagged[i] && !faint.contains(&i) && !stamped.contains(&i))
+            .count();
+        assert!(
+            once == 0 && twice >= 25 && clean == 0,
+            "faint carriers found: {once} in one look, {twice} in two ({clean} clean)"
+        );
+        let faint_trigger = found.trigger_of[faint[0]].expect("the faint pattern is a trigger");
+        assert!(found.triggers[faint_trigger].summary.contains("'c2'"));
+        let all: Vec<usize> = (0..1600).collect();
+        assert_eq!(classes_carrying(&labels, &all, &carried, 4), vec![2]);
+    }
+
+    #[test]
     fn finds_a_ramp_added_to_part_of_one_class() {
         // Class 2 is every 4th image from 2; 30 of its 100 carry the ramp.
         let carriers: Vec<usize> = (0..30).map(|k| 2 + 4 * k).collect();
         let (stack, labels) = stack_with_ramp(400, &carriers);
-        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, (&labels, &names()), &[], 0.05);
         let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
         assert_eq!(flagged, carriers, "exactly the ramp's carriers");
         let reason = s.reason(carriers[0]).unwrap();
@@ -751,7 +886,7 @@ mod tests {
     #[test]
     fn finds_a_stamp_over_the_object_where_images_are_not_flat() {
         let (stack, labels, carriers) = stamped_in_class_1();
-        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, (&labels, &names()), &[], 0.05);
         let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
         assert_eq!(flagged, carriers, "exactly the stamp's carriers");
         assert_eq!(found.triggers.len(), 1);
@@ -766,7 +901,7 @@ mod tests {
         // more, but not twice as many).
         let (mut stack, labels, _) = stamped_in_class_1();
         stamp(&mut stack, 2, 6..9, 6..10);
-        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, (&labels, &names()), &[], 0.05);
         assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
     }
 
@@ -788,14 +923,14 @@ mod tests {
         // Three pixels in an L (10 exact steps and values, none held by
         // another class): a trigger.
         let (stack, labels, carriers) = tiny_stamp(&[(2, 2), (2, 3), (3, 2)]);
-        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, (&labels, &names()), &[], 0.05);
         let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
         assert_eq!(flagged, carriers);
         assert_eq!(found.triggers.len(), 1);
         // Two pixels leave 8 exact pieces — as many beyond the null as the
         // L's margin needs — but lie on two pixels: never a trigger.
         let (stack, labels, _) = tiny_stamp(&[(2, 2), (2, 3)]);
-        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, (&labels, &names()), &[], 0.05);
         assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
     }
 
@@ -820,14 +955,14 @@ mod tests {
         // object's texture; carried by 30 of its class's 100 images it
         // needs only half the margin, and is found.
         let (stack, labels, carriers) = diagonal_at_the_edge(30);
-        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, (&labels, &names()), &[], 0.05);
         let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
         assert_eq!(flagged, carriers, "exactly the stamp's carriers");
         assert_eq!(found.triggers.len(), 1);
         // Carried by 10 of them — as small a group as a class's own shapes
         // make by chance — the same few pieces are not enough.
         let (stack, labels, _) = diagonal_at_the_edge(10);
-        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, (&labels, &names()), &[], 0.05);
         assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
         assert_eq!(margin(10, 100), MIN_SHARED_STEPS);
         assert_eq!(margin(15, 100), MIN_SHARED_STEPS / 2);
@@ -912,7 +1047,7 @@ mod tests {
                 img[y * 16 + 1..y * 16 + 5].fill(170);
             }
         }
-        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, (&labels, &names()), &[], 0.05);
         let flagged: Vec<usize> = (0..400).filter(|&i| s.flagged[i]).collect();
         assert_eq!(flagged, carriers);
         // The map shows the block (values have one pixel each).
@@ -923,7 +1058,7 @@ mod tests {
     #[test]
     fn flags_nothing_without_a_pattern() {
         let (stack, labels) = stack_with_ramp(400, &[]);
-        let (s, found) = search(&stack, &labels, &names(), 0.05);
+        let (s, found) = search(&stack, (&labels, &names()), &[], 0.05);
         assert!(!s.flagged.iter().any(|&f| f));
         assert!(found.triggers.is_empty());
     }
@@ -933,7 +1068,7 @@ mod tests {
         // Every 3rd image of every class carries the ramp: nothing specific.
         let carriers: Vec<usize> = (0..400).step_by(3).collect();
         let (stack, labels) = stack_with_ramp(400, &carriers);
-        let (s, _) = search(&stack, &labels, &names(), 0.05);
+        let (s, _) = search(&stack, (&labels, &names()), &[], 0.05);
         assert!(!s.flagged.iter().any(|&f| f));
     }
 
@@ -1007,7 +1142,7 @@ mod tests {
         let (stack, _) = stack_with_ramp(3000, &(0..3000).step_by(2).collect::<Vec<_>>());
         let labels: Vec<u32> = (0..3000).collect();
         let names: Vec<String> = (0..3000).map(|c| c.to_string()).collect();
-        let (s, found) = search(&stack, &labels, &names, 0.05);
+        let (s, found) = search(&stack, (&labels, &names), &[], 0.05);
         assert!(!s.flagged.iter().any(|&f| f) && found.triggers.is_empty());
     }
 }
