@@ -181,33 +181,22 @@ pub fn search(
     let again = classes_carrying(labels, &valid, carried, names.len());
     let alpha = fdr / (steps.len() * (names.len() + again.len()).max(1)) as f64;
     let all = names.len() as u32;
-    let mut found = search_classes(
-        stack,
-        (labels, &valid),
-        &steps,
-        (0..all).collect(),
-        alpha,
-        fdr,
-    );
-    // The second look: without the carriers found so far in those classes.
-    let mut hidden: Vec<bool> = (0..labels.len())
-        .map(|i| carried.get(i).copied().unwrap_or(false))
-        .collect();
-    for (_, c) in &found {
-        for &(i, ..) in &c.flagged {
+    let total = histogram(stack, &steps, &valid);
+    let seen = (labels, valid.as_slice(), total.as_slice());
+    let mut found = search_classes(stack, seen, &steps, (0..all).collect(), (alpha, fdr));
+    if !again.is_empty() {
+        // The second look: without the carriers found so far, whose steps
+        // leave the whole histogram (not counted again from the rest).
+        let mut hidden: Vec<bool> = (0..labels.len())
+            .map(|i| carried.get(i).copied().unwrap_or(false))
+            .collect();
+        for &(i, ..) in found.iter().flat_map(|(_, c)| &c.flagged) {
             hidden[i] = true;
         }
-    }
-    let rest: Vec<usize> = valid.iter().copied().filter(|&i| !hidden[i]).collect();
-    if !again.is_empty() {
-        found.extend(search_classes(
-            stack,
-            (labels, &rest),
-            &steps,
-            again,
-            alpha,
-            fdr,
-        ));
+        let (set_aside, rest): (Vec<usize>, Vec<usize>) = valid.iter().partition(|&&i| hidden[i]);
+        let rest_total = subtract(total, &histogram(stack, &steps, &set_aside));
+        let seen = (labels, rest.as_slice(), rest_total.as_slice());
+        found.extend(search_classes(stack, seen, &steps, again, (alpha, fdr)));
     }
     for (class, carriers) in found {
         let name = &names[class as usize];
@@ -236,17 +225,16 @@ fn classes_carrying(labels: &[u32], valid: &[usize], carried: &[bool], classes: 
 }
 
 /// Each of `classes` searched among the `valid` images (their own members
-/// against the others'), each step value tested at `alpha`; the carriers
-/// of each class that holds a pattern.
+/// against the others'; `total` is their histogram), each step value
+/// tested at `alpha`, carriers picked at the budget `fdr`; the carriers of
+/// each class that holds a pattern.
 fn search_classes(
     stack: &ImageStack,
-    (labels, valid): (&[u32], &[usize]),
+    (labels, valid, total): (&[u32], &[usize], &[u32]),
     steps: &[PixelStep],
     classes: Vec<u32>,
-    alpha: f64,
-    fdr: f64,
+    (alpha, fdr): (f64, f64),
 ) -> Vec<(u32, Carriers)> {
-    let total = histogram(stack, steps, valid);
     // Members bucketed once, and the null sampled by stepping through all
     // images, so a dataset with very many classes costs no pass over every
     // image per class.
@@ -278,7 +266,7 @@ fn search_classes(
             let ctx = ClassSearch {
                 stack,
                 steps,
-                total: &total,
+                total,
                 others_count,
                 null,
                 alpha,
@@ -312,6 +300,12 @@ fn all_steps(stack: &ImageStack) -> Vec<PixelStep> {
         to,
     }));
     out
+}
+
+/// Element-wise difference: counts of a histogram less a part of it.
+fn subtract(mut a: Vec<u32>, b: &[u32]) -> Vec<u32> {
+    a.iter_mut().zip(b).for_each(|(x, y)| *x -= y);
+    a
 }
 
 /// Element-wise sum (a rayon reduce step).
