@@ -10,7 +10,7 @@
 //! steps between neighbouring pixels (across and down, per channel) at every
 //! place — and at the values themselves, since a stamp replaces them (a
 //! solid block's inner steps are flat; its values are its own), except
-//! values within [`CLIP_MARGIN`] of black or white, exact by clipping — and
+//! values within `CLIP_MARGIN` of black or white, exact by clipping — and
 //! asks, per class, which exact step values recur far more often in the
 //! class than in the others — evidence measured against the data's own
 //! other classes, not a threshold on pixel values:

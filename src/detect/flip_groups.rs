@@ -101,12 +101,12 @@
 //! [`VETO_LEVEL`]; only where the model's view is not the input view's
 //! own space, as it is in a scan from pixels alone), the natives it is
 //! measured against are those that still look like their label with the
-//! group read as that class ([`keep_their_look`]). z6600 (asymmetric flips on ten classes, colour):
+//! group read as that class (`keep_their_look`). z6600 (asymmetric flips on ten classes, colour):
 //! 64 of 65 sandals relabelled Coat found (3 before), F1 0.58 → 0.70;
 //! z6007 0.60 → 0.74, z6005 0.56 → 0.63; no clean set or other family
 //! moved over 144 sets.
 //!
-//! **Flips both ways** (session 27, [`placed_both_ways`]). The one-way
+//! **Flips both ways** (session 27, `placed_both_ways`). The one-way
 //! test takes the images the other way round for natural oddness; where
 //! an attacker relabelled both ways (z6708: sneakers as Trouser and
 //! trousers as Sneaker; z6009: bags as Coat and coats as Bag) that count
@@ -116,7 +116,7 @@
 //! Over 101 poisoned sets 0.8612 → 0.8675 with no set lower (z6009 0.01
 //! → 0.64), no clean set moved; the fresh draw 6700's z6708 0.75 → 0.81.
 //!
-//! **The flips a group hid** ([`join_shielded`], session 25). Where a
+//! **The flips a group hid** (`join_shielded`, session 25). Where a
 //! third of a class was relabelled, many flipped images have flipped
 //! look-alikes carrying their wrong label most and so look like it: 40 of
 //! z5400's 105 pullovers relabelled Bag. Once a group is found, its
@@ -193,7 +193,7 @@ pub struct FlipGroup {
     pub touching: f64,
     /// Images labelled `looks` that look like `given`, less those the
     /// model places among `given` where labels were flipped both ways
-    /// ([`placed_both_ways`]).
+    /// (`placed_both_ways`).
     pub the_other_way: usize,
     /// Chance of a group this large against `the_other_way` were odd
     /// images as likely to go either way, adjusted for the groups tested
@@ -208,13 +208,13 @@ pub struct FlipGroup {
     /// and among `given` ([`model_sides`]).
     pub model_sides: (usize, usize),
     /// Images of `given` that joined once the members' labels were read
-    /// as the class they look like ([`join_shielded`]).
+    /// as the class they look like (`join_shielded`).
     pub joined: Vec<usize>,
 }
 
 impl FlipGroup {
     /// Whether the group stands (`standing`) and images it hid may join
-    /// it ([`join_shielded`]): the model places more of its members among
+    /// it (`join_shielded`): the model places more of its members among
     /// the class they look like than among their label. A backdoor's
     /// relabelled carriers can pass as a group too, and clean images
     /// beside them would join; the model learnt those as their label, as
@@ -231,7 +231,7 @@ impl FlipGroup {
 /// model's own neighbours of every sample ([`FlipGroup::takes_in`]);
 /// `model_apart`: they come from another space than the input view's
 /// (embeddings, not the pixels themselves), so where the model places a
-/// group is a second opinion on it ([`test_pair`]'s natives).
+/// group is a second opinion on it (`test_pair`'s natives).
 pub fn find(
     labels: &[u32],
     view: &InputView,

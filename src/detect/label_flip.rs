@@ -19,7 +19,7 @@
 //! votes of the class's images that look like it in the input view are
 //! its null, and a doubted vote passes when Benjamini–Hochberg at the
 //! scan's false-flag budget keeps its p-value under that null
-//! ([`rare_for_class`]). Where hundreds of labels are doubted at once —
+//! (`rare_for_class`). Where hundreds of labels are doubted at once —
 //! bulk random flips, whose neighbourhoods share their wrong labels and so
 //! vote above the bar — a label whose vote few of its class's
 //! native-looking images reach is flagged too (a rank test against the
@@ -275,7 +275,7 @@ impl Looks<'_> {
 /// input view (`looks`, when images were read); with images, a flag must
 /// also be rare for its class at the false-flag budget `fdr`, and a label
 /// doubted less is flagged where many are doubted as much
-/// ([`rare_for_class`]).
+/// (`rare_for_class`).
 pub fn flag(f: &Features, votes: &Votes, looks: Option<Looks>, fdr: f64) -> DetectorScores {
     let n = f.labels.len();
     let mut scores = DetectorScores::new(INFO.name, n);

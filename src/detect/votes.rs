@@ -26,7 +26,7 @@ pub struct Votes {
     pub p_given: Vec<f64>,
 }
 
-/// Spreads the neighbours' labels ([`ITERATIONS`] rounds) and reads off
+/// Spreads the neighbours' labels (`ITERATIONS` rounds) and reads off
 /// each sample's most probable class and the probability of its label.
 ///
 /// With few classes (no more than twice the neighbours) each sample's

@@ -43,7 +43,7 @@ pub struct VerifyOptions {
 #[derive(Debug, Clone, Default)]
 pub struct Verdict {
     /// What is wrong, one line each; long runs of one kind are cut to
-    /// [`SHOWN`] lines and a line saying how many more there are.
+    /// `SHOWN` lines and a line saying how many more there are.
     pub problems: Vec<String>,
     /// How many problems were found (shown or not).
     pub total: usize,

@@ -4,7 +4,7 @@
 //!
 //! For each class, the minority group the activation clustering split off is
 //! a candidate (whether or not its split passed the embedding test: a weak
-//! model may barely separate a real backdoor). [`localize`] compares its
+//! model may barely separate a real backdoor). [`mod@localize`] compares its
 //! images with the rest; an accepted patch or blend is then looked for in
 //! every image ([`Trigger::score`]), at its place and, for patches, a few
 //! pixels around it.
