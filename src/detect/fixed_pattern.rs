@@ -161,9 +161,10 @@ const VALUES: usize = 256;
 /// into 48 more; the stamp was found, the blend not, and without the
 /// stamp's carriers this search finds all 48 and nothing else. So each
 /// class holding images `carried` (an earlier detector's trigger
-/// carriers) is searched again without them and without this search's own
-/// carriers there. Bonferroni's correction counts every class searched,
-/// the second looks too.
+/// carriers) is searched again without them and without every carrier
+/// this search's first look found (the histogram the classes are measured
+/// against loses those images too). Bonferroni's correction counts every
+/// class searched, the second looks too.
 pub fn search(
     stack: &ImageStack,
     (labels, names): (&[u32], &[String]),
@@ -187,9 +188,8 @@ pub fn search(
     if !again.is_empty() {
         // The second look: without the carriers found so far, whose steps
         // leave the whole histogram (not counted again from the rest).
-        let mut hidden: Vec<bool> = (0..labels.len())
-            .map(|i| carried.get(i).copied().unwrap_or(false))
-            .collect();
+        let mut hidden = carried.to_vec();
+        hidden.resize(labels.len(), false);
         for &(i, ..) in found.iter().flat_map(|(_, c)| &c.flagged) {
             hidden[i] = true;
         }
